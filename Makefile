@@ -1,0 +1,29 @@
+# The two commands a newcomer needs (see README.md):
+#   make dev   — install everything, then run hub + proxy + dev cluster with the sample courses
+#   make test  — install everything (Chromium included), then lint and run the whole test suite
+.PHONY: dev test setup setup-browser lint unit bench clean
+
+dev: setup
+	.venv/bin/coursehub dev $(ARGS)
+
+test: setup-browser lint
+	.venv/bin/pytest $(PYTEST_ARGS)
+
+setup:
+	scripts/bootstrap.sh
+
+setup-browser:
+	scripts/bootstrap.sh --browser
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+unit: setup
+	.venv/bin/pytest tests/unit $(PYTEST_ARGS)
+
+bench: setup
+	.venv/bin/python bench/spawn.py $(ARGS)
+
+clean:
+	rm -rf .coursehub-dev .pytest_cache test-artifacts

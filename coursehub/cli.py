@@ -1,0 +1,89 @@
+"""The ``coursehub`` command line: one entry point, one function per subcommand.
+
+Each subcommand imports its implementation lazily so ``coursehub course validate``
+stays fast and does not import JupyterHub or the Kubernetes client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+DEFAULT_STATE_DIR = Path(".coursehub-dev")
+
+
+def _course_validate(args: argparse.Namespace) -> int:
+    from coursehub.catalog.cli import validate_main
+
+    return validate_main(args.path)
+
+
+def _devcluster_up(args: argparse.Namespace) -> int:
+    from coursehub.devcluster.app import run
+
+    return run(state_dir=args.state_dir, config_path=args.config, host=args.host, port=args.port)
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from coursehub.dev import run
+
+    return run(
+        state_dir=args.state_dir,
+        courses_dir=args.courses,
+        port=args.port,
+        cluster_config=args.cluster_config,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="coursehub", description="A GPU Jupyter platform for AI courses."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    course = commands.add_parser("course", help="work with the course catalog")
+    course_commands = course.add_subparsers(dest="course_command", required=True)
+    validate = course_commands.add_parser(
+        "validate", help="check every course.yaml (and roster) under PATH"
+    )
+    validate.add_argument(
+        "path", nargs="?", type=Path, default=Path("courses"),
+        help="a catalog folder, one course folder or one course.yaml (default: ./courses)",
+    )
+    validate.set_defaults(func=_course_validate)
+
+    devcluster = commands.add_parser(
+        "devcluster", help="the one-machine Kubernetes stand-in used in development"
+    )
+    devcluster_commands = devcluster.add_subparsers(dest="devcluster_command", required=True)
+    up = devcluster_commands.add_parser(
+        "up", help="run the dev cluster in the foreground and write DIR/kubeconfig"
+    )
+    up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    up.add_argument(
+        "--config", type=Path, default=None,
+        help="cluster YAML (nodes, capacity); default: one CPU node, two 2xA100 nodes, a MIG node",
+    )
+    up.add_argument("--host", default="127.0.0.1", help="address of the API server")
+    up.add_argument("--port", type=int, default=0, help="API server port (0: any free port)")
+    up.set_defaults(func=_devcluster_up)
+
+    dev = commands.add_parser(
+        "dev", help="run dev cluster, proxy and hub with the sample courses"
+    )
+    dev.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
+    dev.add_argument("--courses", type=Path, default=Path("courses"))
+    dev.add_argument("--port", type=int, default=8000, help="public port of the hub")
+    dev.add_argument("--cluster-config", type=Path, default=None)
+    dev.set_defaults(func=_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

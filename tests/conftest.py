@@ -1,0 +1,39 @@
+"""Fixtures shared by every test.
+
+- ``artifacts_dir``: ``test-artifacts/`` at the repository root, where tests leave files a
+  person may want to look at after a run (screenshots, logs of failed platforms).
+- ``repo_root``: the repository root as a Path.
+
+Suites: ``tests/unit`` (pure, no servers), ``tests/integration`` (a real hub, proxy and the
+dev cluster; fixtures in ``tests/integration/conftest.py``) and ``tests/browser`` (headless
+Chromium driving the same platform). Tests run in that order so a broken unit fails fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_SUITE_ORDER = {"unit": 0, "integration": 1, "browser": 2}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def suite_rank(item: pytest.Item) -> int:
+        parts = Path(str(item.fspath)).relative_to(REPO_ROOT / "tests").parts
+        return _SUITE_ORDER.get(parts[0], 3) if len(parts) > 1 else 3
+
+    items.sort(key=suite_rank)  # stable: keeps file order within a suite
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    path = REPO_ROOT / "test-artifacts"
+    path.mkdir(exist_ok=True)
+    return path
