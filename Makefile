@@ -1,6 +1,6 @@
 # The two commands a newcomer needs (see README.md):
 #   make dev   — install everything, then run hub + proxy + dev cluster with the sample courses
-#   make test  — install everything (Chromium included), then lint and run the whole test suite
+#   make test  — install everything (Chromium and PostgreSQL included), then lint and run the whole test suite
 .PHONY: dev test setup setup-browser lint unit bench clean
 
 dev: setup
@@ -13,7 +13,7 @@ setup:
 	scripts/bootstrap.sh
 
 setup-browser:
-	scripts/bootstrap.sh --browser
+	scripts/bootstrap.sh --browser --postgres
 
 lint: setup
 	.venv/bin/ruff check .

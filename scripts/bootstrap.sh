@@ -2,16 +2,19 @@
 # Installs everything coursehub needs on a fresh machine, idempotently:
 #   - a Python venv in .venv with coursehub and its test extras,
 #   - configurable-http-proxy from npm into node_modules/,
-#   - with --browser, Debian's chromium for the browser tests.
+#   - with --browser, Debian's chromium for the browser tests,
+#   - with --postgres, Debian's postgresql server binaries (tests start their own servers).
 # Re-running is cheap: each step is skipped when its inputs have not changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_browser=0
+want_postgres=0
 for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=1 ;;
-    *) echo "bootstrap.sh: unknown option $arg (known: --browser)" >&2; exit 2 ;;
+    --postgres) want_postgres=1 ;;
+    *) echo "bootstrap.sh: unknown option $arg (known: --browser, --postgres)" >&2; exit 2 ;;
   esac
 done
 
@@ -55,5 +58,9 @@ fi
 if [ "$want_browser" -eq 1 ] && [ ! -x /usr/bin/chromium ]; then
   say "installing Debian's chromium for the browser tests"
   apt_install chromium
+fi
+if [ "$want_postgres" -eq 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  say "installing Debian's postgresql for the tests (they start their own throw-away servers)"
+  apt_install postgresql
 fi
 say "ready"
