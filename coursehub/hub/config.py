@@ -1,0 +1,135 @@
+"""The whole hub configuration, as one function ``configure(c, settings=None)``.
+
+``hub_config/jupyterhub_config.py`` calls it; so could a z2jh ``hub.extraConfig``
+snippet. Settings come from ``HubSettings.from_environ()`` unless given. Only settings
+coursehub cares about are set; everything else keeps JupyterHub's and KubeSpawner's
+defaults, and production-only choices (authenticator, image pull secrets, ...) stay with
+the Helm values.
+
+Callers may rely on: ``configure`` returns the ``CatalogSync`` it created (tests use it),
+raises ``SettingsError`` for bad environment variables and lets catalog load errors of
+the first load surface from ``CatalogReloader``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from coursehub.hub.auth import (
+    ADMIN_USERNAME,
+    DemoAuthenticator,
+    catalog_usernames,
+    ensure_passwords,
+)
+from coursehub.hub.catalog_sync import CatalogSync
+from coursehub.hub.roles import build_groups, build_roles
+from coursehub.hub.settings import HubSettings
+from coursehub.hub.spawner import CourseSpawner
+
+DEV_ADMIN_SERVICE = "coursehub-dev-admin"
+# The scopes of JupyterHub's built-in admin role, for the dev admin token's service.
+ADMIN_SCOPES = [
+    "admin-ui",
+    "admin:users",
+    "admin:servers",
+    "admin:services",
+    "tokens",
+    "admin:groups",
+    "list:services",
+    "read:services",
+    "read:hub",
+    "proxy",
+    "shutdown",
+    "access:services",
+    "access:servers",
+    "read:roles",
+    "read:metrics",
+    "shares",
+]
+
+
+def configure(c, settings: HubSettings | None = None) -> CatalogSync:
+    """Set ``c`` (a traitlets Config) for coursehub; return the hub's ``CatalogSync``."""
+    settings = settings or HubSettings.from_environ()
+    log = logging.getLogger("coursehub.hub")
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+
+    sync = CatalogSync(settings.courses_dir, log, settings.catalog_poll_seconds)
+    catalog = sync.current()  # first load; also starts polling (config loads in the loop)
+
+    # The hub and its proxy, run as separate processes (as in z2jh).
+    c.JupyterHub.bind_url = settings.public_url
+    c.JupyterHub.hub_bind_url = f"http://{settings.hub_ip}:{settings.hub_port}"
+    c.JupyterHub.hub_connect_url = settings.hub_connect_url
+    c.ConfigurableHTTPProxy.should_start = False
+    c.ConfigurableHTTPProxy.api_url = settings.proxy_api_url
+    c.ConfigurableHTTPProxy.auth_token = settings.proxy_auth_token
+    c.JupyterHub.db_url = settings.db_url
+    c.JupyterHub.cookie_secret_file = str(settings.state_dir / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(settings.state_dir / "jupyterhub.pid")
+    # A hub restart (upgrade, config change) must not stop students' servers.
+    c.JupyterHub.cleanup_servers = False
+    # One server per user for now: GPU quotas must hold before named servers are allowed.
+    c.JupyterHub.allow_named_servers = False
+
+    # Course membership as groups and roles, applied at hub start.
+    c.JupyterHub.load_groups = build_groups(catalog)
+    roles = build_roles(catalog)
+
+    # The spawner.
+    c.JupyterHub.spawner_class = CourseSpawner
+    # A plain function: traitlets deep-copies configured values, and a bound method
+    # would be copied together with its CatalogSync.
+    c.CourseSpawner.catalog = lambda: sync.current()
+    c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
+    c.Spawner.default_url = "/lab"
+    c.KubeSpawner.start_timeout = settings.start_timeout
+    c.KubeSpawner.http_timeout = 120
+    c.KubeSpawner.image_pull_policy = "IfNotPresent"
+    if settings.namespace:
+        c.KubeSpawner.namespace = settings.namespace
+    c.KubeSpawner.storage_pvc_ensure = settings.home_pvc
+    if settings.home_pvc:
+        c.KubeSpawner.storage_capacity = "10Gi"
+        c.KubeSpawner.storage_access_modes = ["ReadWriteOnce"]
+        c.KubeSpawner.volumes = {
+            "home": {"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}
+        }
+        c.KubeSpawner.volume_mounts = {"home": {"name": "home", "mountPath": "/home/jovyan"}}
+
+    if settings.is_dev:
+        _configure_dev(c, settings, sync)
+
+    if settings.admin_token:
+        c.JupyterHub.services = [{"name": DEV_ADMIN_SERVICE, "api_token": settings.admin_token}]
+        roles.append(
+            {
+                "name": "coursehub-dev-admin",
+                "description": "The admin API token of `coursehub dev` and the tests",
+                "scopes": ADMIN_SCOPES,
+                "services": [DEV_ADMIN_SERVICE],
+            }
+        )
+    c.JupyterHub.load_roles = roles
+    return sync
+
+
+def _configure_dev(c, settings: HubSettings, sync: CatalogSync) -> None:
+    # The dev kubelet runs pods as local processes of the current user.
+    if os.geteuid() == 0:
+        c.KubeSpawner.args = ["--allow-root"]
+    c.JupyterHub.authenticator_class = DemoAuthenticator
+    c.Authenticator.admin_users = {ADMIN_USERNAME}
+    c.DemoAuthenticator.passwords_file = str(settings.demo_passwords_file)
+
+    def known_usernames() -> set[str]:
+        return catalog_usernames(sync.current()) | {ADMIN_USERNAME}
+
+    c.DemoAuthenticator.known_usernames = known_usernames
+    ensure_passwords(settings.demo_passwords_file, known_usernames())
+    sync.on_change(
+        lambda catalog: ensure_passwords(
+            settings.demo_passwords_file, catalog_usernames(catalog) | {ADMIN_USERNAME}
+        )
+    )

@@ -1,0 +1,245 @@
+"""KubeSpawner profiles from the course catalog: pure functions, no I/O.
+
+A user may start the environments of the courses they belong to (students and staff
+alike); admins may start every course's environments. Each environment becomes one
+KubeSpawner profile whose slug is ``<course-id>-<env-slug>`` and whose
+``kubespawner_override`` carries everything that differs between environments: image,
+CPU and memory, GPUs (resource limit, node selector, toleration), pod labels and the
+course's shared-data volumes.
+
+Callers may rely on:
+
+- ``build_profiles(catalog, username, is_admin)`` returns a new list of plain dicts
+  (JSON-serialisable, safe to mutate), courses ordered by id, environments in catalog order.
+- ``resolve_profile(...)`` either returns the user's ``Entitlement`` for a slug or raises
+  ``ProfileRefused`` carrying an HTTP status and a message meant for the user.
+- ``PROFILE_TRAITS`` names every spawner trait a profile may override, so the spawner can
+  reset them between spawns (KubeSpawner merges dict overrides into the current values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from coursehub.catalog.model import Course, Environment, profile_slug
+from coursehub.quantity import parse_quantity
+
+Role = Literal["staff", "student"]
+
+COURSE_LABEL = "coursehub.io/course"
+ENVIRONMENT_LABEL = "coursehub.io/environment"
+ROLE_LABEL = "coursehub.io/role"
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+# The taint GPU nodes carry (as in the NVIDIA GPU operator / managed GPU node pools).
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+# Where a cluster has a GPU default, a CPU pod must say "no GPU" explicitly (z2jh trap).
+NO_GPU_LIMITS = {"nvidia.com/gpu": "0"}
+
+PROFILE_TRAITS = (
+    "image",
+    "cpu_guarantee",
+    "cpu_limit",
+    "mem_guarantee",
+    "mem_limit",
+    "extra_resource_limits",
+    "node_selector",
+    "tolerations",
+    "extra_labels",
+    "volumes",
+    "volume_mounts",
+    "environment",
+)
+
+
+class CatalogLike(Protocol):
+    """What the builders read from ``coursehub.catalog.Catalog``."""
+
+    @property
+    def courses(self) -> dict[str, Course]: ...
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    """One environment a user may start, and in which role."""
+
+    course: Course
+    environment: Environment
+    role: Role
+
+    @property
+    def slug(self) -> str:
+        return profile_slug(self.course, self.environment)
+
+
+class ProfileRefused(Exception):
+    """A spawn request for a profile the user may not use.
+
+    ``status`` is the HTTP status to answer with (403 or 400); ``message`` is a full
+    sentence for the user.
+    """
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def entitlements(catalog: CatalogLike, username: str, is_admin: bool) -> list[Entitlement]:
+    """Every environment ``username`` may start; admins get every course as staff."""
+    result = []
+    for course_id in sorted(catalog.courses):
+        course = catalog.courses[course_id]
+        role = course.role_of(username)
+        if role is None and is_admin:
+            role = "staff"
+        if role is None:
+            continue
+        result.extend(Entitlement(course, env, role) for env in course.environments)
+    return result
+
+
+def build_profiles(catalog: CatalogLike, username: str, is_admin: bool) -> list[dict]:
+    """The KubeSpawner ``profile_list`` for one user.
+
+    At most one profile is marked default: the first course's default environment (a
+    course without one contributes no default). KubeSpawner falls back to the first
+    profile when none is marked.
+    """
+    profiles = [build_profile(item) for item in entitlements(catalog, username, is_admin)]
+    seen_default = False
+    for profile in profiles:
+        if profile["default"] and seen_default:
+            profile["default"] = False
+        seen_default = seen_default or profile["default"]
+    return profiles
+
+
+def build_profile(entitlement: Entitlement) -> dict:
+    """One KubeSpawner profile dict for an environment in a role."""
+    course, env = entitlement.course, entitlement.environment
+    return {
+        "slug": entitlement.slug,
+        "display_name": env.display_name,
+        "description": env.description or f"{course.title} ({course.term})",
+        "default": env.default,
+        "kubespawner_override": build_overrides(entitlement),
+    }
+
+
+def build_overrides(entitlement: Entitlement) -> dict:
+    """The ``kubespawner_override`` of one profile (only traits in ``PROFILE_TRAITS``)."""
+    course, env = entitlement.course, entitlement.environment
+    overrides: dict = {
+        "image": env.image,
+        "extra_labels": pod_labels(entitlement),
+        "environment": {
+            "COURSEHUB_COURSE": course.id,
+            "COURSEHUB_ENVIRONMENT": env.slug,
+            "COURSEHUB_ROLE": entitlement.role,
+        },
+    }
+    overrides.update(_resource_overrides(env))
+    if env.gpu is not None and env.gpu.count > 0:
+        overrides["extra_resource_limits"] = {env.gpu.resource: str(env.gpu.count)}
+        overrides["tolerations"] = [dict(GPU_TOLERATION)]
+        if env.gpu.product:
+            overrides["node_selector"] = {GPU_PRODUCT_LABEL: env.gpu.product}
+    else:
+        overrides["extra_resource_limits"] = dict(NO_GPU_LIMITS)
+    volumes, mounts = shared_data_volumes(course, entitlement.role)
+    if volumes:
+        overrides["volumes"] = volumes
+        overrides["volume_mounts"] = mounts
+    return overrides
+
+
+def pod_labels(entitlement: Entitlement) -> dict[str, str]:
+    """Labels that name course, environment and the user's role on the pod."""
+    return {
+        COURSE_LABEL: entitlement.course.id,
+        ENVIRONMENT_LABEL: entitlement.environment.slug,
+        ROLE_LABEL: entitlement.role,
+    }
+
+
+def shared_data_volumes(course: Course, role: Role) -> tuple[dict, dict]:
+    """``(volumes, volume_mounts)`` as dicts keyed by volume name (KubeSpawner 7 form,
+    so they merge with configured volumes such as the home directory).
+
+    Students mount read-only; staff read-write.
+    """
+    read_only = role == "student"
+    volumes, mounts = {}, {}
+    for shared in course.shared_data:
+        name = f"shared-{shared.name}"
+        volumes[name] = {
+            "name": name,
+            "persistentVolumeClaim": {"claimName": shared.claim, "readOnly": read_only},
+        }
+        mounts[name] = {"name": name, "mountPath": shared.mount_path, "readOnly": read_only}
+    return volumes, mounts
+
+
+def _resource_overrides(env: Environment) -> dict:
+    # KubeSpawner's cpu traits are floats and its memory traits bytes: convert the
+    # catalog's Kubernetes quantities ("500m", "4Gi") rather than pass strings through.
+    overrides: dict = {}
+    if env.cpu.guarantee is not None:
+        overrides["cpu_guarantee"] = float(parse_quantity(env.cpu.guarantee))
+    if env.cpu.limit is not None:
+        overrides["cpu_limit"] = float(parse_quantity(env.cpu.limit))
+    if env.memory.guarantee is not None:
+        overrides["mem_guarantee"] = int(parse_quantity(env.memory.guarantee))
+    if env.memory.limit is not None:
+        overrides["mem_limit"] = int(parse_quantity(env.memory.limit))
+    return overrides
+
+
+def resolve_profile(
+    catalog: CatalogLike, username: str, is_admin: bool, slug: str | None
+) -> Entitlement:
+    """The entitlement a spawn request for ``slug`` uses, or ``ProfileRefused``.
+
+    An empty slug means the user's default profile (as KubeSpawner picks it).
+    """
+    allowed = entitlements(catalog, username, is_admin)
+    if not slug:
+        if not allowed:
+            raise ProfileRefused(
+                403,
+                f"{username} is not enrolled in any course, so there is no environment to "
+                "start. Ask your instructor to add you to the course roster.",
+            )
+        profiles = build_profiles(catalog, username, is_admin)
+        default = next((p["slug"] for p in profiles if p["default"]), profiles[0]["slug"])
+        return next(item for item in allowed if item.slug == default)
+    for item in allowed:
+        if item.slug == slug:
+            return item
+    yours = _list_slugs(item.slug for item in allowed)
+    owner = _find_course(catalog, slug)
+    if owner is not None:
+        course, _env = owner
+        raise ProfileRefused(
+            403,
+            f"You are not enrolled in {course.id} ({course.title}), so you cannot start its "
+            f"environment {slug!r}. Environments you may start: {yours}.",
+        )
+    raise ProfileRefused(
+        400, f"There is no environment {slug!r}. Environments you may start: {yours}."
+    )
+
+
+def _find_course(catalog: CatalogLike, slug: str) -> tuple[Course, Environment] | None:
+    for course in catalog.courses.values():
+        for env in course.environments:
+            if profile_slug(course, env) == slug:
+                return course, env
+    return None
+
+
+def _list_slugs(slugs: Iterable[str]) -> str:
+    listed = ", ".join(slugs)
+    return listed or "none (you are not enrolled in any course)"

@@ -1,0 +1,163 @@
+"""Hub settings: read once from environment variables, then passed around as a value.
+
+``coursehub dev`` (and in production the Helm chart) sets the variables; nothing reads
+them at import time. ``HubSettings.from_environ`` raises ``SettingsError`` naming the
+variable at fault and what it accepts.
+
+Variables (defaults for dev / production):
+
+- ``COURSEHUB_MODE``: ``dev`` or ``production`` (default ``production``).
+- ``COURSEHUB_COURSES_DIR``: the catalog folder (``./courses`` / ``/etc/coursehub/courses``).
+- ``COURSEHUB_STATE_DIR``: hub database, cookie secret, demo passwords
+  (``./.coursehub-dev`` / ``/srv/jupyterhub``).
+- ``COURSEHUB_PUBLIC_URL``: the URL users open, i.e. the proxy (``http://127.0.0.1:8000``).
+- ``COURSEHUB_HUB_IP``, ``COURSEHUB_HUB_PORT``: where the hub listens
+  (``127.0.0.1`` / ``0.0.0.0``; port ``8081``).
+- ``COURSEHUB_HUB_CONNECT_URL``: how pods and the proxy reach the hub
+  (``http://<hub ip>:<hub port>``).
+- ``COURSEHUB_PROXY_API_URL``: configurable-http-proxy's API (``http://127.0.0.1:8001``).
+- ``CONFIGPROXY_AUTH_TOKEN``: the proxy API token, shared with the proxy (required).
+- ``COURSEHUB_DEV_ADMIN_TOKEN``: an admin API token the hub accepts (dev and tests).
+- ``COURSEHUB_NAMESPACE``: namespace of user pods (``default`` / the hub's own).
+- ``COURSEHUB_DB_URL``: hub database (``sqlite:///<state>/jupyterhub.sqlite``).
+- ``COURSEHUB_CATALOG_POLL_SECONDS``: how often the hub checks the catalog (``2``).
+- ``COURSEHUB_START_TIMEOUT``: seconds a spawn may take, GPU wait included (600 / 900).
+- ``COURSEHUB_HOME_PVC``: ``1`` for a home PVC per user (``0`` / ``1``).
+- ``KUBECONFIG``: the cluster's kubeconfig (dev: required, the dev cluster's one;
+  production: in-cluster config).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+
+class SettingsError(ValueError):
+    """An environment variable with a value the hub cannot use."""
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    mode: Literal["dev", "production"]
+    courses_dir: Path
+    state_dir: Path
+    public_url: str
+    hub_ip: str
+    hub_port: int
+    hub_connect_url: str
+    proxy_api_url: str
+    proxy_auth_token: str
+    admin_token: str | None
+    namespace: str | None
+    db_url: str
+    catalog_poll_seconds: float
+    start_timeout: int
+    home_pvc: bool
+    kubeconfig: Path | None
+
+    @property
+    def is_dev(self) -> bool:
+        return self.mode == "dev"
+
+    @property
+    def demo_passwords_file(self) -> Path:
+        return self.state_dir / "demo-passwords.json"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> HubSettings:
+        env = os.environ if environ is None else environ
+        mode = env.get("COURSEHUB_MODE", "production")
+        if mode not in ("dev", "production"):
+            raise SettingsError(f"COURSEHUB_MODE={mode!r}: use 'dev' or 'production'")
+        dev = mode == "dev"
+        state_dir = Path(
+            env.get("COURSEHUB_STATE_DIR") or (".coursehub-dev" if dev else "/srv/jupyterhub")
+        ).absolute()
+        courses_dir = Path(
+            env.get("COURSEHUB_COURSES_DIR") or ("courses" if dev else "/etc/coursehub/courses")
+        ).absolute()
+        hub_ip = env.get("COURSEHUB_HUB_IP") or ("127.0.0.1" if dev else "0.0.0.0")
+        hub_port = _int(env, "COURSEHUB_HUB_PORT", 8081, minimum=1)
+        connect_host = "127.0.0.1" if hub_ip in ("0.0.0.0", "") else hub_ip
+        proxy_auth_token = env.get("CONFIGPROXY_AUTH_TOKEN", "")
+        if not proxy_auth_token:
+            raise SettingsError(
+                "CONFIGPROXY_AUTH_TOKEN is not set: the hub needs the token of the "
+                "configurable-http-proxy API (coursehub dev and the Helm chart set it)"
+            )
+        kubeconfig = env.get("KUBECONFIG")
+        if dev and not kubeconfig:
+            raise SettingsError(
+                "KUBECONFIG is not set: in dev mode it must name the dev cluster's kubeconfig "
+                "(<state-dir>/kubeconfig, written by `coursehub devcluster up`)"
+            )
+        return cls(
+            mode=mode,
+            courses_dir=courses_dir,
+            state_dir=state_dir,
+            public_url=_url(env, "COURSEHUB_PUBLIC_URL", "http://127.0.0.1:8000"),
+            hub_ip=hub_ip,
+            hub_port=hub_port,
+            hub_connect_url=_url(
+                env, "COURSEHUB_HUB_CONNECT_URL", f"http://{connect_host}:{hub_port}"
+            ),
+            proxy_api_url=_url(env, "COURSEHUB_PROXY_API_URL", "http://127.0.0.1:8001"),
+            proxy_auth_token=proxy_auth_token,
+            admin_token=env.get("COURSEHUB_DEV_ADMIN_TOKEN") or None,
+            namespace=env.get("COURSEHUB_NAMESPACE") or ("default" if dev else None),
+            db_url=env.get("COURSEHUB_DB_URL") or f"sqlite:///{state_dir / 'jupyterhub.sqlite'}",
+            catalog_poll_seconds=_float(env, "COURSEHUB_CATALOG_POLL_SECONDS", 2.0),
+            start_timeout=_int(env, "COURSEHUB_START_TIMEOUT", 600 if dev else 900, minimum=1),
+            home_pvc=_bool(env, "COURSEHUB_HOME_PVC", not dev),
+            kubeconfig=Path(kubeconfig) if kubeconfig else None,
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be more than 0")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "false", "no"):
+        return False
+    raise SettingsError(f"{name}={raw!r}: use 1 or 0")
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name) or default
+    parsed = urlparse(raw)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SettingsError(f"{name}={raw!r} is not an http(s) URL such as {default}")
+    return raw.rstrip("/")

@@ -1,0 +1,70 @@
+"""Fixtures for the hub's pure builders.
+
+- ``catalog``: a catalog with the sample courses' shape (ai-101: GPU + CPU environments,
+  shared data; ml-201: a MIG environment and a CPU one), built from course dicts with the
+  real ``coursehub.catalog`` model.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from coursehub.catalog.model import Course
+
+AI_101 = {
+    "id": "ai-101",
+    "title": "Introduction to AI",
+    "term": "2025-fall",
+    "staff": {"instructors": ["instructor1"], "tas": ["ta1"]},
+    "students": ["student1", "student2"],
+    "environments": [
+        {
+            "slug": "gpu",
+            "display_name": "AI-101 · PyTorch · 1 GPU",
+            "description": "PyTorch on one A100",
+            "image": "coursehub/notebook-gpu:2025.1",
+            "cpu": {"guarantee": "500m", "limit": 4},
+            "memory": {"guarantee": "2Gi", "limit": "16Gi"},
+            "gpu": {"count": 1, "product": "NVIDIA-A100-SXM4-80GB"},
+            "default": True,
+        },
+        {
+            "slug": "cpu",
+            "display_name": "AI-101 · CPU only",
+            "image": "coursehub/notebook-cpu:2025.1",
+            "cpu": {"guarantee": "250m", "limit": 2},
+            "memory": {"guarantee": "1Gi", "limit": "4Gi"},
+        },
+    ],
+    "shared_data": [{"name": "datasets", "claim": "ai-101-datasets", "mount_path": "/data"}],
+}
+
+ML_201 = {
+    "id": "ml-201",
+    "title": "Machine Learning II",
+    "term": "2025-fall",
+    "staff": {"instructors": ["instructor2"]},
+    "students": ["student3", "instructor1"],
+    "environments": [
+        {
+            "slug": "mig",
+            "display_name": "ML-201 · MIG slice",
+            "image": "coursehub/notebook-gpu:2025.1",
+            "gpu": {"count": 1, "resource": "nvidia.com/mig-1g.10gb"},
+            "default": True,
+        },
+        {"slug": "cpu", "display_name": "ML-201 · CPU", "image": "coursehub/notebook-cpu:2025.1"},
+    ],
+}
+
+
+class CourseCatalog:
+    """The part of ``coursehub.catalog.Catalog`` the builders read: ``courses`` by id."""
+
+    def __init__(self, *courses: Course):
+        self.courses = {course.id: course for course in courses}
+
+
+@pytest.fixture
+def catalog() -> CourseCatalog:
+    return CourseCatalog(Course.model_validate(AI_101), Course.model_validate(ML_201))

@@ -1,0 +1,78 @@
+"""Demo sign-in and hub settings from the environment."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+from coursehub.hub.auth import DemoAuthenticator, catalog_usernames, ensure_passwords
+from coursehub.hub.settings import HubSettings, SettingsError
+
+
+def test_passwords_are_generated_once_and_kept(tmp_path):
+    path = tmp_path / "state" / "demo-passwords.json"
+    first = ensure_passwords(path, {"student1", "admin"})
+    assert set(first) == {"student1", "admin"}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    second = ensure_passwords(path, {"student1", "admin", "student2"})
+    assert second["student1"] == first["student1"]
+    assert set(second) == {"student1", "admin", "student2"}
+    assert json.loads(path.read_text()) == second
+
+
+def test_catalog_usernames(catalog):
+    assert catalog_usernames(catalog) == {
+        "instructor1",
+        "ta1",
+        "student1",
+        "student2",
+        "instructor2",
+        "student3",
+    }
+
+
+async def test_demo_authenticator(tmp_path):
+    path = tmp_path / "demo-passwords.json"
+    passwords = ensure_passwords(path, {"student1"})
+    known = {"student1", "admin"}
+    authenticator = DemoAuthenticator(passwords_file=str(path), known_usernames=lambda: known)
+    good = {"username": "student1", "password": passwords["student1"]}
+    assert await authenticator.authenticate(None, good) == {"name": "student1"}
+    assert await authenticator.authenticate(None, {**good, "password": "wrong"}) is None
+    assert await authenticator.authenticate(None, {"username": "eve", "password": "x"}) is None
+    assert authenticator.check_allowed("student1")
+    assert not authenticator.check_allowed("eve")
+    known.discard("student1")  # dropped from the roster: refused without a restart
+    assert not authenticator.check_allowed("student1")
+
+
+DEV = {"COURSEHUB_MODE": "dev", "CONFIGPROXY_AUTH_TOKEN": "t", "KUBECONFIG": "/tmp/kc"}
+
+
+def test_dev_settings_defaults(tmp_path):
+    settings = HubSettings.from_environ({**DEV, "COURSEHUB_STATE_DIR": str(tmp_path)})
+    assert settings.is_dev
+    assert settings.namespace == "default"
+    assert settings.hub_connect_url == "http://127.0.0.1:8081"
+    assert settings.db_url == f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}"
+    assert settings.demo_passwords_file == tmp_path / "demo-passwords.json"
+    assert settings.start_timeout == 600
+    assert settings.home_pvc is False
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({**DEV, "COURSEHUB_MODE": "staging"}, "COURSEHUB_MODE='staging'"),
+        ({**DEV, "COURSEHUB_HUB_PORT": "eighty"}, "COURSEHUB_HUB_PORT='eighty' is not a whole"),
+        ({**DEV, "CONFIGPROXY_AUTH_TOKEN": ""}, "CONFIGPROXY_AUTH_TOKEN is not set"),
+        ({**DEV, "KUBECONFIG": ""}, "KUBECONFIG is not set"),
+        ({**DEV, "COURSEHUB_PUBLIC_URL": "localhost:8000"}, "COURSEHUB_PUBLIC_URL="),
+        ({**DEV, "COURSEHUB_HOME_PVC": "maybe"}, "COURSEHUB_HOME_PVC='maybe'"),
+    ],
+)
+def test_bad_settings_name_the_variable(environ, message):
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
+        HubSettings.from_environ(environ)

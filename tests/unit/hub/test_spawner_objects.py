@@ -1,0 +1,169 @@
+"""The pod KubeSpawner makes from a course profile, through ``CourseSpawner`` itself.
+
+A real JupyterHub ``User`` (in-memory database) and ``Hub``; the kubeconfig points at a
+closed port because building a manifest makes no API call.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from jupyterhub import orm
+from jupyterhub.objects import Hub
+from jupyterhub.user import User
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.config import kube_config
+from tornado import web
+
+from coursehub.hub.spawner import CourseSpawner
+
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: dev, cluster: {server: "http://127.0.0.1:9"}}]
+users: [{name: dev, user: {token: unused}}]
+contexts: [{name: dev, context: {cluster: dev, user: dev}}]
+current-context: dev
+"""
+
+
+@pytest.fixture
+def make_spawner(catalog, tmp_path, monkeypatch):
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG)
+    # kubernetes_asyncio reads $KUBECONFIG once, at import; point its default there instead.
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+    db = orm.new_session_factory("sqlite://")()
+
+    def make(username: str, admin: bool = False) -> CourseSpawner:
+        orm_user = orm.User(name=username, admin=admin)
+        db.add(orm_user)
+        db.commit()
+        spawner = CourseSpawner(
+            user=User(orm_user, settings={}),
+            hub=Hub(ip="127.0.0.1", port=8081, base_url="/hub/"),
+            catalog=lambda: catalog,
+            namespace="default",
+            cmd=["jupyterhub-singleuser"],
+        )
+        spawner.api_token = "token-for-tests"
+        return spawner
+
+    yield make
+    db.close()
+
+
+async def pod_for(spawner: CourseSpawner, profile: str | None) -> dict:
+    spawner.user_options = {"profile": profile} if profile else {}
+    await spawner.load_user_options()
+    async with ApiClient() as api:
+        return api.sanitize_for_serialization(await spawner.get_pod_manifest())
+
+
+def notebook(pod: dict) -> dict:
+    (container,) = pod["spec"]["containers"]
+    return container
+
+
+async def test_gpu_pod(make_spawner):
+    pod = await pod_for(make_spawner("student1"), "ai-101-gpu")
+    assert notebook(pod)["image"] == "coursehub/notebook-gpu:2025.1"
+    assert notebook(pod)["resources"] == {
+        "limits": {"cpu": 4.0, "memory": 16 * 2**30, "nvidia.com/gpu": "1"},
+        "requests": {"cpu": 0.5, "memory": 2 * 2**30},
+    }
+    assert pod["spec"]["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
+    assert pod["spec"]["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    labels = pod["metadata"]["labels"]
+    assert labels["coursehub.io/course"] == "ai-101"
+    assert labels["coursehub.io/environment"] == "gpu"
+    assert labels["coursehub.io/role"] == "student"
+    assert labels["component"] == "singleuser-server"  # what KubeSpawner's reflector watches
+    assert pod["spec"]["volumes"] == [
+        {
+            "name": "shared-datasets",
+            "persistentVolumeClaim": {"claimName": "ai-101-datasets", "readOnly": True},
+        }
+    ]
+    assert notebook(pod)["volumeMounts"] == [
+        {"name": "shared-datasets", "mountPath": "/data", "readOnly": True}
+    ]
+    env = {item["name"]: item["value"] for item in notebook(pod)["env"]}
+    assert env["COURSEHUB_COURSE"] == "ai-101"
+    assert env["JUPYTERHUB_USER"] == "student1"
+    # the server itself admits the course's staff (see roles.server_access_scopes)
+    assert json.loads(env["JUPYTERHUB_OAUTH_ACCESS_SCOPES"]) == [
+        "access:servers!server=student1/",
+        "access:servers!user=student1",
+        "access:servers!group=course-ai-101-students",
+    ]
+
+
+async def test_cpu_pod_requests_zero_gpus(make_spawner):
+    pod = await pod_for(make_spawner("student1"), "ai-101-cpu")
+    assert notebook(pod)["resources"]["limits"]["nvidia.com/gpu"] == "0"
+    assert "nodeSelector" not in pod["spec"]
+    assert "tolerations" not in pod["spec"]
+
+
+async def test_mig_pod(make_spawner):
+    pod = await pod_for(make_spawner("student3"), None)  # default profile: ml-201-mig
+    assert notebook(pod)["resources"]["limits"] == {"nvidia.com/mig-1g.10gb": "1"}
+    assert pod["metadata"]["labels"]["coursehub.io/environment"] == "mig"
+
+
+async def test_gpu_overrides_do_not_leak_into_the_next_spawn(make_spawner):
+    spawner = make_spawner("instructor1")
+    await pod_for(spawner, "ml-201-mig")
+    await pod_for(spawner, "ai-101-gpu")
+    gpu = await pod_for(spawner, "ai-101-gpu")
+    assert notebook(gpu)["resources"]["limits"] == {
+        "cpu": 4.0,
+        "memory": 16 * 2**30,
+        "nvidia.com/gpu": "1",
+    }
+    cpu = await pod_for(spawner, "ml-201-cpu")
+    assert notebook(cpu)["resources"]["limits"] == {"nvidia.com/gpu": "0"}
+    assert "nodeSelector" not in cpu["spec"]
+    assert "tolerations" not in cpu["spec"]
+    assert cpu["spec"].get("volumes", []) == []
+    assert cpu["metadata"]["labels"]["coursehub.io/course"] == "ml-201"
+    assert cpu["metadata"]["labels"]["coursehub.io/role"] == "student"
+
+
+async def test_profile_list_is_the_users_courses(make_spawner):
+    spawner = make_spawner("student3")
+    profiles = spawner.profile_list(spawner)
+    assert [p["slug"] for p in profiles] == ["ml-201-mig", "ml-201-cpu"]
+    admin = make_spawner("admin", admin=True)
+    assert len(admin.profile_list(admin)) == 4
+
+
+@pytest.mark.parametrize(
+    ("options", "status", "text"),
+    [
+        ({"profile": "ml-201-mig"}, 403, "You are not enrolled in ml-201"),
+        ({"profile": "nope"}, 400, "There is no environment 'nope'"),
+        ({"profile": ["ai-101-gpu"]}, 400, "'profile' must be a string"),
+    ],
+)
+async def test_foreign_profile_refused_before_start(make_spawner, options, status, text):
+    spawner = make_spawner("student1")
+    # JupyterHub runs this hook before Spawner.start and relays web.HTTPError as is.
+    with pytest.raises(web.HTTPError) as refused:
+        await spawner._run_apply_user_options(options)
+    assert refused.value.status_code == status
+    assert text in refused.value.jupyterhub_message
+    # and load_user_options (inside start) refuses too
+    spawner.user_options = options
+    with pytest.raises(web.HTTPError):
+        await spawner.load_user_options()
+
+
+async def test_own_profile_accepted_by_the_hook(make_spawner):
+    spawner = make_spawner("student1")
+    await spawner._run_apply_user_options({"profile": "ai-101-cpu"})
+    assert spawner.entitlement.slug == "ai-101-cpu"
