@@ -1,0 +1,430 @@
+"""``coursehub dev``: the dev cluster, configurable-http-proxy and the hub on one machine.
+
+Three processes, as in a z2jh deployment (API server + scheduler + kubelet, proxy pod,
+hub pod), each logging to ``<state>/logs/<part>.log``:
+
+- ``devcluster``: ``python -m coursehub devcluster up --state-dir <state>``; ready when
+  ``<state>/kubeconfig`` exists and its API server answers.
+- ``proxy``: configurable-http-proxy on the public port, its API on a free port; ready
+  when its API answers.
+- ``hub``: ``python -m jupyterhub -f hub_config/jupyterhub_config.py`` with settings in
+  environment variables (see ``coursehub.hub.settings``); ready when ``/hub/api`` answers
+  directly and through the proxy.
+
+``Platform`` is the reusable part (tests start one with their own courses folder and
+free ports, restart only the hub and stop everything). ``run`` is the command: it starts
+a platform, prints the URL and the demo accounts, and stops everything on Ctrl-C or
+SIGTERM. Stopping sends SIGTERM to each part (hub, proxy, then the cluster, which stops
+its pods' processes) and SIGKILLs a part's process group only if it does not exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HUB_CONFIG_SHIM = (
+    '"""Written by coursehub dev."""\n'
+    "from coursehub.hub.config import configure\n\n"
+    "configure(c)  # noqa: F821\n"
+)
+
+
+class PartFailed(RuntimeError):
+    """A part of the platform did not start or stopped unexpectedly.
+
+    The message names the part, says what happened, and quotes the last lines of its log.
+    """
+
+    def __init__(self, part: str, problem: str, log_path: Path, tail: str):
+        self.part = part
+        self.log_path = log_path
+        self.tail = tail
+        quoted = "\n".join(f"    {line}" for line in tail.splitlines()) or "    (empty)"
+        super().__init__(f"{part} {problem}. Log: {log_path}\n  last lines:\n{quoted}")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the usual small race applies)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def accepts_connections(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def find_proxy_command() -> str:
+    """configurable-http-proxy from ``<repo>/node_modules/.bin``, else from PATH."""
+    local = REPO_ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
+    if local.exists():
+        return str(local)
+    found = shutil.which("configurable-http-proxy")
+    if found:
+        return found
+    raise FileNotFoundError(
+        "configurable-http-proxy not found in node_modules/.bin or on PATH: "
+        "run `npm install` at the repository root"
+    )
+
+
+def http_status(url: str, token: str | None = None, timeout: float = 2.0) -> int | None:
+    """The HTTP status of a GET, or None if nothing answers."""
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"token {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+class Part:
+    """One supervised child process with its own log file and process group."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, log: Path):
+        self.name, self.argv, self.env, self.cwd, self.log_path = name, argv, env, cwd, log
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n===== {time.strftime('%H:%M:%S')} {' '.join(self.argv)}\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Own process group: Ctrl-C in the terminal reaches only the supervisor,
+                # which stops the parts in order.
+                start_new_session=True,
+            )
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def exit_code(self) -> int | None:
+        return self.process.poll() if self.process else None
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def failure(self, problem: str) -> PartFailed:
+        return PartFailed(self.name, problem, self.log_path, self.tail())
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
+        """Poll ``ready`` until true; raise ``PartFailed`` if the process exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.running():
+                raise self.failure(f"exited with code {self.exit_code()} before {what}")
+            if ready():
+                return
+            if time.monotonic() > deadline:
+                raise self.failure(f"did not get {what} within {timeout:.0f} s")
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM, wait up to ``timeout``, then SIGKILL the whole process group."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout)
+        # Leftover children (e.g. a stuck helper) die with the group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+@dataclass
+class PlatformConfig:
+    """Where a platform keeps its state and which ports it uses (0: a free port)."""
+
+    state_dir: Path
+    courses_dir: Path
+    port: int = 8000
+    cluster_config: Path | None = None
+    host: str = "127.0.0.1"
+    hub_port: int = 0
+    proxy_api_port: int = 0
+    admin_token: str = field(default_factory=lambda: secrets.token_hex(32))
+    proxy_auth_token: str = field(default_factory=lambda: secrets.token_hex(32))
+    extra_hub_env: dict[str, str] = field(default_factory=dict)
+    start_timeout: float = 90.0
+
+
+class Platform:
+    """Dev cluster + proxy + hub. Use as a context manager or call ``start``/``stop``.
+
+    Attributes callers may rely on after ``start()``: ``public_url`` (the proxy, e.g.
+    ``http://127.0.0.1:8000``), ``hub_url`` (the hub directly), ``admin_token`` (admin
+    scopes on the hub API), ``kubeconfig`` (the dev cluster's), ``passwords()`` (demo
+    accounts), ``parts`` (name -> ``Part``).
+    """
+
+    def __init__(self, config: PlatformConfig):
+        self.config = config
+        self.state_dir = Path(config.state_dir).absolute()
+        self.courses_dir = Path(config.courses_dir).absolute()
+        self.logs_dir = self.state_dir / "logs"
+        self.kubeconfig = self.state_dir / "kubeconfig"
+        self.admin_token = config.admin_token
+        host = config.host
+        self.port = config.port or free_port(host)
+        self.hub_port = config.hub_port or free_port(host)
+        self.proxy_api_port = config.proxy_api_port or free_port(host)
+        self.public_url = f"http://{host}:{self.port}"
+        self.hub_url = f"http://{host}:{self.hub_port}"
+        self.proxy_api_url = f"http://{host}:{self.proxy_api_port}"
+        self.parts: dict[str, Part] = {}
+
+    # ----- whole platform -------------------------------------------------------------
+
+    def start(self) -> Platform:
+        """Start cluster, proxy and hub in order; on failure stop what started and raise
+        ``PartFailed``."""
+        if not self.courses_dir.is_dir():
+            raise FileNotFoundError(f"courses folder {self.courses_dir} does not exist")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.start_cluster()
+            self.start_proxy()
+            self.start_hub()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop hub, proxy and cluster (the cluster stops its pods); idempotent."""
+        for name in ("hub", "proxy", "devcluster"):
+            part = self.parts.get(name)
+            if part is not None:
+                part.stop()
+
+    def __enter__(self) -> Platform:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def check_running(self) -> None:
+        """Raise ``PartFailed`` for the first part that has exited."""
+        for part in self.parts.values():
+            if part.process is not None and not part.running():
+                raise part.failure(f"stopped unexpectedly with code {part.exit_code()}")
+
+    def passwords(self) -> dict[str, str]:
+        """Demo accounts (username -> password) the hub generated."""
+        path = self.state_dir / "demo-passwords.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    # ----- parts ----------------------------------------------------------------------
+
+    def _env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        # Children (and the pods the kubelet runs) find this venv's jupyterhub-singleuser.
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(extra)
+        return env
+
+    def start_cluster(self) -> None:
+        argv = [sys.executable, "-m", "coursehub", "devcluster", "up"]
+        argv += ["--state-dir", str(self.state_dir), "--host", self.config.host]
+        if self.config.cluster_config:
+            argv += ["--config", str(Path(self.config.cluster_config).absolute())]
+        self.kubeconfig.unlink(missing_ok=True)  # a stale one would look ready
+        part = self._start_part("devcluster", argv, self._env())
+        part.wait_until(self._cluster_answers, self.config.start_timeout, "an API server")
+
+    def cluster_server(self) -> str | None:
+        """The API server URL from the kubeconfig, once written."""
+        try:
+            config = YAML(typ="safe").load(self.kubeconfig.read_text())
+            return config["clusters"][0]["cluster"]["server"].rstrip("/")
+        except (FileNotFoundError, KeyError, IndexError, TypeError):
+            return None
+
+    def _cluster_answers(self) -> bool:
+        server = self.cluster_server()
+        return server is not None and http_status(f"{server}/api/v1/namespaces") == 200
+
+    def start_proxy(self) -> None:
+        host = self.config.host
+        if not port_is_free(host, self.port):
+            raise PartFailed(
+                "proxy",
+                f"cannot listen on {host}:{self.port}: the port is in use "
+                "(another coursehub dev? choose another with --port)",
+                self.logs_dir / "proxy.log",
+                "",
+            )
+        argv = [find_proxy_command(), "--ip", host, "--port", str(self.port)]
+        argv += ["--api-ip", host, "--api-port", str(self.proxy_api_port)]
+        argv += ["--default-target", self.hub_url, "--error-target", f"{self.hub_url}/hub/error"]
+        env = self._env(CONFIGPROXY_AUTH_TOKEN=self.config.proxy_auth_token)
+        part = self._start_part("proxy", argv, env)
+        part.wait_until(
+            lambda: (
+                http_status(f"{self.proxy_api_url}/api/routes", self.config.proxy_auth_token) == 200
+            ),
+            self.config.start_timeout,
+            "its API answering",
+        )
+
+    def hub_env(self) -> dict[str, str]:
+        """The environment the hub runs with (its settings)."""
+        return self._env(
+            COURSEHUB_MODE="dev",
+            COURSEHUB_COURSES_DIR=str(self.courses_dir),
+            COURSEHUB_STATE_DIR=str(self.state_dir),
+            COURSEHUB_PUBLIC_URL=self.public_url,
+            COURSEHUB_HUB_IP=self.config.host,
+            COURSEHUB_HUB_PORT=str(self.hub_port),
+            COURSEHUB_PROXY_API_URL=self.proxy_api_url,
+            CONFIGPROXY_AUTH_TOKEN=self.config.proxy_auth_token,
+            COURSEHUB_DEV_ADMIN_TOKEN=self.admin_token,
+            KUBECONFIG=str(self.kubeconfig),
+            **self.config.extra_hub_env,
+        )
+
+    def _hub_config_file(self) -> Path:
+        in_repo = REPO_ROOT / "hub_config" / "jupyterhub_config.py"
+        if in_repo.exists():
+            return in_repo
+        shim = self.state_dir / "jupyterhub_config.py"
+        shim.write_text(HUB_CONFIG_SHIM)
+        return shim
+
+    def start_hub(self) -> None:
+        argv = [sys.executable, "-m", "jupyterhub", "-f", str(self._hub_config_file())]
+        part = self._start_part("hub", argv, self.hub_env())
+        part.wait_until(
+            lambda: (
+                http_status(f"{self.hub_url}/hub/api/") == 200
+                and http_status(f"{self.public_url}/hub/api/") == 200
+            ),
+            self.config.start_timeout,
+            "its API answering through the proxy",
+        )
+
+    def stop_hub(self) -> None:
+        part = self.parts.get("hub")
+        if part is not None:
+            part.stop()
+
+    def restart_hub(self) -> None:
+        """Stop the hub only and start it again (servers keep running: cleanup_servers
+        is off)."""
+        self.stop_hub()
+        self.start_hub()
+
+    def _start_part(self, name: str, argv: list[str], env: dict[str, str]) -> Part:
+        part = Part(name, argv, env, self.state_dir, self.logs_dir / f"{name}.log")
+        self.parts[name] = part
+        part.start()
+        return part
+
+
+def run(state_dir: Path, courses_dir: Path, port: int, cluster_config: Path | None) -> int:
+    """``coursehub dev``: start the platform, print how to sign in, run until Ctrl-C or
+    SIGTERM, stop everything. Returns the exit code (1 if a part failed)."""
+    platform = Platform(
+        PlatformConfig(
+            state_dir=state_dir, courses_dir=courses_dir, port=port, cluster_config=cluster_config
+        )
+    )
+    stop_requested = threading.Event()
+
+    def request_stop(signum, _frame):
+        stop_requested.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        print(
+            f"coursehub dev: starting (state in {platform.state_dir}, logs in {platform.logs_dir})"
+        )
+        try:
+            platform.start()
+        except (PartFailed, FileNotFoundError) as error:
+            print(f"coursehub dev: {error}", file=sys.stderr)
+            return 1
+        (platform.state_dir / "admin-token").write_text(platform.admin_token + "\n")
+        _print_welcome(platform)
+        while not stop_requested.wait(1.0):
+            try:
+                platform.check_running()
+            except PartFailed as error:
+                print(f"coursehub dev: {error}", file=sys.stderr)
+                return 1
+        print("coursehub dev: stopping…")
+        return 0
+    finally:
+        platform.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _print_welcome(platform: Platform) -> None:
+    lines = [
+        "",
+        f"coursehub is running: {platform.public_url}",
+        "",
+        "Demo accounts (username / password):",
+    ]
+    lines += [f"  {name:<16} {password}" for name, password in sorted(platform.passwords().items())]
+    lines += [
+        "",
+        f"Admin API token: {platform.state_dir / 'admin-token'}",
+        f"Cluster: KUBECONFIG={platform.kubeconfig} kubectl get pods",
+        "Press Ctrl-C to stop everything.",
+    ]
+    print("\n".join(lines), flush=True)

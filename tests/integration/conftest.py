@@ -1,0 +1,45 @@
+"""Fixtures for tests against a real hub + proxy + dev cluster (see ``hub_platform.py``).
+
+- ``platform`` (module scope): a started ``coursehub.dev.Platform`` with the catalog of
+  ``hub_platform.course_dicts()``; its logs are copied to ``test-artifacts/<module>/`` and
+  everything is stopped after the module.
+- ``hub_api`` (module scope): ``HubAPI`` for that platform over one aiohttp session.
+- ``cluster`` (module scope): ``Cluster``, the dev cluster's Kubernetes API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from hub_platform import Cluster, HubAPI, course_dicts, keep_logs, write_courses
+
+from coursehub.dev import Platform, PlatformConfig
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, artifacts_dir: Path, request) -> Iterator[Platform]:
+    root = tmp_path_factory.mktemp("platform")
+    courses = write_courses(root / "courses", *course_dicts())
+    running = Platform(PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0))
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+        keep_logs(running, artifacts_dir, f"platform-{request.module.__name__.split('.')[-1]}")
+
+
+@pytest.fixture(scope="module")
+async def hub_api(platform: Platform) -> AsyncIterator[HubAPI]:
+    async with aiohttp.ClientSession() as session:
+        yield HubAPI(platform, session)
+
+
+@pytest.fixture(scope="module")
+async def cluster(platform: Platform) -> AsyncIterator[Cluster]:
+    connected = await Cluster.connect(platform.kubeconfig)
+    yield connected
+    await connected.close()
