@@ -1,0 +1,23 @@
+"""The course catalog: course files in, a validated ``Catalog`` out.
+
+Public interface (the hub codes against it): ``Catalog``, ``CatalogProblem``,
+``CatalogError``, ``load_catalog(root)``, ``load_course(path)`` and ``CatalogReloader``;
+the model classes live in ``coursehub.catalog.model``. No JupyterHub or Kubernetes here.
+"""
+
+from coursehub.catalog.catalog import Catalog, CatalogError, CatalogProblem
+from coursehub.catalog.loader import load_catalog, load_course
+from coursehub.catalog.model import Course, Environment, profile_slug
+from coursehub.catalog.reloader import CatalogReloader
+
+__all__ = [
+    "Catalog",
+    "CatalogError",
+    "CatalogProblem",
+    "CatalogReloader",
+    "Course",
+    "Environment",
+    "load_catalog",
+    "load_course",
+    "profile_slug",
+]

@@ -1,46 +1,69 @@
 """The course model: what one ``courses/<id>/course.yaml`` may say.
 
-Pure pydantic v2 models with ``extra="forbid"`` so an unknown key is an error, not
-a silent no-op. Loading from files (line numbers, rosters) lives in ``loader.py``.
+Pure pydantic v2 models, strict and with ``extra="forbid"``, so an unknown key or a value
+of the wrong type is an error, not a silent no-op. Loading from files (line numbers,
+rosters) lives in ``loader.py``.
+
+Callers may rely on: every model is frozen; ``Course.students`` is the resolved list of
+usernames; cpu/memory quantities keep the form they were written in (``"500m"``, ``4``);
+``consistency_issues`` is the single source of the cross-field rules, used both by
+``Course`` itself and by the loader (which maps each issue to a file line).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StringConstraints,
-    field_validator,
+    ValidationInfo,
     model_validator,
 )
 
 from coursehub.quantity import QuantityError, parse_quantity
 
-# A DNS-1123 label: course ids and environment slugs end up in pod labels and names.
-Slug = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=40),
-]
-# JupyterHub usernames as the catalog accepts them (lower case, no spaces or slashes).
-Username = Annotated[
-    str,
-    StringConstraints(pattern=r"^[a-z0-9][a-z0-9._@+-]{0,62}$"),
-]
+SLUG_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@+-]{0,62}$"
 # Extended resource names such as nvidia.com/gpu or nvidia.com/mig-1g.10gb.
 GPU_RESOURCE_PATTERN = r"^nvidia\.com/(gpu|mig-[0-9]+g\.[0-9]+gb)$"
+GPU_PRODUCT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+MOUNT_PATH_PATTERN = r"^/[^\s]*$"
+IMAGE_PATTERN = r"^\S+$"
+
+# What each pattern means, in words a course author understands (used in error messages).
+PATTERN_HELP = {
+    SLUG_PATTERN: "use lower-case letters, digits and '-', starting and ending with a letter "
+    "or digit (a DNS label, e.g. 'gpu' or 'ai-101')",
+    USERNAME_PATTERN: "usernames are lower case: letters, digits and . _ @ + -, starting "
+    "with a letter or digit",
+    GPU_RESOURCE_PATTERN: "use 'nvidia.com/gpu' for whole GPUs or a MIG resource such as "
+    "'nvidia.com/mig-1g.10gb'",
+    GPU_PRODUCT_PATTERN: "use the node label value nvidia.com/gpu.product, "
+    "e.g. 'NVIDIA-A100-SXM4-80GB'",
+    MOUNT_PATH_PATTERN: "use an absolute path without spaces, e.g. '/home/jovyan/shared/data'",
+    IMAGE_PATTERN: "use an image reference without spaces, e.g. 'ghcr.io/org/image:tag'",
+}
+
+# A DNS-1123 label: course ids and environment slugs end up in pod labels and names.
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=40)]
+# JupyterHub usernames as the catalog accepts them (lower case, no spaces or slashes).
+Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
+
+# Validation context key: the loader checks consistency itself, to report line numbers.
+SKIP_CONSISTENCY = "coursehub_skip_consistency"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_quantity(value: str | int | float | None) -> str | int | float | None:
-    if value is None:
-        return value
+def _check_quantity(value: Any) -> str | int | float:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(
+            f"expected a Kubernetes quantity such as 2, 500m or 4Gi, got {type(value).__name__}"
+        )
     try:
         amount = parse_quantity(value)
     except QuantityError as exc:
@@ -50,21 +73,29 @@ def _check_quantity(value: str | int | float | None) -> str | int | float | None
     return value
 
 
+# A Kubernetes quantity ("500m", "4Gi", 2), kept as written.
+Quantity = Annotated[str | int | float, PlainValidator(_check_quantity)]
+
+
+class _Strict(BaseModel):
+    # strict: YAML already types its values, so "1" for a count is a mistake, not a number.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
 class ResourceRange(_Strict):
     """A guarantee (Kubernetes request) and a limit, as Kubernetes quantities."""
 
-    guarantee: str | int | float | None = None
-    limit: str | int | float | None = None
-
-    _quantities = field_validator("guarantee", "limit")(_check_quantity)
+    guarantee: Quantity | None = None
+    limit: Quantity | None = None
 
     @model_validator(mode="after")
     def _guarantee_within_limit(self) -> ResourceRange:
-        if self.guarantee is not None and self.limit is not None:
-            if parse_quantity(self.guarantee) > parse_quantity(self.limit):
-                raise ValueError(
-                    f"guarantee {self.guarantee!r} is larger than limit {self.limit!r}"
-                )
+        both = self.guarantee is not None and self.limit is not None
+        if both and parse_quantity(self.guarantee) > parse_quantity(self.limit):
+            raise ValueError(
+                f"guarantee {self.guarantee!r} is larger than limit {self.limit!r}; "
+                "the guarantee must not exceed the limit"
+            )
         return self
 
     def guarantee_amount(self) -> Decimal | None:
@@ -79,14 +110,13 @@ class GPU(_Strict):
 
     ``resource`` is the Kubernetes extended resource (a whole GPU or a MIG slice);
     ``product`` is the value of the node label ``nvidia.com/gpu.product`` the pod
-    must land on (None: any node that has the resource).
+    must land on (None: any node that has the resource). A GPU environment is one
+    with ``count > 0``.
     """
 
     count: int = Field(ge=0, le=16)
     resource: Annotated[str, StringConstraints(pattern=GPU_RESOURCE_PATTERN)] = "nvidia.com/gpu"
-    product: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] | None = (
-        None
-    )
+    product: Annotated[str, StringConstraints(pattern=GPU_PRODUCT_PATTERN)] | None = None
 
 
 class Environment(_Strict):
@@ -95,7 +125,7 @@ class Environment(_Strict):
     slug: Slug
     display_name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
     description: str = ""
-    image: Annotated[str, StringConstraints(min_length=1, pattern=r"^\S+$")]
+    image: Annotated[str, StringConstraints(min_length=1, pattern=IMAGE_PATTERN)]
     cpu: ResourceRange = ResourceRange()
     memory: ResourceRange = ResourceRange()
     gpu: GPU | None = None
@@ -107,7 +137,10 @@ class Environment(_Strict):
 
 
 class GPUPolicy(_Strict):
-    """Per-course GPU limits. Accepted and validated now; enforced by the quota work."""
+    """Per-course GPU limits. Accepted and validated now; enforced by the quota work.
+
+    None means "no limit" for each field.
+    """
 
     max_concurrent_gpus: int | None = Field(default=None, ge=0)
     gpu_hours_per_student_per_week: float | None = Field(default=None, ge=0)
@@ -121,7 +154,7 @@ class SharedData(_Strict):
 
     name: Slug
     claim: Slug
-    mount_path: Annotated[str, StringConstraints(pattern=r"^/[^\s]*$")]
+    mount_path: Annotated[str, StringConstraints(pattern=MOUNT_PATH_PATTERN)]
 
 
 class Staff(_Strict):
@@ -130,6 +163,7 @@ class Staff(_Strict):
 
     @property
     def all(self) -> tuple[str, ...]:
+        """Instructors then TAs, each once."""
         return tuple(dict.fromkeys([*self.instructors, *self.tas]))
 
 
@@ -147,18 +181,12 @@ class Course(_Strict):
     shared_data: list[SharedData] = []
 
     @model_validator(mode="after")
-    def _consistent(self) -> Course:
-        slugs = [env.slug for env in self.environments]
-        duplicates = sorted({s for s in slugs if slugs.count(s) > 1})
-        if duplicates:
-            raise ValueError(f"duplicate environment slug(s): {', '.join(duplicates)}")
-        both = sorted(set(self.staff.all) & set(self.students))
-        if both:
-            raise ValueError(
-                f"user(s) listed as both staff and student: {', '.join(both)}"
-            )
-        if sum(env.default for env in self.environments) > 1:
-            raise ValueError("more than one environment has default: true")
+    def _consistent(self, info: ValidationInfo) -> Course:
+        if (info.context or {}).get(SKIP_CONSISTENCY):
+            return self
+        issues = consistency_issues(self.model_dump())
+        if issues:
+            raise ValueError("; ".join(f"{loc_text(loc)}: {msg}" for loc, msg in issues))
         return self
 
     def environment(self, slug: str) -> Environment | None:
@@ -170,6 +198,107 @@ class Course(_Strict):
         if username in self.students:
             return "student"
         return None
+
+
+Loc = tuple[str | int, ...]
+
+
+def loc_text(loc: Loc) -> str:
+    """``("environments", 0, "gpu")`` -> ``"environments[0].gpu"``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def consistency_issues(course: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    """The cross-field rules of one course, checked on plain data (tolerant of values of
+    the wrong shape, which field validation reports). Returns ``(loc, message)`` pairs,
+    each ``loc`` pointing at the later of two clashing entries."""
+    issues: list[tuple[Loc, str]] = []
+
+    def add(*loc: str | int, message: str) -> None:
+        issues.append((loc, message))
+
+    def items(key: str) -> list[tuple[int, Any]]:
+        value = course.get(key)
+        return list(enumerate(value)) if isinstance(value, list) else []
+
+    first_slug: dict[str, int] = {}
+    first_default: int | None = None
+    for index, env in items("environments"):
+        if not isinstance(env, Mapping):
+            continue
+        slug = env.get("slug")
+        if isinstance(slug, str):
+            if slug in first_slug:
+                add(
+                    "environments",
+                    index,
+                    "slug",
+                    message=f"duplicate environment slug {slug!r}: environments"
+                    f"[{first_slug[slug]}] already uses it; slugs must be unique within a course",
+                )
+            else:
+                first_slug[slug] = index
+        if env.get("default") is True:
+            if first_default is None:
+                first_default = index
+            else:
+                add(
+                    "environments",
+                    index,
+                    "default",
+                    message=f"environments[{first_default}] is already the default; "
+                    "at most one environment may have default: true",
+                )
+
+    first_student: dict[str, int] = {}
+    for index, username in items("students"):
+        if isinstance(username, str):
+            if username in first_student:
+                add(
+                    "students",
+                    index,
+                    message=f"{username!r} is listed twice (also students"
+                    f"[{first_student[username]}])",
+                )
+            else:
+                first_student[username] = index
+
+    staff = course.get("staff")
+    if isinstance(staff, Mapping):
+        for group in ("instructors", "tas"):
+            members = staff.get(group)
+            if not isinstance(members, list):
+                continue
+            for index, username in enumerate(members):
+                if isinstance(username, str) and username in first_student:
+                    add(
+                        "staff",
+                        group,
+                        index,
+                        message=f"user {username!r} is listed both as staff ({group}) and as "
+                        "a student; a user has one role in a course, so remove them from one "
+                        "of the lists",
+                    )
+
+    for field in ("name", "mount_path"):
+        first_shared: dict[str, int] = {}
+        for index, shared in items("shared_data"):
+            value = shared.get(field) if isinstance(shared, Mapping) else None
+            if not isinstance(value, str):
+                continue
+            if value in first_shared:
+                add(
+                    "shared_data",
+                    index,
+                    field,
+                    message=f"shared_data[{first_shared[value]}] already uses {field} {value!r}",
+                )
+            else:
+                first_shared[value] = index
+    return issues
 
 
 def profile_slug(course: Course, environment: Environment) -> str:
