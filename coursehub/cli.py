@@ -48,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         "validate", help="check every course.yaml (and roster) under PATH"
     )
     validate.add_argument(
-        "path", nargs="?", type=Path, default=Path("courses"),
+        "path",
+        nargs="?",
+        type=Path,
+        default=Path("courses"),
         help="a catalog folder, one course folder or one course.yaml (default: ./courses)",
     )
     validate.set_defaults(func=_course_validate)
@@ -62,16 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     up.add_argument(
-        "--config", type=Path, default=None,
+        "--config",
+        type=Path,
+        default=None,
         help="cluster YAML (nodes, capacity); default: one CPU node, two 2xA100 nodes, a MIG node",
     )
     up.add_argument("--host", default="127.0.0.1", help="address of the API server")
     up.add_argument("--port", type=int, default=0, help="API server port (0: any free port)")
     up.set_defaults(func=_devcluster_up)
 
-    dev = commands.add_parser(
-        "dev", help="run dev cluster, proxy and hub with the sample courses"
-    )
+    dev = commands.add_parser("dev", help="run dev cluster, proxy and hub with the sample courses")
     dev.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     dev.add_argument("--courses", type=Path, default=Path("courses"))
     dev.add_argument("--port", type=int, default=8000, help="public port of the hub")

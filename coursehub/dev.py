@@ -198,6 +198,8 @@ class PlatformConfig:
     proxy_auth_token: str = field(default_factory=lambda: secrets.token_hex(32))
     extra_hub_env: dict[str, str] = field(default_factory=dict)
     start_timeout: float = 90.0
+    # A jupyterhub_config.py other than hub_config/'s (the spawn benchmark's baseline).
+    hub_config: Path | None = None
 
 
 class Platform:
@@ -337,6 +339,8 @@ class Platform:
         )
 
     def _hub_config_file(self) -> Path:
+        if self.config.hub_config is not None:
+            return Path(self.config.hub_config).absolute()
         in_repo = REPO_ROOT / "hub_config" / "jupyterhub_config.py"
         if in_repo.exists():
             return in_repo

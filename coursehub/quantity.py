@@ -44,8 +44,7 @@ def parse_quantity(value: str | int | float) -> Decimal:
     match = _QUANTITY.match(str(value))
     if not match or match.group(2) not in _SUFFIXES:
         raise QuantityError(
-            f"{value!r} is not a Kubernetes quantity "
-            "(examples: 2, 0.5, 500m, 512Mi, 4G, 16Gi)"
+            f"{value!r} is not a Kubernetes quantity (examples: 2, 0.5, 500m, 512Mi, 4G, 16Gi)"
         )
     try:
         return Decimal(match.group(1)) * _SUFFIXES[match.group(2)]

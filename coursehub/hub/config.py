@@ -84,6 +84,10 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
     c.CourseSpawner.catalog = lambda: sync.current()
     c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
     c.Spawner.default_url = "/lab"
+    # Show the progress page after 1 s rather than JupyterHub's 10 s: a GPU wait is exactly
+    # when people need to see why. Not 0: a refused profile must still fail the request
+    # itself, and that refusal comes within milliseconds.
+    c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 1}
     c.KubeSpawner.start_timeout = settings.start_timeout
     c.KubeSpawner.http_timeout = 120
     c.KubeSpawner.image_pull_policy = "IfNotPresent"

@@ -54,29 +54,49 @@ def running_postgres(database: str = "coursehub") -> Iterator[str]:
         shutil.chown(base_dir, "postgres")
         shutil.chown(data_dir, "postgres")
     subprocess.run(
-        _as_server_user([_pg_bin("initdb"), "-D", str(data_dir), "-U", "coursehub",
-                         "--auth=trust", "--no-sync"]),
-        check=True, capture_output=True,
+        _as_server_user(
+            [_pg_bin("initdb"), "-D", str(data_dir), "-U", "coursehub", "--auth=trust", "--no-sync"]
+        ),
+        check=True,
+        capture_output=True,
     )
     port = _free_port()
     log = open(base_dir / "postgres.log", "wb")  # noqa: SIM115 - lives as long as the server
     server = subprocess.Popen(
-        _as_server_user([_pg_bin("postgres"), "-D", str(data_dir), "-p", str(port),
-                         "-h", "127.0.0.1", "-k", str(data_dir), "-c", "fsync=off"]),
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        _as_server_user(
+            [
+                _pg_bin("postgres"),
+                "-D",
+                str(data_dir),
+                "-p",
+                str(port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(data_dir),
+                "-c",
+                "fsync=off",
+            ]
+        ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 30
-        while subprocess.run(
-            [_pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True
-        ).returncode != 0:
+        while (
+            subprocess.run(
+                [_pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port)], capture_output=True
+            ).returncode
+            != 0
+        ):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"PostgreSQL did not start; see {base_dir / 'postgres.log'}")
             time.sleep(0.2)
         subprocess.run(
-            [_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "coursehub",
-             database],
-            check=True, capture_output=True,
+            [_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "coursehub", database],
+            check=True,
+            capture_output=True,
         )
         yield f"postgresql+psycopg2://coursehub@127.0.0.1:{port}/{database}"
     finally:
