@@ -1,0 +1,158 @@
+"""The dev cluster's shape: nodes (capacity, labels, taints) and image default commands.
+
+Read from YAML (``default-cluster.yaml`` beside this module unless another file is given);
+every problem is reported as ``file:line: field: message``. ``node_object`` builds the
+``v1`` Node the API server serves for a node entry (pure).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError
+
+from coursehub.catalog.loader import line_of, to_plain
+from coursehub.catalog.model import loc_text
+from coursehub.quantity import QuantityError, parse_quantity
+
+DEFAULT_CONFIG = Path(__file__).with_name("default-cluster.yaml")
+KUBELET_VERSION = "v1.31.0-coursehub"
+
+NodeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+
+
+class ClusterConfigError(ValueError):
+    """A cluster file the dev cluster cannot use; ``problems`` are ``file:line: field: msg``."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Taint(_Strict):
+    key: Annotated[str, StringConstraints(min_length=1)]
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+class NodeSpec(_Strict):
+    name: NodeName
+    labels: dict[str, str] = {}
+    taints: list[Taint] = []
+    allocatable: dict[str, str | int | float]
+
+    @field_validator("allocatable")
+    @classmethod
+    def _quantities(cls, allocatable: dict) -> dict:
+        for resource in ("cpu", "memory"):
+            if resource not in allocatable:
+                raise ValueError(f"a node needs allocatable {resource}")
+        for resource, amount in allocatable.items():
+            try:
+                if parse_quantity(amount) < 0:
+                    raise ValueError(f"{resource}: {amount!r} is negative")
+            except QuantityError as exc:
+                raise ValueError(f"{resource}: {exc}") from None
+        return allocatable
+
+
+class ClusterConfig(_Strict):
+    nodes: list[NodeSpec] = Field(min_length=1)
+    default_command: list[str] = Field(default=["jupyterhub-singleuser"], min_length=1)
+    # image name -> the command its containers run when the pod spec gives none
+    images: dict[str, list[str]] = {}
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ClusterConfig:
+        names = [node.name for node in self.nodes]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"node name(s) used twice: {', '.join(twice)}")
+        return self
+
+    def command_for(self, image: str) -> list[str]:
+        return list(self.images.get(image, self.default_command))
+
+
+def load_cluster_config(path: Path | None = None) -> ClusterConfig:
+    """The cluster described by ``path`` (default: ``default-cluster.yaml``).
+
+    Raises ``ClusterConfigError`` listing every problem with file, line and field.
+    """
+    path = path or DEFAULT_CONFIG
+    try:
+        tree = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ClusterConfigError([f"{path}: cannot read the file: {exc}"]) from None
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise ClusterConfigError([f"{path}{line}: (YAML syntax): {exc.problem}"]) from None
+    if not isinstance(tree, dict):
+        raise ClusterConfigError([f"{path}:1: (file): expected a mapping with 'nodes:'"])
+    try:
+        return ClusterConfig.model_validate(to_plain(tree))
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            line = line_of(tree, loc)
+            where = f"{path}:{line}" if line else str(path)
+            problems.append(f"{where}: {loc_text(loc) or '(file)'}: {error['msg']}")
+        raise ClusterConfigError(problems) from None
+
+
+def node_object(node: NodeSpec) -> dict:
+    """The ``v1`` Node for a configured node: Ready, with capacity = allocatable."""
+    resources = {name: str(amount) for name, amount in node.allocatable.items()}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": node.name,
+            "labels": {
+                "kubernetes.io/hostname": node.name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                **node.labels,
+            },
+        },
+        "spec": {"taints": [taint.model_dump() for taint in node.taints]},
+        "status": {
+            "capacity": resources,
+            "allocatable": dict(resources),
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                }
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": "127.0.0.1"},
+                {"type": "Hostname", "address": node.name},
+            ],
+            "nodeInfo": {
+                "kubeletVersion": KUBELET_VERSION,
+                "containerRuntimeVersion": "coursehub-process://1",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+            },
+        },
+    }
