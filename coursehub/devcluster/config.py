@@ -7,6 +7,8 @@ every problem is reported as ``file:line: field: message``. ``node_object`` buil
 
 from __future__ import annotations
 
+import platform
+import uuid
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -71,11 +73,19 @@ class NodeSpec(_Strict):
         return allocatable
 
 
+class ImageDefaults(_Strict):
+    """What an image would run: its ENTRYPOINT and CMD (pod ``command`` replaces the
+    entrypoint, pod ``args`` replace the cmd, as in Kubernetes)."""
+
+    entrypoint: list[str] = []
+    cmd: list[str] = []
+
+
 class ClusterConfig(_Strict):
     nodes: list[NodeSpec] = Field(min_length=1)
-    default_command: list[str] = Field(default=["jupyterhub-singleuser"], min_length=1)
-    # image name -> the command its containers run when the pod spec gives none
-    images: dict[str, list[str]] = {}
+    # Every image not listed in ``images`` behaves like the project's notebook image.
+    default_image: ImageDefaults = ImageDefaults(cmd=["jupyterhub-singleuser"])
+    images: dict[str, ImageDefaults] = {}
 
     @model_validator(mode="after")
     def _unique_names(self) -> ClusterConfig:
@@ -85,8 +95,8 @@ class ClusterConfig(_Strict):
             raise ValueError(f"node name(s) used twice: {', '.join(twice)}")
         return self
 
-    def command_for(self, image: str) -> list[str]:
-        return list(self.images.get(image, self.default_command))
+    def image(self, name: str) -> ImageDefaults:
+        return self.images.get(name, self.default_image)
 
 
 def load_cluster_config(path: Path | None = None) -> ClusterConfig:
@@ -120,6 +130,7 @@ def load_cluster_config(path: Path | None = None) -> ClusterConfig:
 def node_object(node: NodeSpec) -> dict:
     """The ``v1`` Node for a configured node: Ready, with capacity = allocatable."""
     resources = {name: str(amount) for name, amount in node.allocatable.items()}
+    node_uuid = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{node.name}.coursehub.dev"))
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -148,11 +159,18 @@ def node_object(node: NodeSpec) -> dict:
                 {"type": "InternalIP", "address": "127.0.0.1"},
                 {"type": "Hostname", "address": node.name},
             ],
+            # Every field Kubernetes clients require (kubernetes_asyncio validates them).
             "nodeInfo": {
-                "kubeletVersion": KUBELET_VERSION,
-                "containerRuntimeVersion": "coursehub-process://1",
-                "operatingSystem": "linux",
                 "architecture": "amd64",
+                "bootID": node_uuid,
+                "containerRuntimeVersion": "coursehub-process://1",
+                "kernelVersion": platform.release(),
+                "kubeProxyVersion": KUBELET_VERSION,
+                "kubeletVersion": KUBELET_VERSION,
+                "machineID": node_uuid.replace("-", ""),
+                "operatingSystem": "linux",
+                "osImage": "coursehub dev cluster",
+                "systemUUID": node_uuid,
             },
         },
     }

@@ -342,9 +342,8 @@ class Kubelet:
         }
         working_dir = rootfs / container.get("workingDir", DEFAULT_WORKING_DIR).lstrip("/")
         working_dir.mkdir(parents=True, exist_ok=True)
-        argv = container_argv(
-            container, self.config.command_for(container.get("image", "")), process_env
-        )
+        image = self.config.image(container.get("image", ""))
+        argv = container_argv(container, image.entrypoint, image.cmd, process_env)
         return argv, process_env, working_dir.resolve()
 
     def _volume_dir(self, runtime: PodRuntime, volume: dict, pod: dict) -> Path:

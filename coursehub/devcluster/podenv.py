@@ -148,10 +148,17 @@ def with_host(url: str, host: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def container_argv(container: dict, default_command: list[str], env: dict[str, str]) -> list[str]:
-    """``command`` + ``args`` (``$(VAR)`` expanded), or the image's default command + args."""
-    command = container.get("command") or default_command
-    return [_expand(part, env) for part in [*command, *(container.get("args") or [])]]
+def container_argv(
+    container: dict, entrypoint: list[str], cmd: list[str], env: dict[str, str]
+) -> list[str]:
+    """What the container runs, as Kubernetes combines it with the image: ``command``
+    replaces the image's ENTRYPOINT, ``args`` its CMD (``$(VAR)`` expanded in both)."""
+    command = container.get("command")
+    args = container.get("args")
+    argv = [*command, *(args or [])] if command else [*entrypoint, *(args or cmd)]
+    if not argv:
+        raise EnvError(f"container {container.get('name')!r} has no command to run")
+    return [_expand(part, env) for part in argv]
 
 
 @dataclass(frozen=True)
