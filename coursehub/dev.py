@@ -39,6 +39,9 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from coursehub.catalog import load_catalog
+from coursehub.hub.objects import shared_data_claims
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HUB_CONFIG_SHIM = (
     '"""Written by coursehub dev."""\n'
@@ -286,6 +289,27 @@ class Platform:
         self.kubeconfig.unlink(missing_ok=True)  # a stale one would look ready
         part = self._start_part("devcluster", argv, self._env())
         part.wait_until(self._cluster_answers, self.config.start_timeout, "an API server")
+        self.create_course_claims()
+
+    def create_course_claims(self, namespace: str = "default") -> None:
+        """Create the courses' shared-data claims in the dev cluster (the Helm chart's job
+        in production); existing ones are kept."""
+        catalog = load_catalog(self.courses_dir)
+        server = self.cluster_server()
+        for claim in shared_data_claims(list(catalog.courses.values()), namespace):
+            request = urllib.request.Request(
+                f"{server}/api/v1/namespaces/{namespace}/persistentvolumeclaims",
+                data=json.dumps(claim).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            try:
+                urllib.request.urlopen(request, timeout=10).close()
+            except urllib.error.HTTPError as error:
+                if error.code != 409:  # 409: it exists already
+                    raise self.parts["devcluster"].failure(
+                        f"refused the claim {claim['metadata']['name']}: {error.read()!r}"
+                    ) from None
 
     def cluster_server(self) -> str | None:
         """The API server URL from the kubeconfig, once written."""

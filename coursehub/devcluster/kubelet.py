@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ctypes
 import ipaddress
 import logging
 import os
@@ -48,6 +49,8 @@ log = logging.getLogger("coursehub.devcluster.kubelet")
 HOST_IP = "127.0.0.1"
 POD_NETWORK = ipaddress.ip_network("127.42.0.0/16")
 PROBE_INTERVAL = 0.25
+RETRY_SECONDS = 2.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class AddressPool:
@@ -207,24 +210,13 @@ class Kubelet:
         pod = self._lookup("pods", runtime.namespace, runtime.name)
         if pod is None or pod["metadata"]["uid"] != runtime.uid:
             return
-        try:
-            if not await self._wait_for_claims(runtime, pod):
-                return
-            runtime.ip = self.addresses.take()
-            self._assign_devices(runtime, pod)
-            containers = pod["spec"]["containers"]
-            launches = [self._prepare(runtime, pod, container) for container in containers]
-        except EnvError as error:
-            self._record(runtime, "Failed", f"Error: {error}", type="Warning")
-            self._patch_status(
-                runtime,
-                {
-                    "containerStatuses": [
-                        _waiting(c, "CreateContainerConfigError", str(error)) for c in containers
-                    ]
-                },
-            )
-            self._release(runtime)
+        if not await self._wait_for_claims(runtime, pod):
+            return
+        runtime.ip = self.addresses.take()
+        self._assign_devices(runtime, pod)
+        containers = pod["spec"]["containers"]
+        launches = await self._prepare_all(runtime, pod)
+        if launches is None:
             return
         started = now_rfc3339()
         for container, (argv, env, cwd) in zip(containers, launches, strict=True):
@@ -268,6 +260,28 @@ class Kubelet:
             self._wait_for_exit(runtime, containers, started),
         )
 
+    async def _prepare_all(self, runtime: PodRuntime, pod: dict) -> list | None:
+        """Every container's launch, retried while a secret or config map it needs is
+        missing (CreateContainerConfigError, as a kubelet keeps retrying); None if the pod
+        is deleted meanwhile."""
+        containers = pod["spec"]["containers"]
+        while not runtime.terminating:
+            try:
+                return [self._prepare(runtime, pod, container) for container in containers]
+            except EnvError as error:
+                self._record(runtime, "Failed", f"Error: {error}", type="Warning")
+                self._patch_status(
+                    runtime,
+                    {
+                        "containerStatuses": [
+                            _waiting(c, "CreateContainerConfigError", str(error))
+                            for c in containers
+                        ]
+                    },
+                )
+                await asyncio.sleep(RETRY_SECONDS)
+        return None
+
     async def _wait_for_claims(self, runtime: PodRuntime, pod: dict) -> bool:
         """Wait until every PVC the pod uses exists (a kubelet's FailedMount while not)."""
         claims = [
@@ -291,7 +305,7 @@ class Kubelet:
                 f'persistentvolumeclaim "{missing[0]}" not found',
                 type="Warning",
             )
-            await asyncio.sleep(2)
+            await asyncio.sleep(RETRY_SECONDS)
 
     def _assign_devices(self, runtime: PodRuntime, pod: dict) -> None:
         for resource, amount in pod_requests(pod).items():
@@ -378,6 +392,7 @@ class Kubelet:
                 stdout=log_file,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stopped as a whole
+                preexec_fn=_die_with_parent,
             )
 
     async def _watch_readiness(self, runtime: PodRuntime, pod: dict, started: str) -> None:
@@ -508,6 +523,13 @@ async def _stop_processes(runtime: PodRuntime, grace: float) -> None:
     for process in runtime.processes.values():
         _signal_group(process, signal.SIGKILL)  # leftovers of the group, too
     await asyncio.gather(*(p.wait() for p in runtime.processes.values()))
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL if the dev cluster dies without stopping its
+    pods (e.g. SIGKILL), so no pod process outlives the cluster."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _signal_group(process: asyncio.subprocess.Process, signum: int) -> None:

@@ -38,6 +38,8 @@ STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 TERMINAL_PHASES = ("Succeeded", "Failed")
 # How often the same FailedScheduling message is repeated (as a bumped count) at most.
 REPEAT_SECONDS = 10.0
+NO_VICTIMS = "No preemption victims found for incoming pod"
+NOT_HELPFUL = "Preemption is not helpful for scheduling"
 
 
 @dataclass(frozen=True)
@@ -161,15 +163,23 @@ def node_rejections(pod: dict, node: dict, bound_pods: list[dict]) -> list[str]:
     return short
 
 
-def failure_message(node_count: int, reasons: Counter[str]) -> str:
+def failure_message(node_count: int, reasons: Counter[str], preemption: Counter[str]) -> str:
     """kube-scheduler's FitError text: counted reasons sorted as strings, then the
-    preemption post-filter's verdict."""
+    preemption post-filter's verdict per node (nothing to preempt here: no pod has a
+    lower priority than another)."""
     counted = sorted(f"{count} {reason}" for reason, count in reasons.items())
+    verdicts = sorted(f"{count} {verdict}" for verdict, count in preemption.items())
     return (
         f"0/{node_count} nodes are available: {', '.join(counted)}. "
-        f"preemption: 0/{node_count} nodes are available: "
-        f"{node_count} Preemption is not helpful for scheduling."
+        f"preemption: 0/{node_count} nodes are available: {', '.join(verdicts)}."
     )
+
+
+def _preemption_verdict(rejections: list[str]) -> str:
+    # Evicting pods can help only a node that is short of resources.
+    if all(r.startswith("Insufficient ") or r == "Too many pods" for r in rejections):
+        return NO_VICTIMS
+    return NOT_HELPFUL
 
 
 def _score(pod: dict, free: dict[str, Decimal]) -> tuple:
@@ -179,23 +189,35 @@ def _score(pod: dict, free: dict[str, Decimal]) -> tuple:
     return (1, -free.get("cpu", Decimal(0)))  # spread the rest: most CPU left first
 
 
-def schedule(pod: dict, nodes: list[dict], bound_pods: list[dict]) -> Decision:
+def schedule(
+    pod: dict, nodes: list[dict], bound_pods: list[dict], missing_claims: tuple[str, ...] = ()
+) -> Decision:
     """The node for ``pod`` given the nodes and the pods already bound, or the reason
-    (as kube-scheduler words it) why none fits."""
+    (as kube-scheduler words it) why none fits. ``missing_claims`` are the pod's
+    PersistentVolumeClaims that do not exist: such a pod fits nowhere."""
     if not nodes:
         return Decision(None, "no nodes available to schedule pods")
+    count = len(nodes)
+    if missing_claims:
+        return Decision(
+            None,
+            f'0/{count} nodes are available: persistentvolumeclaim "{missing_claims[0]}" '
+            f"not found. preemption: 0/{count} nodes are available: {count} {NOT_HELPFUL}.",
+        )
     reasons: Counter[str] = Counter()
+    preemption: Counter[str] = Counter()
     candidates = []
     for index, node in enumerate(nodes):
         rejections = node_rejections(pod, node, bound_pods)
         if rejections:
             reasons.update(rejections)
+            preemption[_preemption_verdict(rejections)] += 1
         else:
             free = free_resources(node, bound_pods)
             candidates.append((_score(pod, free), index, node["metadata"]["name"]))
     if candidates:
         return Decision(min(candidates)[2])
-    return Decision(None, failure_message(len(nodes), reasons))
+    return Decision(None, failure_message(count, reasons, preemption))
 
 
 class SchedulerController:
@@ -211,7 +233,7 @@ class SchedulerController:
         store.add_listener(self._on_change)
 
     def _on_change(self, event_type: str, plural: str, obj: dict) -> None:
-        if plural not in ("pods", "nodes"):
+        if plural not in ("pods", "nodes", "persistentvolumeclaims"):
             return
         if plural == "pods" and event_type == "DELETED":
             self._last_failure.pop(obj["metadata"]["uid"], None)
@@ -239,7 +261,7 @@ class SchedulerController:
         pending.sort(key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]))
         still_waiting = False
         for pod in pending:
-            decision = schedule(pod, nodes, bound)
+            decision = schedule(pod, nodes, bound, self._missing_claims(pod))
             if decision.node is None:
                 self._report_failure(pod, decision.message or "")
                 still_waiting = True
@@ -250,6 +272,18 @@ class SchedulerController:
                 log.debug("binding %s failed: %s", pod["metadata"]["name"], error)
         if still_waiting:
             self._retry_later()
+
+    def _missing_claims(self, pod: dict) -> tuple[str, ...]:
+        namespace = pod["metadata"]["namespace"]
+        missing = []
+        for volume in pod["spec"].get("volumes") or []:
+            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim:
+                try:
+                    self.store.get("persistentvolumeclaims", namespace, claim)
+                except ApiError:
+                    missing.append(claim)
+        return tuple(missing)
 
     def _retry_later(self) -> None:
         # Capacity normally frees through a pod change (which triggers a pass); the
