@@ -405,11 +405,12 @@ class Platform:
 def run(state_dir: Path, courses_dir: Path, port: int, cluster_config: Path | None) -> int:
     """``coursehub dev``: start the platform, print how to sign in, run until Ctrl-C or
     SIGTERM, stop everything. Returns the exit code (1 if a part failed)."""
-    platform = Platform(
-        PlatformConfig(
-            state_dir=state_dir, courses_dir=courses_dir, port=port, cluster_config=cluster_config
-        )
+    config = PlatformConfig(
+        state_dir=state_dir, courses_dir=courses_dir, port=port, cluster_config=cluster_config
     )
+    # A token chosen by the developer (for their scripts) wins over a generated one.
+    config.admin_token = os.environ.get("COURSEHUB_DEV_ADMIN_TOKEN") or config.admin_token
+    platform = Platform(config)
     stop_requested = threading.Event()
 
     def request_stop(signum, _frame):

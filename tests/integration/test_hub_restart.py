@@ -1,12 +1,53 @@
-"""A hub restart keeps running servers (cleanup_servers is off, as in z2jh)."""
+"""A hub restart keeps running servers (cleanup_servers is off, as in z2jh).
+
+The hub keeps its database in a real PostgreSQL server here, as production hubs do (z2jh's
+``hub.db``), so the restart reads back the server's state from PostgreSQL.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import sqlalchemy
+from hub_platform import course_dicts, keep_logs, write_courses
+from postgres import running_postgres
+
+from coursehub.dev import Platform, PlatformConfig
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
+    """This module's platform: the shared one's catalog, the hub's database in PostgreSQL."""
+    root = tmp_path_factory.mktemp("platform-postgres")
+    courses = write_courses(root / "courses", *course_dicts())
+    with running_postgres() as db_url:
+        running = Platform(
+            PlatformConfig(
+                state_dir=root / "state",
+                courses_dir=courses,
+                port=0,
+                extra_hub_env={"COURSEHUB_DB_URL": db_url},
+            )
+        )
+        try:
+            running.start()
+            yield running
+        finally:
+            running.stop()
+            keep_logs(running, artifacts_dir, "platform-test_hub_restart")
+
+
+async def test_hub_keeps_its_users_in_postgresql(platform):
+    engine = sqlalchemy.create_engine(platform.config.extra_hub_env["COURSEHUB_DB_URL"])
+    with engine.connect() as connection:
+        names = set(connection.exec_driver_sql("SELECT name FROM users").scalars())
+    engine.dispose()
+    assert {"instructor1", "student1", "student-ml1"} <= names
 
 
 async def test_running_server_survives_a_hub_restart(hub_api, cluster):
