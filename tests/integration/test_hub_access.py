@@ -84,3 +84,33 @@ async def test_new_enrollment_applies_without_restart(hub_api, cluster, tokens):
     await hub_api.wait_ready("student-ml1")
     await hub_api.stop("student-ml1")
     await hub_api.wait_stopped("student-ml1")
+
+
+async def test_broken_course_is_skipped_and_logged_while_others_keep_working(hub_api, tokens):
+    platform = hub_api.platform
+    courses = course_dicts()
+    courses[1]["environments"][0]["gpu"]["count"] = -1  # ml-201's MIG environment
+    write_courses(platform.courses_dir, *courses)
+    broken_file = platform.courses_dir / "ml-201" / "course.yaml"
+    lines = broken_file.read_text().splitlines()
+    count_line = next(n for n, text in enumerate(lines, 1) if "count: -1" in text)
+    expected = f"{broken_file}:{count_line}: environments[0].gpu.count"
+
+    try:
+        deadline = asyncio.get_running_loop().time() + 15
+        hub_log = platform.logs_dir / "hub.log"
+        while expected not in hub_log.read_text():
+            assert asyncio.get_running_loop().time() < deadline, f"no log line {expected!r}"
+            await asyncio.sleep(0.5)
+
+        # ml-201 is out of the catalog: its environments are refused ...
+        status, body = await hub_api.spawn("student-ml1", "ml-201-cpu")
+        assert status in (400, 403), body
+        # ... while ai-101 keeps working.
+        status, body = await hub_api.spawn("student2", "ai-101-cpu")
+        assert status in (201, 202), body
+        await hub_api.wait_ready("student2")
+        await hub_api.stop("student2")
+        await hub_api.wait_stopped("student2")
+    finally:
+        write_courses(platform.courses_dir, *course_dicts())
