@@ -22,7 +22,8 @@ Variables (defaults for dev / production):
 - ``COURSEHUB_DB_URL``: hub database (``sqlite:///<state>/jupyterhub.sqlite``).
 - ``COURSEHUB_CATALOG_POLL_SECONDS``: how often the hub checks the catalog (``2``).
 - ``COURSEHUB_START_TIMEOUT``: seconds a spawn may take, GPU wait included (600 / 900).
-- ``COURSEHUB_HOME_PVC``: ``1`` for a home PVC per user (``0`` / ``1``).
+- ``COURSEHUB_HOME_PVC``: ``1`` for a home PVC per user (``1``; the dev cluster keeps
+  each claim as a folder, so work survives a server restart there too).
 - ``KUBECONFIG``: the cluster's kubeconfig (dev: required, the dev cluster's one;
   production: in-cluster config).
 """
@@ -113,7 +114,7 @@ class HubSettings:
             db_url=env.get("COURSEHUB_DB_URL") or f"sqlite:///{state_dir / 'jupyterhub.sqlite'}",
             catalog_poll_seconds=_float(env, "COURSEHUB_CATALOG_POLL_SECONDS", 2.0),
             start_timeout=_int(env, "COURSEHUB_START_TIMEOUT", 600 if dev else 900, minimum=1),
-            home_pvc=_bool(env, "COURSEHUB_HOME_PVC", not dev),
+            home_pvc=_bool(env, "COURSEHUB_HOME_PVC", True),
             kubeconfig=Path(kubeconfig) if kubeconfig else None,
         )
 

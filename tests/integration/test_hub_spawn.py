@@ -105,3 +105,31 @@ async def test_gpu_queue_waits_with_a_plain_message_and_starts_when_a_gpu_frees(
     await asyncio.gather(
         *(hub_api.wait_stopped(name) for name in ["student1", *holders[1:], "student5"])
     )
+
+
+async def test_home_folder_survives_a_server_restart(hub_api, cluster):
+    """The home is a PersistentVolumeClaim (a folder in the dev cluster), not the pod's."""
+    contents = f"{hub_api.base}/user/student3/api/contents/notes.txt"
+    headers = {"Authorization": f"token {hub_api.platform.admin_token}"}
+    note = {"type": "file", "format": "text", "content": "epoch 3: loss 0.41"}
+
+    for attempt in ("write", "read"):
+        status, body = await hub_api.spawn("student3", "ai-101-cpu")
+        assert status in (201, 202), body
+        await hub_api.wait_ready("student3")
+        (pod,) = await cluster.user_pods("student3")
+        claims = [
+            v["persistentVolumeClaim"]["claimName"]
+            for v in pod["spec"]["volumes"]
+            if "persistentVolumeClaim" in v
+        ]
+        assert "claim-student3" in claims
+        if attempt == "write":
+            async with hub_api.session.put(contents, json=note, headers=headers) as response:
+                assert response.status in (200, 201), await response.text()
+        else:
+            async with hub_api.session.get(contents, headers=headers) as response:
+                assert response.status == 200, await response.text()
+                assert (await response.json())["content"] == note["content"]
+        assert await hub_api.stop("student3") in (202, 204)
+        await hub_api.wait_stopped("student3")

@@ -59,7 +59,7 @@ def test_dev_settings_defaults(tmp_path):
     assert settings.db_url == f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}"
     assert settings.demo_passwords_file == tmp_path / "demo-passwords.json"
     assert settings.start_timeout == 600
-    assert settings.home_pvc is False
+    assert settings.home_pvc is True  # the dev cluster keeps claims as folders
 
 
 @pytest.mark.parametrize(
