@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -31,6 +32,19 @@ from coursehub.quantity import QuantityError, parse_quantity
 DEFAULT_CONFIG = Path(__file__).with_name("default-cluster.yaml")
 KUBELET_VERSION = "v1.31.0-coursehub"
 
+
+def _check_quantity(amount: str | int | float) -> str | int | float:
+    try:
+        parsed = parse_quantity(amount)
+    except QuantityError as exc:
+        raise ValueError(str(exc)) from None
+    if parsed < 0:
+        raise ValueError(f"{amount!r} is negative")
+    return amount
+
+
+# Checked per entry so an error names the resource (and its line), not the whole map.
+Quantity = Annotated[str | int | float, AfterValidator(_check_quantity)]
 NodeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
 
 
@@ -56,20 +70,14 @@ class NodeSpec(_Strict):
     name: NodeName
     labels: dict[str, str] = {}
     taints: list[Taint] = []
-    allocatable: dict[str, str | int | float]
+    allocatable: dict[str, Quantity]
 
     @field_validator("allocatable")
     @classmethod
-    def _quantities(cls, allocatable: dict) -> dict:
+    def _cpu_and_memory(cls, allocatable: dict) -> dict:
         for resource in ("cpu", "memory"):
             if resource not in allocatable:
                 raise ValueError(f"a node needs allocatable {resource}")
-        for resource, amount in allocatable.items():
-            try:
-                if parse_quantity(amount) < 0:
-                    raise ValueError(f"{resource}: {amount!r} is negative")
-            except QuantityError as exc:
-                raise ValueError(f"{resource}: {exc}") from None
         return allocatable
 
 
@@ -115,16 +123,41 @@ def load_cluster_config(path: Path | None = None) -> ClusterConfig:
         raise ClusterConfigError([f"{path}{line}: (YAML syntax): {exc.problem}"]) from None
     if not isinstance(tree, dict):
         raise ClusterConfigError([f"{path}:1: (file): expected a mapping with 'nodes:'"])
+    problems = _duplicate_names(path, tree)
     try:
-        return ClusterConfig.model_validate(to_plain(tree))
+        config = ClusterConfig.model_validate(to_plain(tree))
     except ValidationError as exc:
-        problems = []
         for error in exc.errors():
             loc = tuple(error["loc"])
+            if not loc and problems:
+                continue  # the duplicate names, already reported with their lines
             line = line_of(tree, loc)
             where = f"{path}:{line}" if line else str(path)
-            problems.append(f"{where}: {loc_text(loc) or '(file)'}: {error['msg']}")
-        raise ClusterConfigError(problems) from None
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {loc_text(loc) or '(file)'}: {message}")
+    if problems:
+        raise ClusterConfigError(problems)
+    return config
+
+
+def _duplicate_names(path: Path, tree: dict) -> list[str]:
+    """``file:line: nodes[i].name: ...`` for each node named like an earlier one."""
+    nodes = tree.get("nodes")
+    if not isinstance(nodes, list):
+        return []
+    problems, seen = [], set()
+    for index, node in enumerate(nodes):
+        name = node.get("name") if isinstance(node, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            loc = ("nodes", index, "name")
+            problems.append(
+                f"{path}:{line_of(tree, loc)}: {loc_text(loc)}: "
+                f"node name {name!r} is used by an earlier node"
+            )
+        seen.add(name)
+    return problems
 
 
 def node_object(node: NodeSpec) -> dict:

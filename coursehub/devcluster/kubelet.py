@@ -23,9 +23,11 @@ import ctypes
 import ipaddress
 import logging
 import os
+import random
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,24 +57,49 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 class AddressPool:
     """Pod IPs from 127.42.0.0/16, handed out round-robin so a freed address is not
-    reused at once (a stale proxy route must not reach the next pod)."""
+    reused at once (a stale proxy route must not reach the next pod).
 
-    def __init__(self, network: ipaddress.IPv4Network = POD_NETWORK):
+    Several dev clusters may run on one machine (a developer's and a test run's): each
+    starts at a random place in the range and skips addresses some socket on the machine
+    already uses, so two clusters' pods do not share an address and port.
+    """
+
+    def __init__(
+        self,
+        network: ipaddress.IPv4Network = POD_NETWORK,
+        in_use: Callable[[], set[str]] | None = None,
+        start: int | None = None,
+    ):
         self._hosts = [str(ip) for ip in network.hosts()][1:]  # .0.1 stays unused
-        self._next = 0
+        self._next = random.randrange(len(self._hosts)) if start is None else start
         self._used: set[str] = set()
+        self._in_use = in_use or local_addresses_in_use
 
     def take(self) -> str:
+        busy = self._in_use()
         for _ in range(len(self._hosts)):
             ip = self._hosts[self._next]
             self._next = (self._next + 1) % len(self._hosts)
-            if ip not in self._used:
+            if ip not in self._used and ip not in busy:
                 self._used.add(ip)
                 return ip
         raise RuntimeError("the pod network 127.42.0.0/16 is full")
 
     def give_back(self, ip: str | None) -> None:
         self._used.discard(ip)
+
+
+def local_addresses_in_use() -> set[str]:
+    """IPv4 addresses of this machine's TCP sockets (from /proc/net/tcp; empty elsewhere)."""
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return set()
+    addresses = set()
+    for line in lines:
+        local = line.split()[1].split(":")[0]  # little-endian hex, e.g. 0200A87F
+        addresses.add(str(ipaddress.IPv4Address(int(local, 16).to_bytes(4, "little"))))
+    return addresses
 
 
 class DevicePool:
@@ -230,11 +257,27 @@ class Kubelet:
                     runtime, container["name"], argv, env, cwd
                 )
             except OSError as error:
-                self._record(
-                    runtime, "Failed", f"Error: failed to start container: {error}", "Warning"
+                message = f"failed to start container {container['name']!r}: {error}"
+                self._record(runtime, "Failed", f"Error: {message}", "Warning")
+                # Not _terminate: it would cancel this very task before the status is set.
+                runtime.terminating = True
+                await _stop_processes(runtime, grace=0)
+                now = now_rfc3339()
+                self._patch_status(
+                    runtime,
+                    {
+                        "phase": "Failed",
+                        "podIP": runtime.ip,
+                        "hostIP": HOST_IP,
+                        "startTime": started,
+                        "conditions": _conditions(scheduled=True, ready=False),
+                        "containerStatuses": [
+                            _terminated(c, started, now, 128, "StartError", message)
+                            for c in containers
+                        ],
+                    },
                 )
-                await self._terminate(runtime, grace=0, finalize=False)
-                self._patch_status(runtime, {"phase": "Failed", "reason": "StartError"})
+                self._release(runtime)
                 return
             self._record(runtime, "Created", f"Created container {container['name']}")
             self._record(runtime, "Started", f"Started container {container['name']}")
@@ -383,7 +426,8 @@ class Kubelet:
     ) -> asyncio.subprocess.Process:
         log_path = self.log_path(runtime.namespace, runtime.name, container)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log_file:
+        # A fresh log per pod: a new pod with an old pod's name must not show its output.
+        with open(log_path, "wb") as log_file:
             return await asyncio.create_subprocess_exec(
                 *argv,
                 env=env,
@@ -608,10 +652,18 @@ def _running(container: dict, started: str, ready: bool) -> dict:
     }
 
 
-def _terminated(container: dict, started: str, finished: str, code: int) -> dict:
+def _terminated(
+    container: dict,
+    started: str,
+    finished: str,
+    code: int,
+    reason: str | None = None,
+    message: str | None = None,
+) -> dict:
     if code < 0:  # killed by a signal: report as a container runtime does
         code = 128 - code
-    reason = "Completed" if code == 0 else "Error"
+    reason = reason or ("Completed" if code == 0 else "Error")
+    details = {"message": message} if message else {}
     return {
         **_base_status(container),
         "containerID": f"process://{container['name']}",
@@ -623,6 +675,7 @@ def _terminated(container: dict, started: str, finished: str, code: int) -> dict
                 "reason": reason,
                 "startedAt": started,
                 "finishedAt": finished,
+                **details,
             }
         },
     }

@@ -15,6 +15,7 @@ functions need no store.
 from __future__ import annotations
 
 import base64
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,7 +60,8 @@ def _resource_value(ref: dict, container: dict) -> str:
         return "0"
     amount = parse_quantity(amounts[resource])
     divisor = parse_quantity(ref.get("divisor", "1"))
-    return str(int(-(-amount // divisor)))  # rounded up, as the kubelet does
+    # Rounded up, as the kubelet does (Decimal's // truncates, so no -(-a // b) trick).
+    return str(math.ceil(amount / divisor))
 
 
 def _key_value(kind: str, ref: dict, namespace: str, lookup: Lookup) -> str | None:

@@ -38,6 +38,9 @@ STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
 TERMINAL_PHASES = ("Succeeded", "Failed")
 # How often the same FailedScheduling message is repeated (as a bumped count) at most.
 REPEAT_SECONDS = 10.0
+# A cordoned node admits only pods that tolerate this taint (NodeUnschedulable plugin).
+UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+DEFAULT_MAX_PODS = 110  # the kubelet's --max-pods default
 NO_VICTIMS = "No preemption victims found for incoming pod"
 NOT_HELPFUL = "Preemption is not helpful for scheduling"
 
@@ -50,15 +53,24 @@ class Decision:
     message: str | None = None
 
 
+def _container_requests(container: dict) -> dict[str, Decimal]:
+    # A limit stands in for a missing request, as the API server defaults it.
+    resources = container.get("resources") or {}
+    requests = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
+    return {name: parse_quantity(amount) for name, amount in requests.items()}
+
+
 def pod_requests(pod: dict) -> dict[str, Decimal]:
-    """Requests summed over the pod's containers (a limit stands in for a missing
-    request, as the API server defaults it), plus one ``pods`` slot."""
+    """What the pod takes from a node: its containers' requests summed (a limit stands in
+    for a missing request), but at least what its largest init container asks for (init
+    containers run one at a time, before the others), plus one ``pods`` slot."""
+    spec = pod.get("spec", {})
     total: Counter[str] = Counter()
-    for container in pod.get("spec", {}).get("containers") or []:
-        resources = container.get("resources") or {}
-        requests = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
-        for name, amount in requests.items():
-            total[name] += parse_quantity(amount)
+    for container in spec.get("containers") or []:
+        total.update(_container_requests(container))
+    for container in spec.get("initContainers") or []:
+        for name, amount in _container_requests(container).items():
+            total[name] = max(total[name], amount)
     total["pods"] += 1
     return {name: Decimal(amount) for name, amount in total.items()}
 
@@ -71,12 +83,12 @@ def occupies_node(pod: dict) -> bool:
 
 
 def free_resources(node: dict, bound_pods: list[dict]) -> dict[str, Decimal]:
-    """Allocatable minus the requests of the pods that occupy ``node``."""
+    """Allocatable minus the requests of the pods that occupy ``node`` (a node that
+    states no ``pods`` capacity has the kubelet's default, 110)."""
     name = node["metadata"]["name"]
-    free = {
-        resource: parse_quantity(amount)
-        for resource, amount in (node.get("status", {}).get("allocatable") or {}).items()
-    }
+    free = {"pods": Decimal(DEFAULT_MAX_PODS)}
+    for resource, amount in (node.get("status", {}).get("allocatable") or {}).items():
+        free[resource] = parse_quantity(amount)
     for pod in bound_pods:
         if pod["spec"].get("nodeName") == name and occupies_node(pod):
             for resource, amount in pod_requests(pod).items():
@@ -139,16 +151,22 @@ def matches_node_affinity(pod: dict, node: dict) -> bool:
     terms = required.get("nodeSelectorTerms") or []
     if not terms:
         return True
+    # matchFields may only name metadata.name (as in Kubernetes).
+    fields = {"metadata.name": node.get("metadata", {}).get("name", "")}
     return any(
         all(_expression_matches(e, labels) for e in term.get("matchExpressions") or [])
-        and (term.get("matchExpressions") or term.get("matchFields"))
+        and all(_expression_matches(e, fields) for e in term.get("matchFields") or [])
+        and bool(term.get("matchExpressions") or term.get("matchFields"))
         for term in terms
     )
 
 
 def node_rejections(pod: dict, node: dict, bound_pods: list[dict]) -> list[str]:
     """Why ``node`` cannot take ``pod`` (kube-scheduler's reason strings); [] if it can."""
-    if node.get("spec", {}).get("unschedulable"):
+    if node.get("spec", {}).get("unschedulable") and not any(
+        _tolerates(toleration, UNSCHEDULABLE_TAINT)
+        for toleration in pod.get("spec", {}).get("tolerations") or []
+    ):
         return ["node(s) were unschedulable"]
     taint = untolerated_taint(pod, node)
     if taint is not None:
