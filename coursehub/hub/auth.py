@@ -18,18 +18,7 @@ from pathlib import Path
 from jupyterhub.auth import Authenticator
 from traitlets import Callable, Unicode
 
-from coursehub.hub.profiles import CatalogLike
-
 ADMIN_USERNAME = "admin"
-
-
-def catalog_usernames(catalog: CatalogLike) -> set[str]:
-    """Every staff member and student of every course."""
-    names: set[str] = set()
-    for course in catalog.courses.values():
-        names.update(course.staff.all)
-        names.update(course.students)
-    return names
 
 
 def read_passwords(path: Path) -> dict[str, str]:

@@ -19,7 +19,6 @@ import os
 from coursehub.hub.auth import (
     ADMIN_USERNAME,
     DemoAuthenticator,
-    catalog_usernames,
     ensure_passwords,
 )
 from coursehub.hub.catalog_sync import CatalogSync
@@ -128,12 +127,12 @@ def _configure_dev(c, settings: HubSettings, sync: CatalogSync) -> None:
     c.DemoAuthenticator.passwords_file = str(settings.demo_passwords_file)
 
     def known_usernames() -> set[str]:
-        return catalog_usernames(sync.current()) | {ADMIN_USERNAME}
+        return sync.current().usernames() | {ADMIN_USERNAME}
 
     c.DemoAuthenticator.known_usernames = known_usernames
     ensure_passwords(settings.demo_passwords_file, known_usernames())
     sync.on_change(
         lambda catalog: ensure_passwords(
-            settings.demo_passwords_file, catalog_usernames(catalog) | {ADMIN_USERNAME}
+            settings.demo_passwords_file, catalog.usernames() | {ADMIN_USERNAME}
         )
     )

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
+from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course, Environment, profile_slug
 from coursehub.quantity import parse_quantity
 
@@ -53,13 +54,6 @@ PROFILE_TRAITS = (
 )
 
 
-class CatalogLike(Protocol):
-    """What the builders read from ``coursehub.catalog.Catalog``."""
-
-    @property
-    def courses(self) -> dict[str, Course]: ...
-
-
 @dataclass(frozen=True)
 class Entitlement:
     """One environment a user may start, and in which role."""
@@ -86,7 +80,7 @@ class ProfileRefused(Exception):
         self.message = message
 
 
-def entitlements(catalog: CatalogLike, username: str, is_admin: bool) -> list[Entitlement]:
+def entitlements(catalog: Catalog, username: str, is_admin: bool) -> list[Entitlement]:
     """Every environment ``username`` may start; admins get every course as staff."""
     result = []
     for course_id in sorted(catalog.courses):
@@ -100,7 +94,7 @@ def entitlements(catalog: CatalogLike, username: str, is_admin: bool) -> list[En
     return result
 
 
-def build_profiles(catalog: CatalogLike, username: str, is_admin: bool) -> list[dict]:
+def build_profiles(catalog: Catalog, username: str, is_admin: bool) -> list[dict]:
     """The KubeSpawner ``profile_list`` for one user.
 
     At most one profile is marked default: the first course's default environment (a
@@ -198,7 +192,7 @@ def _resource_overrides(env: Environment) -> dict:
 
 
 def resolve_profile(
-    catalog: CatalogLike, username: str, is_admin: bool, slug: str | None
+    catalog: Catalog, username: str, is_admin: bool, slug: str | None
 ) -> Entitlement:
     """The entitlement a spawn request for ``slug`` uses, or ``ProfileRefused``.
 
@@ -219,7 +213,7 @@ def resolve_profile(
         if item.slug == slug:
             return item
     yours = _list_slugs(item.slug for item in allowed)
-    owner = _find_course(catalog, slug)
+    owner = catalog.profile(slug)
     if owner is not None:
         course, _env = owner
         raise ProfileRefused(
@@ -230,14 +224,6 @@ def resolve_profile(
     raise ProfileRefused(
         400, f"There is no environment {slug!r}. Environments you may start: {yours}."
     )
-
-
-def _find_course(catalog: CatalogLike, slug: str) -> tuple[Course, Environment] | None:
-    for course in catalog.courses.values():
-        for env in course.environments:
-            if profile_slug(course, env) == slug:
-                return course, env
-    return None
 
 
 def _list_slugs(slugs: Iterable[str]) -> str:

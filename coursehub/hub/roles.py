@@ -12,7 +12,7 @@ hub runs are not reconciled yet (profiles do follow the catalog at once).
 
 from __future__ import annotations
 
-from coursehub.hub.profiles import CatalogLike
+from coursehub.catalog import Catalog
 
 
 def students_group(course_id: str) -> str:
@@ -27,7 +27,7 @@ def staff_role(course_id: str) -> str:
     return f"course-{course_id}-staff"
 
 
-def build_groups(catalog: CatalogLike) -> dict[str, dict]:
+def build_groups(catalog: Catalog) -> dict[str, dict]:
     """``load_groups``: two groups per course, users sorted, course named in properties."""
     groups: dict[str, dict] = {}
     for course_id in sorted(catalog.courses):
@@ -57,7 +57,7 @@ def staff_scopes(course_id: str) -> list[str]:
     ]
 
 
-def server_access_scopes(catalog: CatalogLike, username: str) -> list[str]:
+def server_access_scopes(catalog: Catalog, username: str) -> list[str]:
     """Extra scopes that grant access to ``username``'s server: one per course in which
     the user is a student, naming that course's students group.
 
@@ -74,7 +74,7 @@ def server_access_scopes(catalog: CatalogLike, username: str) -> list[str]:
     ]
 
 
-def build_roles(catalog: CatalogLike) -> list[dict]:
+def build_roles(catalog: Catalog) -> list[dict]:
     """``load_roles``: one staff role per course, held by the course's staff group."""
     return [
         {

@@ -7,8 +7,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course
 
 AI_101 = {
@@ -58,13 +61,11 @@ ML_201 = {
 }
 
 
-class CourseCatalog:
-    """The part of ``coursehub.catalog.Catalog`` the builders read: ``courses`` by id."""
-
-    def __init__(self, *courses: Course):
-        self.courses = {course.id: course for course in courses}
+def make_catalog(*courses: Course) -> Catalog:
+    """A real ``Catalog`` of already-validated courses (no files needed)."""
+    return Catalog(root=Path("courses"), courses={course.id: course for course in courses})
 
 
 @pytest.fixture
-def catalog() -> CourseCatalog:
-    return CourseCatalog(Course.model_validate(AI_101), Course.model_validate(ML_201))
+def catalog() -> Catalog:
+    return make_catalog(Course.model_validate(AI_101), Course.model_validate(ML_201))

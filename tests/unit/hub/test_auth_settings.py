@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from coursehub.hub.auth import DemoAuthenticator, catalog_usernames, ensure_passwords
+from coursehub.hub.auth import DemoAuthenticator, ensure_passwords
 from coursehub.hub.settings import HubSettings, SettingsError
 
 
@@ -23,7 +23,7 @@ def test_passwords_are_generated_once_and_kept(tmp_path):
 
 
 def test_catalog_usernames(catalog):
-    assert catalog_usernames(catalog) == {
+    assert catalog.usernames() == {
         "instructor1",
         "ta1",
         "student1",
