@@ -1,0 +1,113 @@
+{{- /*
+  Naming and labelling helpers. Every object of this chart gets its name from one of these,
+  so a second release in another namespace never collides on cluster-wide objects.
+*/}}
+
+{{- /* The release's name prefix: the release name, or <release>-coursehub. At most 50
+       characters so that suffixes such as "-service-db" stay within 63. */}}
+{{- define "coursehub.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 50 | trimSuffix "-" -}}
+{{- else if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end }}
+
+{{- define "coursehub.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end }}
+
+{{- /* The coursehub service: Deployment, Service, ServiceAccount, PVC. */}}
+{{- define "coursehub.service.fullname" -}}
+{{- include "coursehub.fullname" . }}-service
+{{- end }}
+
+{{- /* Pods of the coursehub service carry this label; network policies select on it. */}}
+{{- define "coursehub.service.selectorLabels" -}}
+app.kubernetes.io/instance: {{ .Release.Name }}
+coursehub.io/component: service
+{{- end }}
+
+{{- /* The service's database settings: a chart-made Secret unless an existing one is named. */}}
+{{- define "coursehub.service.dbSecretName" -}}
+{{- .Values.service.db.existingSecret | default (printf "%s-db" (include "coursehub.service.fullname" .)) }}
+{{- end }}
+
+{{- /* The ServiceAccount that creates grading pods (the service's). */}}
+{{- define "coursehub.grading.serviceAccountName" -}}
+{{- .Values.grading.serviceAccountName | default (include "coursehub.service.fullname" .) }}
+{{- end }}
+
+{{- define "coursehub.grading.fullname" -}}
+{{- include "coursehub.fullname" . }}-grading
+{{- end }}
+
+{{- /* PriorityClasses are cluster-wide: their names come from values and are the names
+       the hub gives user pods, so they are not prefixed. */}}
+{{- define "coursehub.priorityClass.staff" -}}
+{{- .Values.priorityClasses.staff.name }}
+{{- end }}
+{{- define "coursehub.priorityClass.student" -}}
+{{- .Values.priorityClasses.student.name }}
+{{- end }}
+
+{{- /*
+  The catalog as the chart carries it: every file under files/courses/, as
+  {"<course>/<file>": content}. `make helm-catalog` keeps that folder equal to courses/.
+*/}}
+{{- define "coursehub.catalog.files" -}}
+{{- $files := dict }}
+{{- range $path, $content := .Files.Glob "files/courses/**" }}
+{{- $_ := set $files (trimPrefix "files/courses/" $path) (toString $content) }}
+{{- end }}
+{{- toJson $files }}
+{{- end }}
+
+{{- /* The ConfigMap key of a catalog file: "/" becomes "__" ("ai-101__course.yaml"). The hub's
+       unpack-catalog init container turns keys back into folders. */}}
+{{- define "coursehub.catalog.key" -}}
+{{- if or (contains "__" .) (not (regexMatch "^[-._a-zA-Z0-9/]+$" .)) }}
+{{- fail (printf "helm/coursehub/files/courses/%s: catalog file names may use only letters, digits, '-', '.', '_' (not '__')" .) }}
+{{- end }}
+{{- replace "/" "__" . }}
+{{- end }}
+
+{{- /*
+  sha256 over every catalog file's path and sha256, in path order: the value that
+  jupyterhub.hub.annotations."checksum/catalog" must hold (scripts/sync_helm_catalog.py
+  computes the same).
+*/}}
+{{- define "coursehub.catalog.checksum" -}}
+{{- $lines := "" }}
+{{- range $path, $_ := .Files.Glob "files/courses/**" }}
+{{- $lines = printf "%s%s %s\n" $lines $path ($.Files.Get $path | sha256sum) }}
+{{- end }}
+{{- $lines | sha256sum }}
+{{- end }}
+
+{{- /* The courses of the catalog, parsed: [{"id":…, "shared_data": […]}, …]. */}}
+{{- define "coursehub.catalog.courses" -}}
+{{- $courses := list }}
+{{- range $path, $content := .Files.Glob "files/courses/*/course.yaml" }}
+{{- $course := fromYaml (toString $content) }}
+{{- if hasKey $course "Error" }}
+{{- fail (printf "helm/coursehub/%s: not valid YAML: %s (check it with `coursehub course validate`)" $path $course.Error) }}
+{{- end }}
+{{- $courses = append $courses $course }}
+{{- end }}
+{{- toJson $courses }}
+{{- end }}
+
+{{- /* Containers of this chart: no privilege escalation, no capabilities, read-only root. */}}
+{{- define "coursehub.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
+{{- end }}
