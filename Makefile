@@ -1,7 +1,7 @@
 # The two commands a newcomer needs (see README.md):
 #   make dev   — install everything, then run hub + proxy + dev cluster with the sample courses
 #   make test  — install everything (Chromium and PostgreSQL included), then lint and run the whole test suite
-.PHONY: dev test setup setup-browser lint unit bench clean
+.PHONY: dev test setup setup-browser lint unit bench clean helm-catalog
 
 dev: setup
 	.venv/bin/coursehub dev $(ARGS)
@@ -24,6 +24,10 @@ unit: setup
 
 bench: setup
 	.venv/bin/python bench/spawn.py $(ARGS)
+
+# Copy courses/ into the Helm chart (helm/coursehub/files/courses) and record its checksum.
+helm-catalog: setup
+	.venv/bin/python scripts/sync_helm_catalog.py
 
 clean:
 	rm -rf .coursehub-dev .pytest_cache test-artifacts

@@ -59,7 +59,9 @@ def set_checksum(values_text: str, checksum: str) -> str:
     """values.yaml with its ``checksum/catalog`` line set to ``checksum``."""
     updated, count = CHECKSUM_LINE.subn(rf'\g<1>"{checksum}"', values_text)
     if count != 1:
-        raise ValueError(f'values.yaml must have exactly one `checksum/catalog: "..."` line, has {count}')
+        raise ValueError(
+            f'values.yaml must have exactly one `checksum/catalog: "..."` line, has {count}'
+        )
     return updated
 
 

@@ -1,0 +1,487 @@
+"""The Helm chart (helm/coursehub), rendered by Helm's own engine and validated.
+
+No cluster here: the chart is rendered with helm-python-sdk (Helm's Go SDK), with the
+Zero to JupyterHub dependency disabled because it cannot be fetched offline, and every
+manifest is validated against the Kubernetes OpenAPI schemas (kubernetes-validate). The
+z2jh part of the values is checked as values (what the hub mounts and runs).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import subprocess
+from pathlib import Path
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+from coursehub.catalog.loader import load_catalog
+from coursehub.hub.objects import shared_data_claims
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART_DIR = REPO_ROOT / "helm" / "coursehub"
+EVERYTHING = REPO_ROOT / "helm" / "values-everything.yaml"
+NAMESPACE = "courses"
+# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest the
+# validator ships.
+KUBE_VERSIONS = ["1.28.0", kubernetes_validate.latest_version()]
+OFFLINE = {"jupyterhub": {"enabled": False}}
+
+
+def _load_sync_script():
+    spec = importlib.util.spec_from_file_location(
+        "sync_helm_catalog", REPO_ROOT / "scripts" / "sync_helm_catalog.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sync_helm_catalog = _load_sync_script()
+
+
+def merge(base: dict, override: dict) -> dict:
+    """``override`` merged into a copy of ``base`` as Helm merges values files."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def everything_values() -> dict:
+    return merge(yaml.safe_load(EVERYTHING.read_text()), OFFLINE)
+
+
+@pytest.fixture(scope="module")
+def chart():
+    with helm.Chart.load(CHART_DIR) as loaded:
+        yield loaded
+
+
+def render(chart, values: dict) -> list[dict]:
+    """Every object the chart renders for ``values`` (z2jh disabled)."""
+    rendered = chart.render(
+        merge(values, OFFLINE), name="coursehub", namespace=NAMESPACE, is_install=True
+    )
+    objects = []
+    for text in rendered.values():
+        objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+    return objects
+
+
+def find(objects: list[dict], kind: str, name: str | None = None) -> list[dict]:
+    return [
+        o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+    ]
+
+
+def one(objects: list[dict], kind: str, name: str | None = None) -> dict:
+    found = find(objects, kind, name)
+    assert len(found) == 1, f"expected one {kind} {name or ''}, got {len(found)}"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def default_objects(chart) -> list[dict]:
+    return render(chart, {})
+
+
+@pytest.fixture(scope="module")
+def everything_objects(chart) -> list[dict]:
+    return render(chart, everything_values())
+
+
+# --- every manifest is a valid Kubernetes object -------------------------------------------
+
+
+@pytest.mark.parametrize("values_name", ["default", "everything"])
+@pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
+def test_every_manifest_validates_against_kubernetes_schemas(chart, values_name, kube_version):
+    objects = render(chart, {} if values_name == "default" else everything_values())
+    assert len(objects) >= 8
+    for obj in objects:
+        try:
+            kubernetes_validate.validate(obj, kube_version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{obj['kind']} {obj['metadata']['name']}: {error.message}")
+
+
+def test_everything_values_render_every_template(chart, everything_objects):
+    kinds = {o["kind"] for o in everything_objects}
+    assert kinds == {
+        "ConfigMap",
+        "PersistentVolumeClaim",
+        "PriorityClass",
+        "Role",
+        "RoleBinding",
+        "NetworkPolicy",
+        "ServiceAccount",
+        "Secret",
+        "Service",
+        "Deployment",
+    }
+
+
+def test_helm_lint_finds_nothing_but_the_offline_dependency(chart):
+    report = helm.lint(CHART_DIR, OFFLINE, strict=True, namespace=NAMESPACE)
+    problems = [m["error"] for m in report["messages"] if m["severity"] >= 2]
+    assert problems == ["chart directory is missing these dependencies: jupyterhub"]
+
+
+# --- the catalog ---------------------------------------------------------------------------
+
+
+def test_catalog_configmap_holds_both_sample_courses(default_objects):
+    configmap = one(default_objects, "ConfigMap", "coursehub-catalog")
+    courses = REPO_ROOT / "courses"
+    assert configmap["data"] == {
+        "ai-101__course.yaml": (courses / "ai-101" / "course.yaml").read_text(),
+        "ai-101__roster.csv": (courses / "ai-101" / "roster.csv").read_text(),
+        "ml-201__course.yaml": (courses / "ml-201" / "course.yaml").read_text(),
+    }
+
+
+def test_chart_copy_of_the_catalog_matches_courses():
+    assert sync_helm_catalog.main(["--check"]) == 0, "run `make helm-catalog`"
+
+
+def test_sync_copies_the_catalog_and_records_its_checksum(tmp_path):
+    chart_dir = tmp_path / "chart"
+    chart_dir.mkdir()
+    (chart_dir / "values.yaml").write_text(
+        'jupyterhub:\n  hub:\n    annotations:\n      checksum/catalog: "old"\n'
+    )
+    courses = tmp_path / "courses"
+    (courses / "c1").mkdir(parents=True)
+    (courses / "c1" / "course.yaml").write_text("id: c1\n")
+    (courses / "_drafts").mkdir()
+    (courses / "_drafts" / "course.yaml").write_text("id: draft\n")
+
+    assert sync_helm_catalog.sync(courses, chart_dir) is True
+    copied = sync_helm_catalog.catalog_files(chart_dir / "files" / "courses")
+    assert copied == {"c1/course.yaml": b"id: c1\n"}
+    content_sha = hashlib.sha256(b"id: c1\n").hexdigest()
+    lines = f"files/courses/c1/course.yaml {content_sha}\n"
+    expected = hashlib.sha256(lines.encode()).hexdigest()
+    assert f'checksum/catalog: "{expected}"' in (chart_dir / "values.yaml").read_text()
+    assert sync_helm_catalog.sync(courses, chart_dir) is False
+
+
+def test_catalog_checksum_is_the_one_helm_computes(default_objects):
+    configmap = one(default_objects, "ConfigMap", "coursehub-catalog")
+    files = sync_helm_catalog.catalog_files(CHART_DIR / "files" / "courses")
+    helm_checksum = configmap["metadata"]["annotations"]["coursehub.io/catalog-checksum"]
+    assert helm_checksum == sync_helm_catalog.catalog_checksum(files)
+
+
+def test_stale_catalog_checksum_is_refused_naming_the_fix(chart):
+    stale = {"jupyterhub": {"hub": {"annotations": {"checksum/catalog": "0" * 64}}}}
+    with pytest.raises(helm.HelmRenderError) as refused:
+        render(chart, stale)
+    assert "jupyterhub.hub.annotations.checksum/catalog" in str(refused.value)
+    assert "make helm-catalog" in str(refused.value)
+
+
+def test_unpack_script_restores_a_catalog_the_loader_accepts(default_objects, tmp_path):
+    """What the hub's init container does, run for real on the rendered ConfigMap."""
+    flat = tmp_path / "catalog-flat"
+    flat.mkdir()
+    # The kubelet projects each key as a file (and hidden ..data bookkeeping).
+    (flat / "..data").mkdir()
+    for key, content in one(default_objects, "ConfigMap", "coursehub-catalog")["data"].items():
+        (flat / key).write_text(content)
+    script = one(default_objects, "ConfigMap", "coursehub-catalog-unpack")["data"]
+    (tmp_path / "unpack-catalog.sh").write_text(script["unpack-catalog.sh"])
+    unpacked = tmp_path / "courses"
+    unpacked.mkdir()
+    subprocess.run(
+        ["sh", str(tmp_path / "unpack-catalog.sh")],
+        env={"CATALOG_FLAT_DIR": str(flat), "CATALOG_DIR": str(unpacked), "PATH": "/usr/bin:/bin"},
+        check=True,
+        capture_output=True,
+    )
+    catalog = load_catalog(unpacked)
+    assert catalog.problems == ()
+    assert sorted(catalog.courses) == ["ai-101", "ml-201"]
+    assert len(catalog.courses["ai-101"].students) == len(
+        load_catalog(REPO_ROOT / "courses").courses["ai-101"].students
+    )
+
+
+@pytest.mark.parametrize("values_name", ["default", "everything"])
+def test_hub_mounts_the_unpacked_catalog_where_it_reads_it(chart, values_name):
+    values = chart.merge_values({} if values_name == "default" else everything_values())
+    hub = values["jupyterhub"]["hub"]
+    configmap_name = values["catalog"]["configMapName"]
+    volumes = {v["name"]: v for v in hub["extraVolumes"]}
+    assert volumes["catalog-flat"]["configMap"]["name"] == configmap_name
+    assert volumes["catalog-unpack"]["configMap"]["name"] == f"{configmap_name}-unpack"
+    assert "emptyDir" in volumes["catalog"]
+
+    courses_dir = hub["extraEnv"]["COURSEHUB_COURSES_DIR"]
+    assert {"name": "catalog", "mountPath": courses_dir, "readOnly": True} in hub[
+        "extraVolumeMounts"
+    ]
+    (unpack,) = hub["initContainers"]
+    assert unpack["image"] == f"{hub['image']['name']}:{hub['image']['tag']}"
+    mounts = {m["name"]: m["mountPath"] for m in unpack["volumeMounts"]}
+    assert mounts["catalog"] == courses_dir
+    assert unpack["command"] == ["sh", f"{mounts['catalog-unpack']}/unpack-catalog.sh"]
+    # The script's default source is where the ConfigMap is mounted.
+    assert mounts["catalog-flat"] == "/etc/coursehub/catalog-flat"
+    assert hub["annotations"]["checksum/catalog"] == sync_helm_catalog.catalog_checksum(
+        sync_helm_catalog.catalog_files(CHART_DIR / "files" / "courses")
+    )
+
+
+def test_hub_runs_coursehub_configure_after_z2jh(chart):
+    hub = chart.merge_values({})["jupyterhub"]["hub"]
+    snippet = hub["extraConfig"]["coursehub"]
+    compile(snippet, "hub.extraConfig.coursehub", "exec")
+    assert "configure(c)" in snippet
+    env = hub["extraEnv"]
+    assert env["COURSEHUB_MODE"] == "production"
+    # z2jh's object names with fullnameOverride "" (kept in values.yaml).
+    assert env["COURSEHUB_HUB_CONNECT_URL"] == "http://hub:8081"
+    assert env["COURSEHUB_PROXY_API_URL"] == "http://proxy-api:8001"
+    assert chart.merge_values({})["jupyterhub"]["fullnameOverride"] == ""
+
+
+def test_removing_the_catalog_volume_is_refused(chart):
+    values = {"jupyterhub": {"enabled": True, "hub": {"extraVolumes": []}}}
+    with pytest.raises(helm.HelmRenderError, match=r"jupyterhub\.hub\.extraVolumes"):
+        chart.render(values, name="coursehub", namespace=NAMESPACE)
+
+
+# --- course shared data, priorities --------------------------------------------------------
+
+
+def test_shared_data_claims_are_the_ones_the_hub_mounts(default_objects):
+    catalog = load_catalog(REPO_ROOT / "courses")
+    wanted = shared_data_claims(list(catalog.courses.values()), NAMESPACE)
+    claims = find(default_objects, "PersistentVolumeClaim")
+    assert [c["metadata"]["name"] for c in claims] == [c["metadata"]["name"] for c in wanted]
+    (claim,) = claims
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert claim["metadata"]["labels"]["coursehub.io/course"] == "ai-101"
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def test_shared_data_claim_overrides_apply(everything_objects):
+    claim = one(everything_objects, "PersistentVolumeClaim", "ai-101-datasets")
+    assert claim["spec"]["resources"]["requests"]["storage"] == "500Gi"
+    assert claim["spec"]["storageClassName"] == "cephfs"
+
+
+def test_staff_priority_is_above_students_and_neither_is_default(default_objects):
+    classes = {c["metadata"]["name"]: c for c in find(default_objects, "PriorityClass")}
+    staff, student = classes["coursehub-staff"], classes["coursehub-student"]
+    assert staff["value"] > student["value"] > 0
+    assert not staff["globalDefault"] and not student["globalDefault"]
+    assert student["preemptionPolicy"] == "Never"
+
+
+def test_user_pods_get_the_student_priority_class(chart):
+    values = chart.merge_values({})
+    config = values["jupyterhub"]["hub"]["config"]["KubeSpawner"]
+    assert config["priority_class_name"] == values["priorityClasses"]["student"]["name"]
+
+
+# --- grading: network and RBAC -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("objects_name", ["default_objects", "everything_objects"])
+def test_grading_network_policy_denies_all_traffic(request, objects_name):
+    objects = request.getfixturevalue(objects_name)
+    (policy,) = [
+        o for o in find(objects, "NetworkPolicy") if o["metadata"]["name"].endswith("-grading")
+    ]
+    spec = policy["spec"]
+    assert set(spec["policyTypes"]) == {"Ingress", "Egress"}
+    assert spec["egress"] == [] and spec["ingress"] == []
+    assert spec["podSelector"]["matchLabels"]["coursehub.io/component"] == "grading"
+
+
+def test_grading_network_policy_selects_the_labels_the_service_gives_grading_pods(
+    everything_objects,
+):
+    policy = one(everything_objects, "NetworkPolicy", "everything-grading")
+    deployment = one(everything_objects, "Deployment", "everything-service")
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert (
+        yaml.safe_load(env["COURSEHUB_GRADING_POD_LABELS"]["value"])
+        == policy["spec"]["podSelector"]["matchLabels"]
+    )
+
+
+@pytest.mark.parametrize("objects_name", ["default_objects", "everything_objects"])
+def test_grading_rbac_is_namespaced_and_minimal(request, objects_name):
+    objects = request.getfixturevalue(objects_name)
+    assert not find(objects, "ClusterRole") and not find(objects, "ClusterRoleBinding")
+    role = one(objects, "Role")
+    assert role["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["pods"],
+            "verbs": ["create", "delete", "get", "list", "watch"],
+        },
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    ]
+    binding = one(objects, "RoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    (subject,) = binding["subjects"]
+    assert subject["kind"] == "ServiceAccount" and subject["namespace"] == NAMESPACE
+
+
+def test_grading_role_is_bound_to_the_service_account_the_service_runs_as(everything_objects):
+    (subject,) = one(everything_objects, "RoleBinding")["subjects"]
+    deployment = one(everything_objects, "Deployment")
+    assert subject["name"] == deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    assert one(everything_objects, "ServiceAccount")["metadata"]["name"] == subject["name"]
+
+
+# --- the coursehub service -----------------------------------------------------------------
+
+
+def test_service_is_off_by_default(default_objects):
+    for kind in ("Deployment", "Service", "Secret", "ServiceAccount"):
+        assert find(default_objects, kind) == []
+    assert [c["metadata"]["name"] for c in find(default_objects, "PersistentVolumeClaim")] == [
+        "ai-101-datasets"
+    ]
+
+
+def _service_env(objects: list[dict]) -> dict[str, dict]:
+    container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e for e in container["env"]}
+
+
+def test_service_gets_its_db_secret(everything_objects):
+    secret = one(everything_objects, "Secret", "everything-service-db")
+    assert secret["stringData"] == {
+        "url": "postgresql://coursehub@postgres:5432/coursehub",
+        "password": "not-a-real-password",
+    }
+    env = _service_env(everything_objects)
+    assert env["COURSEHUB_SERVICE_DB_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "everything-service-db",
+        "key": "url",
+    }
+    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "everything-service-db"
+    assert env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "hub",
+        "key": "hub.services.coursehub.apiToken",
+    }
+
+
+def test_service_uses_an_existing_db_secret_and_claim(chart):
+    values = merge(
+        everything_values(),
+        {
+            "service": {
+                "db": {"existingSecret": "coursehub-db", "url": ""},
+                "storage": {"existingClaim": "store"},
+            }
+        },
+    )
+    objects = render(chart, values)
+    assert find(objects, "Secret") == []
+    assert [c["metadata"]["name"] for c in find(objects, "PersistentVolumeClaim")] == [
+        "ai-101-datasets"
+    ]
+    env = _service_env(objects)
+    assert env["COURSEHUB_SERVICE_DB_URL"]["valueFrom"]["secretKeyRef"]["name"] == "coursehub-db"
+    volumes = one(objects, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "store", "persistentVolumeClaim": {"claimName": "store"}} in volumes
+
+
+def test_service_pod_runs_unprivileged_with_its_store_and_catalog(everything_objects):
+    pod = one(everything_objects, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 1001
+    for container in pod["containers"] + pod["initContainers"]:
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert {"/srv/coursehub/store", "/etc/coursehub/courses"} <= mounts
+
+
+def test_only_the_services_clients_reach_it_and_only_it_reaches_its_database(
+    everything_objects,
+):
+    policy = one(everything_objects, "NetworkPolicy", "everything-service")
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 9000}]
+    clients = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
+    assert {"app": "jupyterhub", "component": "singleuser-server"} in clients
+    assert {"coursehub.io/component": "grading"} not in clients
+
+    database = one(everything_objects, "NetworkPolicy", "everything-service-db")
+    (db_rule,) = database["spec"]["ingress"]
+    assert db_rule["from"] == [
+        {"podSelector": {"matchLabels": policy["spec"]["podSelector"]["matchLabels"]}}
+    ]
+    assert db_rule["ports"] == [{"protocol": "TCP", "port": 5432}]
+
+
+def test_enabled_service_without_a_database_is_refused(chart):
+    with pytest.raises(helm.HelmRenderError, match=r"service\.db\.url"):
+        render(chart, {"service": {"enabled": True}})
+
+
+# --- bad values are refused by the schema, naming the key ----------------------------------
+
+BAD_VALUES = [
+    ({"service": {"port": "http"}}, "/service/port"),
+    ({"service": {"enabled": "yes"}}, "/service/enabled"),
+    ({"sharedData": {"size": "50GB"}}, "/sharedData/size"),
+    ({"sharedData": {"accessModes": ["ReadWriteAll"]}}, "/sharedData/accessModes/0"),
+    ({"priorityClasses": {"staff": {"name": "Staff_Class"}}}, "/priorityClasses/staff/name"),
+    (
+        {"grading": {"podLabels": {"coursehub.io/sandbox": True}}},
+        "/grading/podLabels/coursehub.io~1sandbox",
+    ),
+    ({"catalog": {"configMapName": ""}}, "/catalog/configMapName"),
+    ({"servce": {"enabled": True}}, "'servce' not allowed"),
+    ({"service": {"db": {"urll": "x"}}}, "'urll' not allowed"),
+    ({"jupyterhub": {"enabled": "false"}}, "/jupyterhub/enabled"),
+]
+
+
+@pytest.mark.parametrize(("values", "named"), BAD_VALUES)
+def test_bad_values_are_refused_naming_the_key(chart, values, named):
+    with pytest.raises(helm.HelmValuesError) as refused:
+        chart.render(merge(OFFLINE, values), name="coursehub", namespace=NAMESPACE)
+    assert named in str(refused.value)
+
+
+def test_staff_priority_not_above_students_is_refused(chart):
+    values = {"priorityClasses": {"staff": {"value": 100}}}
+    with pytest.raises(helm.HelmRenderError, match=r"priorityClasses\.staff\.value"):
+        render(chart, values)
+
+
+def test_every_schema_key_is_described(chart):
+    def walk(node: dict, path: str) -> list[str]:
+        missing = []
+        for key, child in node.get("properties", {}).items():
+            if "description" not in child:
+                missing.append(f"{path}.{key}")
+            missing += walk(child, f"{path}.{key}")
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            missing += walk(extra, f"{path}.*")
+        return missing
+
+    assert walk(chart.schema, "") == []
