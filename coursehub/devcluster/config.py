@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,25 +25,14 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
 from coursehub.catalog.loader import line_of, to_plain
-from coursehub.catalog.model import loc_text
-from coursehub.quantity import QuantityError, parse_quantity
+
+# Quantities are checked per entry so an error names the resource (and its line).
+from coursehub.catalog.model import Quantity, loc_text
 
 DEFAULT_CONFIG = Path(__file__).with_name("default-cluster.yaml")
 KUBELET_VERSION = "v1.31.0-coursehub"
 
 
-def _check_quantity(amount: str | int | float) -> str | int | float:
-    try:
-        parsed = parse_quantity(amount)
-    except QuantityError as exc:
-        raise ValueError(str(exc)) from None
-    if parsed < 0:
-        raise ValueError(f"{amount!r} is negative")
-    return amount
-
-
-# Checked per entry so an error names the resource (and its line), not the whole map.
-Quantity = Annotated[str | int | float, AfterValidator(_check_quantity)]
 NodeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
 
 
