@@ -2,8 +2,8 @@
 
 Both variants share coursehub's whole configuration (``configure(c)``) so that the only
 difference measured is the spawner: coursehub's ``CourseSpawner`` (profile list computed per
-user from the catalog, admission checks, plain-language progress) against the unmodified
-``KubeSpawner`` with the same profiles as a static ``profile_list``.
+user from the catalog, server-side refusal of foreign profiles, plain-language progress)
+against the unmodified ``KubeSpawner`` with the same profiles as a static ``profile_list``.
 """
 
 from __future__ import annotations

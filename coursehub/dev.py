@@ -426,7 +426,7 @@ def run(state_dir: Path, courses_dir: Path, port: int, cluster_config: Path | No
         except (PartFailed, FileNotFoundError) as error:
             print(f"coursehub dev: {error}", file=sys.stderr)
             return 1
-        (platform.state_dir / "admin-token").write_text(platform.admin_token + "\n")
+        _write_private(platform.state_dir / "admin-token", platform.admin_token + "\n")
         _print_welcome(platform)
         while not stop_requested.wait(1.0):
             try:
@@ -440,6 +440,14 @@ def run(state_dir: Path, courses_dir: Path, port: int, cluster_config: Path | No
         platform.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a secret readable by its owner only (0600), whatever the umask."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
 
 
 def _print_welcome(platform: Platform) -> None:

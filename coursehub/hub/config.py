@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 
+from coursehub.catalog import CatalogError
 from coursehub.hub.auth import (
     ADMIN_USERNAME,
     DemoAuthenticator,
@@ -23,7 +24,7 @@ from coursehub.hub.auth import (
 )
 from coursehub.hub.catalog_sync import CatalogSync
 from coursehub.hub.roles import build_groups, build_roles
-from coursehub.hub.settings import HubSettings
+from coursehub.hub.settings import HubSettings, SettingsError
 from coursehub.hub.spawner import CourseSpawner
 
 DEV_ADMIN_SERVICE = "coursehub-dev-admin"
@@ -54,7 +55,13 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
     log = logging.getLogger("coursehub.hub")
     settings.state_dir.mkdir(parents=True, exist_ok=True)
 
-    sync = CatalogSync(settings.courses_dir, log, settings.catalog_poll_seconds)
+    try:
+        sync = CatalogSync(settings.courses_dir, log, settings.catalog_poll_seconds)
+    except CatalogError as error:
+        raise SettingsError(
+            f"COURSEHUB_COURSES_DIR={settings.courses_dir}: {error}; point it at the folder "
+            "that holds <course-id>/course.yaml"
+        ) from None
     catalog = sync.current()  # first load; also starts polling (config loads in the loop)
 
     # The hub and its proxy, run as separate processes (as in z2jh).

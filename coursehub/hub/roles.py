@@ -6,8 +6,9 @@ and stop the servers of their course's students and nobody else's (their own ser
 may use anyway through JupyterHub's default ``user`` role).
 
 The dicts are in the JupyterHub 5+ formats of ``c.JupyterHub.load_groups`` and
-``c.JupyterHub.load_roles``. JupyterHub applies them at start; membership changes while the
-hub runs are not reconciled yet (profiles do follow the catalog at once).
+``c.JupyterHub.load_roles``. JupyterHub applies them at start and ``load_groups`` only adds
+members: someone removed from a course keeps the group until groups are reconciled from the
+catalog (not built yet; profiles do follow the catalog at once).
 """
 
 from __future__ import annotations

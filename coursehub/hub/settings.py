@@ -14,10 +14,12 @@ Variables (defaults for dev / production):
 - ``COURSEHUB_HUB_IP``, ``COURSEHUB_HUB_PORT``: where the hub listens
   (``127.0.0.1`` / ``0.0.0.0``; port ``8081``).
 - ``COURSEHUB_HUB_CONNECT_URL``: how pods and the proxy reach the hub
-  (``http://<hub ip>:<hub port>``).
-- ``COURSEHUB_PROXY_API_URL``: configurable-http-proxy's API (``http://127.0.0.1:8001``).
+  (``http://<hub ip>:<hub port>`` / ``http://hub:<hub port>``, z2jh's service).
+- ``COURSEHUB_PROXY_API_URL``: configurable-http-proxy's API (``http://127.0.0.1:8001`` /
+  ``http://proxy-api:8001``).
 - ``CONFIGPROXY_AUTH_TOKEN``: the proxy API token, shared with the proxy (required).
-- ``COURSEHUB_DEV_ADMIN_TOKEN``: an admin API token the hub accepts (dev and tests).
+- ``COURSEHUB_DEV_ADMIN_TOKEN``: an admin API token the hub accepts (dev and tests only:
+  refused in production mode).
 - ``COURSEHUB_NAMESPACE``: namespace of user pods (``default`` / the hub's own).
 - ``COURSEHUB_DB_URL``: hub database (``sqlite:///<state>/jupyterhub.sqlite``).
 - ``COURSEHUB_CATALOG_POLL_SECONDS``: how often the hub checks the catalog (``2``).
@@ -85,6 +87,16 @@ class HubSettings:
         hub_ip = env.get("COURSEHUB_HUB_IP") or ("127.0.0.1" if dev else "0.0.0.0")
         hub_port = _int(env, "COURSEHUB_HUB_PORT", 8081, minimum=1)
         connect_host = "127.0.0.1" if hub_ip in ("0.0.0.0", "") else hub_ip
+        # In production, pods and the proxy reach the hub and the proxy API through their
+        # Kubernetes services (z2jh's names); loopback would only work on one machine.
+        default_connect = f"http://{connect_host}:{hub_port}" if dev else f"http://hub:{hub_port}"
+        default_proxy_api = "http://127.0.0.1:8001" if dev else "http://proxy-api:8001"
+        admin_token = env.get("COURSEHUB_DEV_ADMIN_TOKEN") or None
+        if admin_token and not dev:
+            raise SettingsError(
+                "COURSEHUB_DEV_ADMIN_TOKEN is set but COURSEHUB_MODE is 'production': an admin "
+                "token from an environment variable is for development only; unset it"
+            )
         proxy_auth_token = env.get("CONFIGPROXY_AUTH_TOKEN", "")
         if not proxy_auth_token:
             raise SettingsError(
@@ -104,12 +116,10 @@ class HubSettings:
             public_url=_url(env, "COURSEHUB_PUBLIC_URL", "http://127.0.0.1:8000"),
             hub_ip=hub_ip,
             hub_port=hub_port,
-            hub_connect_url=_url(
-                env, "COURSEHUB_HUB_CONNECT_URL", f"http://{connect_host}:{hub_port}"
-            ),
-            proxy_api_url=_url(env, "COURSEHUB_PROXY_API_URL", "http://127.0.0.1:8001"),
+            hub_connect_url=_url(env, "COURSEHUB_HUB_CONNECT_URL", default_connect),
+            proxy_api_url=_url(env, "COURSEHUB_PROXY_API_URL", default_proxy_api),
             proxy_auth_token=proxy_auth_token,
-            admin_token=env.get("COURSEHUB_DEV_ADMIN_TOKEN") or None,
+            admin_token=admin_token,
             namespace=env.get("COURSEHUB_NAMESPACE") or ("default" if dev else None),
             db_url=env.get("COURSEHUB_DB_URL") or f"sqlite:///{state_dir / 'jupyterhub.sqlite'}",
             catalog_poll_seconds=_float(env, "COURSEHUB_CATALOG_POLL_SECONDS", 2.0),

@@ -71,8 +71,33 @@ def test_dev_settings_defaults(tmp_path):
         ({**DEV, "KUBECONFIG": ""}, "KUBECONFIG is not set"),
         ({**DEV, "COURSEHUB_PUBLIC_URL": "localhost:8000"}, "COURSEHUB_PUBLIC_URL="),
         ({**DEV, "COURSEHUB_HOME_PVC": "maybe"}, "COURSEHUB_HOME_PVC='maybe'"),
+        (
+            {**DEV, "COURSEHUB_MODE": "production", "COURSEHUB_DEV_ADMIN_TOKEN": "abc"},
+            "COURSEHUB_DEV_ADMIN_TOKEN is set but COURSEHUB_MODE is 'production'",
+        ),
     ],
 )
 def test_bad_settings_name_the_variable(environ, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
         HubSettings.from_environ(environ)
+
+
+def test_production_reaches_hub_and_proxy_through_their_services():
+    settings = HubSettings.from_environ(
+        {"COURSEHUB_MODE": "production", "CONFIGPROXY_AUTH_TOKEN": "t"}
+    )
+    assert settings.hub_connect_url == "http://hub:8081"
+    assert settings.proxy_api_url == "http://proxy-api:8001"
+    assert settings.admin_token is None
+
+
+def test_missing_courses_folder_names_the_setting(tmp_path):
+    from traitlets.config import Config
+
+    from coursehub.hub.config import configure
+
+    settings = HubSettings.from_environ(
+        {**DEV, "COURSEHUB_STATE_DIR": str(tmp_path), "COURSEHUB_COURSES_DIR": "/nonexistent"}
+    )
+    with pytest.raises(SettingsError, match=r"COURSEHUB_COURSES_DIR=/nonexistent: .*course\.yaml"):
+        configure(Config(), settings)
