@@ -40,6 +40,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from coursehub.catalog import load_catalog
+from coursehub.hub.auth import read_passwords
 from coursehub.hub.objects import shared_data_claims
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -268,8 +269,7 @@ class Platform:
 
     def passwords(self) -> dict[str, str]:
         """Demo accounts (username -> password) the hub generated."""
-        path = self.state_dir / "demo-passwords.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+        return read_passwords(self.state_dir / "demo-passwords.json")
 
     # ----- parts ----------------------------------------------------------------------
 
