@@ -36,6 +36,12 @@ def _dev(args: argparse.Namespace) -> int:
     )
 
 
+def _service(args: argparse.Namespace) -> int:
+    from coursehub.service.app import main
+
+    return main()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coursehub", description="A GPU Jupyter platform for AI courses."
@@ -80,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=8000, help="public port of the hub")
     dev.add_argument("--cluster-config", type=Path, default=None)
     dev.set_defaults(func=_dev)
+
+    service = commands.add_parser(
+        "service",
+        help="run the coursehub service (assignment exchange, gradebooks); settings in "
+        "COURSEHUB_SERVICE_* environment variables, started by the hub in dev",
+    )
+    service.set_defaults(func=_service)
     return parser
 
 

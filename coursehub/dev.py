@@ -9,7 +9,8 @@ hub pod), each logging to ``<state>/logs/<part>.log``:
   when its API answers.
 - ``hub``: ``python -m jupyterhub -f hub_config/jupyterhub_config.py`` with settings in
   environment variables (see ``coursehub.hub.settings``); ready when ``/hub/api`` answers
-  directly and through the proxy.
+  directly and through the proxy, and the coursehub service it manages answers too. The
+  hub also starts one formgrader per course (``grader-<course>``).
 
 ``Platform`` is the reusable part (tests start one with their own courses folder and
 free ports, restart only the hub and stop everything). ``run`` is the command: it starts
@@ -198,6 +199,7 @@ class PlatformConfig:
     host: str = "127.0.0.1"
     hub_port: int = 0
     proxy_api_port: int = 0
+    service_port: int = 0
     admin_token: str = field(default_factory=lambda: secrets.token_hex(32))
     proxy_auth_token: str = field(default_factory=lambda: secrets.token_hex(32))
     extra_hub_env: dict[str, str] = field(default_factory=dict)
@@ -212,7 +214,8 @@ class Platform:
     Attributes callers may rely on after ``start()``: ``public_url`` (the proxy, e.g.
     ``http://127.0.0.1:8000``), ``hub_url`` (the hub directly), ``admin_token`` (admin
     scopes on the hub API), ``kubeconfig`` (the dev cluster's), ``passwords()`` (demo
-    accounts), ``parts`` (name -> ``Part``).
+    accounts), ``service_url`` (the coursehub service's API, directly), ``parts``
+    (name -> ``Part``).
     """
 
     def __init__(self, config: PlatformConfig):
@@ -226,9 +229,12 @@ class Platform:
         self.port = config.port or free_port(host)
         self.hub_port = config.hub_port or free_port(host)
         self.proxy_api_port = config.proxy_api_port or free_port(host)
+        self.service_port = config.service_port or free_port(host)
         self.public_url = f"http://{host}:{self.port}"
         self.hub_url = f"http://{host}:{self.hub_port}"
         self.proxy_api_url = f"http://{host}:{self.proxy_api_port}"
+        # The coursehub service's API, as pods reach it (the CLI goes through the proxy).
+        self.service_url = f"http://{host}:{self.service_port}/services/coursehub"
         self.parts: dict[str, Part] = {}
 
     # ----- whole platform -------------------------------------------------------------
@@ -358,6 +364,7 @@ class Platform:
             COURSEHUB_PROXY_API_URL=self.proxy_api_url,
             CONFIGPROXY_AUTH_TOKEN=self.config.proxy_auth_token,
             COURSEHUB_DEV_ADMIN_TOKEN=self.admin_token,
+            COURSEHUB_SERVICE_PORT=str(self.service_port),
             KUBECONFIG=str(self.kubeconfig),
             **self.config.extra_hub_env,
         )
@@ -379,9 +386,10 @@ class Platform:
             lambda: (
                 http_status(f"{self.hub_url}/hub/api/") == 200
                 and http_status(f"{self.public_url}/hub/api/") == 200
+                and http_status(f"{self.public_url}/services/coursehub/api/health") == 200
             ),
             self.config.start_timeout,
-            "its API answering through the proxy",
+            "its API answering through the proxy and the coursehub service answering",
         )
 
     def stop_hub(self) -> None:

@@ -24,6 +24,11 @@ from coursehub.hub.auth import (
 )
 from coursehub.hub.catalog_sync import CatalogSync
 from coursehub.hub.roles import build_groups, build_roles
+from coursehub.hub.services import (
+    coursehub_service,
+    grader_services,
+    pod_environment,
+)
 from coursehub.hub.settings import HubSettings, SettingsError
 from coursehub.hub.spawner import CourseSpawner
 
@@ -108,11 +113,25 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
         }
         c.KubeSpawner.volume_mounts = {"home": {"name": "home", "mountPath": "/home/jovyan"}}
 
+    # Every notebook pod finds the assignment exchange (the nbgrader plugin reads these).
+    c.KubeSpawner.environment = pod_environment(settings)
+
+    services = []
+    service = coursehub_service(settings)
+    if service is not None:
+        services.append(service)
+    else:
+        log.warning(
+            "COURSEHUB_SERVICE_API_TOKEN is not set: running without the coursehub service "
+            "(no assignment exchange)"
+        )
+
     if settings.is_dev:
         _configure_dev(c, settings, sync)
+        services += _dev_graders(settings, catalog)
 
     if settings.admin_token:
-        c.JupyterHub.services = [{"name": DEV_ADMIN_SERVICE, "api_token": settings.admin_token}]
+        services.append({"name": DEV_ADMIN_SERVICE, "api_token": settings.admin_token})
         roles.append(
             {
                 "name": "coursehub-dev-admin",
@@ -122,7 +141,23 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
             }
         )
     c.JupyterHub.load_roles = roles
+    c.JupyterHub.services = services
     return sync
+
+
+def _dev_graders(settings: HubSettings, catalog) -> list[dict]:
+    """Formgraders for the catalog's courses, each in the course folder the service keeps
+    (prepared here too: a managed service's working folder must exist when it starts)."""
+    from coursehub.dev import free_port
+    from coursehub.service.workspace import Workspace
+
+    service_db = settings.service_db_url or "sqlite://"
+    for course_id in catalog.courses:
+        Workspace(settings.service_data_dir, course_id, service_db).prepare(
+            settings.courses_dir / course_id / "source"
+        )
+    ports = {course_id: free_port() for course_id in catalog.courses}
+    return grader_services(settings, catalog, ports)
 
 
 def _configure_dev(c, settings: HubSettings, sync: CatalogSync) -> None:

@@ -14,6 +14,7 @@ catalog (not built yet; profiles do follow the catalog at once).
 from __future__ import annotations
 
 from coursehub.catalog import Catalog
+from coursehub.service.rules import grader_service_name
 
 
 def students_group(course_id: str) -> str:
@@ -45,9 +46,11 @@ def build_groups(catalog: Catalog) -> dict[str, dict]:
 
 
 def staff_scopes(course_id: str) -> list[str]:
-    """Scopes of a course's staff: everything about the course's students' servers."""
+    """Scopes of a course's staff: everything about the course's students' servers, and
+    the course's formgrader service."""
     students = f"group={students_group(course_id)}"
     return [
+        f"access:services!service={grader_service_name(course_id)}",
         f"access:servers!{students}",
         f"servers!{students}",
         f"read:users!{students}",

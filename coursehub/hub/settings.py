@@ -26,6 +26,14 @@ Variables (defaults for dev / production):
 - ``COURSEHUB_START_TIMEOUT``: seconds a spawn may take, GPU wait included (600 / 900).
 - ``COURSEHUB_HOME_PVC``: ``1`` for a home PVC per user (``1``; the dev cluster keeps
   each claim as a folder, so work survives a server restart there too).
+- ``COURSEHUB_SERVICE_URL``: how pods and the hub reach the coursehub service, without
+  its prefix (dev: ``http://127.0.0.1:<COURSEHUB_SERVICE_PORT>``, where the hub starts it as
+  a managed service; production: ``http://coursehub:8090``, its own Deployment).
+- ``COURSEHUB_SERVICE_PORT``: dev only, the port of the managed service (``8090``).
+- ``COURSEHUB_SERVICE_DATA_DIR``, ``COURSEHUB_SERVICE_DB_URL``: dev only, passed to the
+  managed service (``<state>/service``, SQLite in it); see ``coursehub.service.settings``.
+- ``COURSEHUB_SERVICE_API_TOKEN``: production only, the external service's hub API token
+  (from a Secret); unset, the hub runs without the service (no assignments).
 - ``KUBECONFIG``: the cluster's kubeconfig (dev: required, the dev cluster's one;
   production: in-cluster config).
 """
@@ -62,6 +70,10 @@ class HubSettings:
     start_timeout: int
     home_pvc: bool
     kubeconfig: Path | None
+    service_url: str = "http://coursehub:8090"
+    service_data_dir: Path | None = None
+    service_db_url: str | None = None
+    service_api_token: str | None = None
 
     @property
     def is_dev(self) -> bool:
@@ -109,6 +121,16 @@ class HubSettings:
                 "KUBECONFIG is not set: in dev mode it must name the dev cluster's kubeconfig "
                 "(<state-dir>/kubeconfig, written by `coursehub devcluster up`)"
             )
+        service_port = _int(env, "COURSEHUB_SERVICE_PORT", 8090, minimum=1)
+        default_service = (
+            f"http://{connect_host}:{service_port}" if dev else "http://coursehub:8090"
+        )
+        service_data_dir = Path(
+            env.get("COURSEHUB_SERVICE_DATA_DIR") or state_dir / "service"
+        ).absolute()
+        # Production without a token: the hub runs without assignments (the chart's
+        # service.enabled=false); the hub logs that.
+        service_api_token = env.get("COURSEHUB_SERVICE_API_TOKEN") or None
         return cls(
             mode=mode,
             courses_dir=courses_dir,
@@ -126,6 +148,10 @@ class HubSettings:
             start_timeout=_int(env, "COURSEHUB_START_TIMEOUT", 600 if dev else 900, minimum=1),
             home_pvc=_bool(env, "COURSEHUB_HOME_PVC", True),
             kubeconfig=Path(kubeconfig) if kubeconfig else None,
+            service_url=_url(env, "COURSEHUB_SERVICE_URL", default_service),
+            service_data_dir=service_data_dir if dev else None,
+            service_db_url=(env.get("COURSEHUB_SERVICE_DB_URL") or None) if dev else None,
+            service_api_token=service_api_token,
         )
 
 

@@ -1,0 +1,103 @@
+"""The JupyterHub services coursehub adds: the coursehub service and a formgrader per course.
+
+Pure builders of ``c.JupyterHub.services`` entries and the pods' environment; ``configure``
+calls them.
+
+- ``coursehub``: the assignment exchange and gradebooks. In dev the hub runs it as a
+  managed service (a subprocess it restarts if it dies); in production it is an external
+  service in its own Deployment, known to the hub by URL and API token.
+- ``grader-<course>``: the course's formgrader, a ``jupyterhub-singleuser`` rooted in the
+  course's nbgrader folder that the coursehub service keeps. Only the course's staff may
+  open it (``access:services!service=grader-<course>`` in their role). It is opened as its
+  own page (``/services/grader-<course>/formgrader``): JupyterHub ≥ 4.1 forbids framing
+  single-user servers (``frame-ancestors 'none'``, nbgrader #1870), and loosening that would
+  let any student's server frame the formgrader, so coursehub keeps the header and avoids
+  the iframe instead. Dev only for now: in production the formgrader needs the service's
+  data volume and is not part of the chart yet.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from coursehub.catalog import Catalog
+from coursehub.hub.settings import HubSettings
+from coursehub.service.rules import grader_service_name
+
+SERVICE_NAME = "coursehub"
+SERVICE_PREFIX = f"/services/{SERVICE_NAME}"
+EXCHANGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "exchange" / "jupyter_config"
+
+
+def service_api_url(settings: HubSettings) -> str:
+    """The service's API as pods and the hub reach it (no proxy in between)."""
+    return f"{settings.service_url}{SERVICE_PREFIX}"
+
+
+def coursehub_service(settings: HubSettings) -> dict | None:
+    if settings.is_dev:
+        return {
+            "name": SERVICE_NAME,
+            "display": False,
+            "url": settings.service_url,
+            "command": [sys.executable, "-m", "coursehub", "service"],
+            "environment": {
+                "COURSEHUB_MODE": "dev",
+                "COURSEHUB_COURSES_DIR": str(settings.courses_dir),
+                "COURSEHUB_SERVICE_DATA_DIR": str(settings.service_data_dir),
+                **(
+                    {"COURSEHUB_SERVICE_DB_URL": settings.service_db_url}
+                    if settings.service_db_url
+                    else {}
+                ),
+                "PYTHONUNBUFFERED": "1",
+            },
+        }
+    if settings.service_api_token:
+        return {
+            "name": SERVICE_NAME,
+            "display": False,
+            "url": settings.service_url,
+            "api_token": settings.service_api_token,
+        }
+    return None
+
+
+def grader_services(settings: HubSettings, catalog: Catalog, ports: dict[str, int]) -> list[dict]:
+    """One formgrader per course (dev), listening on ``ports[course id]``."""
+    if not settings.is_dev:
+        return []
+    services = []
+    host = settings.service_url.split("//", 1)[1].rsplit(":", 1)[0]
+    for course_id in sorted(catalog.courses):
+        folder = settings.service_data_dir / "workspaces" / course_id
+        args = ["--SingleUserNotebookApp.default_url=/formgrader"]
+        if os.geteuid() == 0:
+            args.append("--allow-root")
+        services.append(
+            {
+                "name": grader_service_name(course_id),
+                "display": True,
+                "info": {"course": course_id, "kind": "formgrader"},
+                "url": f"http://{host}:{ports[course_id]}",
+                "command": ["jupyterhub-singleuser", *args],
+                "cwd": str(folder),
+                "oauth_no_confirm": True,
+                "environment": {
+                    "COURSEHUB_SERVICE_URL": service_api_url(settings),
+                    "PYTHONUNBUFFERED": "1",
+                },
+            }
+        )
+    return services
+
+
+def pod_environment(settings: HubSettings) -> dict[str, str]:
+    """What every notebook pod needs to reach the exchange (the plugin reads these)."""
+    environment = {"COURSEHUB_SERVICE_URL": service_api_url(settings)}
+    if settings.is_dev:
+        # Dev pods run this checkout's Python; images install the same files in /etc/jupyter.
+        environment["JUPYTER_CONFIG_PATH"] = str(EXCHANGE_CONFIG_DIR)
+    return environment

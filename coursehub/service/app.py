@@ -1,0 +1,72 @@
+"""``coursehub service``: build the Tornado application and run it.
+
+The hub starts it as a managed service in dev (``coursehub dev``); in production it runs in
+its own Deployment as an external JupyterHub service (the Helm chart). Either way the hub
+hands it ``JUPYTERHUB_API_TOKEN`` and ``JUPYTERHUB_API_URL`` to check callers' tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from jupyterhub.services.auth import HubAuth
+from tornado.httpserver import HTTPServer
+from tornado.web import Application
+
+from coursehub.service.context import ServiceContext
+from coursehub.service.handlers import routes
+from coursehub.service.settings import ServiceSettings
+from coursehub.service.workflow import fail_interrupted_jobs
+
+log = logging.getLogger("coursehub.service")
+
+
+def make_app(context: ServiceContext, hub_auth: HubAuth | None = None) -> Application:
+    # Token lookups are cached briefly: a submission rush asks the hub once per student.
+    auth = hub_auth or HubAuth(cache_max_age=60)
+    return Application(
+        routes(context.settings.prefix, context),
+        hub_auth=auth,
+        # Uploads up to the submission limit, with room for tar and gzip overhead.
+        max_body_size=context.settings.limits.max_total_bytes * 2 + 1024 * 1024,
+    )
+
+
+async def serve(settings: ServiceSettings) -> None:
+    context = ServiceContext.create(settings)
+    interrupted = fail_interrupted_jobs(context)
+    if interrupted:
+        log.warning("Marked %d job(s) interrupted by the last shutdown as failed", interrupted)
+    context.catalog_sync.start()
+    app = make_app(context)
+    server = HTTPServer(app, max_body_size=app.settings["max_body_size"])
+    server.listen(settings.bind_port, settings.bind_host)
+    log.info(
+        "coursehub service on http://%s:%d%s (data in %s, database %s)",
+        settings.bind_host,
+        settings.bind_port,
+        settings.prefix,
+        settings.data_dir,
+        settings.db_url.split("@")[-1],
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("coursehub service stopping")
+    server.stop()
+    await server.close_all_connections()
+    context.catalog_sync.stop()
+    context.db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
+    )
+    settings = ServiceSettings.from_environ()
+    asyncio.run(serve(settings))
+    return 0

@@ -1,0 +1,63 @@
+"""Everything a request handler needs, built once at start: settings, database, blob store,
+catalog, course workspaces, the job runner and the clock."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from coursehub.catalog import Catalog
+from coursehub.catalog.model import Course
+from coursehub.hub.catalog_sync import CatalogSync
+from coursehub.service.db import Database
+from coursehub.service.models import utcnow
+from coursehub.service.settings import ServiceSettings
+from coursehub.service.store import BlobStore
+from coursehub.service.workspace import Workspace
+
+log = logging.getLogger("coursehub.service")
+
+
+@dataclass
+class ServiceContext:
+    settings: ServiceSettings
+    db: Database
+    store: BlobStore
+    catalog_sync: CatalogSync
+    now: Callable[[], datetime] = utcnow
+    _workspaces: dict[str, Workspace] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, settings: ServiceSettings) -> ServiceContext:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.db_url)
+        db.upgrade()
+        return cls(
+            settings=settings,
+            db=db,
+            store=BlobStore(settings.data_dir / "store"),
+            catalog_sync=CatalogSync(settings.courses_dir, log, settings.catalog_poll_seconds),
+        )
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.catalog_sync.current()
+
+    def workspace(self, course: Course) -> Workspace:
+        """The course's nbgrader folder, prepared on first use."""
+        workspace = self._workspaces.get(course.id)
+        if workspace is None:
+            workspace = Workspace(self.settings.data_dir, course.id, self.settings.db_url)
+            workspace.prepare(self.settings.courses_dir / course.id / "source")
+            self._workspaces[course.id] = workspace
+        return workspace
+
+    def due(self, course: Course, assignment: str) -> datetime | None:
+        spec = course.assignment(assignment)
+        return spec.due if spec is not None else None
+
+    def title(self, course: Course, assignment: str) -> str | None:
+        spec = course.assignment(assignment)
+        return spec.title if spec is not None else None

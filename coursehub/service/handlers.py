@@ -1,0 +1,402 @@
+"""HTTP handlers of the service API (see ``docs/assignments.md`` for the contract).
+
+Every handler identifies the caller from the hub token in the ``Authorization`` header (never
+from a cookie, so no cross-site request can act for a user, and never from the request
+body), checks the caller's role in the course with ``rules``, and answers errors as JSON
+``{"status", "message"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from jupyterhub.services.auth import HubAuth
+from tornado.web import HTTPError, RequestHandler
+
+from coursehub.archive import ArchiveError, check_name, read_archive
+from coursehub.catalog.model import Course
+from coursehub.service import exchange, workflow
+from coursehub.service.context import ServiceContext
+from coursehub.service.rules import (
+    Caller,
+    Refusal,
+    find_course,
+    require_member,
+    require_self_or_staff,
+    require_staff,
+    require_student,
+    role_in,
+)
+from coursehub.service.workspace import WorkspaceError
+
+log = logging.getLogger("coursehub.service")
+ARCHIVE_TYPE = "application/gzip"
+# Query arguments that would let a client claim an identity or a time; refused outright so
+# a client that tries learns it at once rather than believing it worked.
+FORGED_ARGUMENTS = ("timestamp", "submitted_at", "student_id", "user", "as_user")
+
+
+class BaseHandler(RequestHandler):
+    def initialize(self, context: ServiceContext):
+        self.context = context
+        self.caller: Caller | None = None
+
+    @property
+    def hub_auth(self) -> HubAuth:
+        return self.settings["hub_auth"]
+
+    async def prepare(self):
+        token = self.hub_auth.get_token(self, in_cookie=False)
+        if not token:
+            raise HTTPError(
+                401, "no hub token: send 'Authorization: token <your JupyterHub API token>'"
+            )
+        model = await self.hub_auth.user_for_token(token, sync=False)
+        if not model:
+            raise HTTPError(401, "the hub does not know this token (expired or revoked?)")
+        self.caller = Caller.from_hub_model(model)
+
+    def check_xsrf_cookie(self):
+        """Only header tokens authenticate here, so cross-site forms cannot act for anyone."""
+
+    def write_error(self, status_code: int, **kwargs):
+        message = self._reason
+        exc_info = kwargs.get("exc_info")
+        if exc_info:
+            error = exc_info[1]
+            if isinstance(error, HTTPError) and error.log_message:
+                message = error.log_message % error.args if error.args else error.log_message
+            elif isinstance(error, Refusal | ArchiveError | WorkspaceError):
+                message = str(error)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": status_code, "message": message}))
+
+    def log_exception(self, typ, value, tb):
+        if isinstance(value, Refusal | ArchiveError):
+            log.info(
+                "%s %s refused for %s: %s",
+                self.request.method,
+                self.request.path,
+                self.caller,
+                value,
+            )
+            return
+        super().log_exception(typ, value, tb)
+
+    def send_error(self, status_code: int = 500, **kwargs):
+        exc_info = kwargs.get("exc_info")
+        if exc_info:
+            error = exc_info[1]
+            if isinstance(error, Refusal | ArchiveError):
+                status_code = error.status
+            elif isinstance(error, WorkspaceError):
+                status_code = 422
+        super().send_error(status_code, **kwargs)
+
+    def write_json(self, body: dict, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def write_archive(self, data: bytes, checksum: str, filename: str) -> None:
+        self.set_header("Content-Type", ARCHIVE_TYPE)
+        self.set_header("X-Coursehub-Checksum", checksum)
+        self.set_header("Content-Disposition", f'attachment; filename="{filename}.tar.gz"')
+        self.finish(data)
+
+    def course(self, course_id: str) -> Course:
+        return find_course(self.context.catalog, check_name(course_id, "course"))
+
+    def refuse_forged_arguments(self) -> None:
+        for name in FORGED_ARGUMENTS:
+            if name in self.request.arguments or f"x-{name}" in {
+                key.lower() for key in self.request.headers
+            }:
+                raise Refusal(
+                    400,
+                    f"'{name}' is not accepted: the service takes identity from your hub token "
+                    "and time from its own clock",
+                )
+
+    def upload(self):
+        return read_archive(self.request.body, self.context.settings.limits)
+
+
+class HealthHandler(RequestHandler):
+    def get(self):
+        self.set_header("Content-Type", "application/json")
+        self.finish('{"status": "ok"}')
+
+
+class MeHandler(BaseHandler):
+    async def get(self):
+        caller = self.caller
+        courses = []
+        for course in self.context.catalog.courses.values():
+            role = role_in(course, caller)
+            if role is not None:
+                courses.append({"id": course.id, "title": course.title, "role": role})
+        self.write_json(
+            {"name": caller.name, "kind": caller.kind, "admin": caller.admin, "courses": courses}
+        )
+
+
+class AssignmentListHandler(BaseHandler):
+    async def get(self, course_id: str):
+        course = self.course(course_id)
+        role = require_member(course, self.caller)
+        name = self.caller.name
+
+        def work(session):
+            listed = []
+            for release in exchange.current_releases(session, course.id):
+                due = self.context.due(course, release.assignment)
+                entry = exchange.release_json(
+                    release, self.context.title(course, release.assignment), due
+                )
+                fetches = exchange.fetches(session, course.id, release.assignment)
+                fetch = fetches.get(name)
+                entry["fetched_at"] = exchange.iso(fetch.last_fetched_at) if fetch else None
+                own = exchange.submissions(session, course.id, release.assignment, name)
+                entry["submissions"] = [exchange.submission_json(row, due) for row in own]
+                submitted = {row.version: row.submitted_at for row in own}
+                entry["feedback"] = [
+                    exchange.feedback_json(row, submitted.get(row.version))
+                    for row in exchange.feedback(session, course.id, release.assignment, name)
+                ]
+                listed.append(entry)
+            return listed
+
+        listed = await self.context.db.run(work)
+        self.write_json({"course": course.id, "role": role, "assignments": listed})
+
+
+class ReleaseHandler(BaseHandler):
+    async def get(self, course_id: str, assignment: str):
+        course = self.course(course_id)
+        role = require_member(course, self.caller)
+        assignment = check_name(assignment, "assignment")
+        now = self.context.now()
+
+        def work(session):
+            release = exchange.current_release(session, course.id, assignment)
+            if release is None:
+                raise Refusal(404, f"{assignment} is not released in {course.id}")
+            if role == "student":
+                exchange.record_fetch(session, course.id, assignment, self.caller.name, now)
+            return release
+
+        release = await self.context.db.run(work)
+        data = await asyncio.to_thread(self.context.store.get, release.blob)
+        self.write_archive(data, release.checksum, assignment)
+
+    async def put(self, course_id: str, assignment: str):
+        course = self.course(course_id)
+        require_staff(course, self.caller)
+        assignment = check_name(assignment, "assignment")
+        archive = self.upload()
+        body, status = await workflow.publish(
+            self.context, course, assignment, archive, self.caller
+        )
+        self.write_json(body, status)
+
+    async def delete(self, course_id: str, assignment: str):
+        course = self.course(course_id)
+        require_staff(course, self.caller)
+        assignment = check_name(assignment, "assignment")
+        now = self.context.now()
+        count = await self.context.db.run(
+            lambda session: exchange.withdraw_release(session, course.id, assignment, now)
+        )
+        if not count:
+            raise Refusal(404, f"{assignment} is not released in {course.id}")
+        self.write_json({"name": assignment, "withdrawn": True})
+
+
+class SubmissionsHandler(BaseHandler):
+    async def get(self, course_id: str, assignment: str):
+        course = self.course(course_id)
+        assignment = check_name(assignment, "assignment")
+        student = self.get_query_argument("student", None)
+        role = require_member(course, self.caller)
+        if role == "student":
+            student = require_own(self.caller, student)
+        collect = self.get_query_argument("collect", "0") in ("1", "true")
+        due = self.context.due(course, assignment)
+
+        def work(session):
+            rows = exchange.submissions(session, course.id, assignment, student)
+            if collect:
+                rows = list(exchange.chosen_for_collection(rows, due).values())
+            return [exchange.submission_json(row, due) for row in rows]
+
+        self.write_json({"submissions": await self.context.db.run(work)})
+
+    async def post(self, course_id: str, assignment: str):
+        course = self.course(course_id)
+        assignment = check_name(assignment, "assignment")
+        require_student(course, self.caller)
+        self.refuse_forged_arguments()
+        archive = self.upload()
+        row = await workflow.submit(self.context, course, assignment, archive, self.caller)
+        self.write_json(row, 201)
+
+
+def require_own(caller: Caller, student: str | None) -> str:
+    if student is not None and student != caller.name:
+        raise Refusal(403, f"{caller} may only see their own work, not {student}'s")
+    return caller.name
+
+
+class SubmissionHandler(BaseHandler):
+    async def get(self, course_id: str, assignment: str, student: str, version: str):
+        course = self.course(course_id)
+        assignment = check_name(assignment, "assignment")
+        require_self_or_staff(course, self.caller, student)
+        number = parse_version(version)
+        row = await self.context.db.run(
+            lambda session: exchange.submission(session, course.id, assignment, student, number)
+        )
+        if row is None:
+            raise Refusal(404, f"{student} has no version {number} of {assignment}")
+        data = await asyncio.to_thread(self.context.store.get, row.blob)
+        self.write_archive(data, row.checksum, f"{assignment}-{student}-v{number}")
+
+
+def parse_version(version: str) -> int:
+    if not version.isdigit() or int(version) < 1:
+        raise Refusal(400, f"submission version {version!r} is not a whole number from 1")
+    return int(version)
+
+
+class FeedbackListHandler(BaseHandler):
+    async def get(self, course_id: str, assignment: str):
+        course = self.course(course_id)
+        assignment = check_name(assignment, "assignment")
+        student = self.get_query_argument("student", None)
+        if require_member(course, self.caller) == "student":
+            student = require_own(self.caller, student)
+
+        def work(session):
+            submitted = {
+                (row.student, row.version): row.submitted_at
+                for row in exchange.submissions(session, course.id, assignment, student)
+            }
+            return [
+                exchange.feedback_json(row, submitted.get((row.student, row.version)))
+                for row in exchange.feedback(session, course.id, assignment, student)
+            ]
+
+        self.write_json({"feedback": await self.context.db.run(work)})
+
+
+class FeedbackHandler(BaseHandler):
+    async def get(self, course_id: str, assignment: str, student: str, version: str):
+        course = self.course(course_id)
+        assignment = check_name(assignment, "assignment")
+        require_self_or_staff(course, self.caller, student)
+        number = parse_version(version)
+
+        def work(session):
+            for row in exchange.feedback(session, course.id, assignment, student):
+                if row.version == number:
+                    return row
+            return None
+
+        row = await self.context.db.run(work)
+        if row is None:
+            raise Refusal(404, f"no feedback for {student}'s version {number} of {assignment}")
+        data = await asyncio.to_thread(self.context.store.get, row.blob)
+        self.write_archive(data, row.checksum, f"{assignment}-{student}-feedback")
+
+    async def put(self, course_id: str, assignment: str, student: str, version: str):
+        course = self.course(course_id)
+        assignment = check_name(assignment, "assignment")
+        require_staff(course, self.caller)
+        number = parse_version(version)
+        archive = self.upload()
+        body = await workflow.release_feedback(
+            self.context, course, assignment, student, number, archive, self.caller
+        )
+        self.write_json(body, 201)
+
+
+class ActionHandler(BaseHandler):
+    async def post(self, course_id: str, assignment: str, action: str):
+        course = self.course(course_id)
+        assignment = check_name(assignment, "assignment")
+        require_staff(course, self.caller)
+        if action == "release":
+            body, status = await workflow.generate_and_release(
+                self.context, course, assignment, self.caller
+            )
+            self.write_json(body, status)
+        elif action == "collect":
+            self.write_json(await workflow.collect(self.context, course, assignment, self.caller))
+        elif action == "autograde":
+            student = self.get_query_argument("student", None)
+            job = await workflow.start_autograde(
+                self.context, course, assignment, self.caller, student
+            )
+            self.write_json({"job": job}, 202)
+        elif action == "feedback":
+            self.write_json(
+                await workflow.generate_and_release_feedback(
+                    self.context, course, assignment, self.caller
+                )
+            )
+        else:
+            raise Refusal(404, f"unknown action {action!r}: release, collect, autograde, feedback")
+
+
+class StatusHandler(BaseHandler):
+    async def get(self, course_id: str, assignment: str):
+        course = self.course(course_id)
+        assignment = check_name(assignment, "assignment")
+        require_staff(course, self.caller)
+        self.write_json(await workflow.status(self.context, course, assignment))
+
+
+class GradesHandler(BaseHandler):
+    async def get(self, course_id: str):
+        course = self.course(course_id)
+        require_staff(course, self.caller)
+        assignment = self.get_query_argument("assignment", None)
+        if assignment is not None:
+            check_name(assignment, "assignment")
+        text = await workflow.grades_csv(self.context, course, assignment)
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.finish(text)
+
+
+class JobHandler(BaseHandler):
+    async def get(self, job_id: str):
+        job = await workflow.job(self.context, job_id)
+        if job is None:
+            raise Refusal(404, f"there is no job {job_id!r}")
+        require_staff(self.course(job["course"]), self.caller)
+        self.write_json(job)
+
+
+def routes(prefix: str, context: ServiceContext) -> list[tuple]:
+    segment = r"([^/]+)"
+    course = rf"{prefix}api/courses/{segment}"
+    assignment = rf"{course}/assignments/{segment}"
+    table = [
+        (rf"{prefix}api/me", MeHandler),
+        (rf"{course}/assignments", AssignmentListHandler),
+        (rf"{assignment}/release", ReleaseHandler),
+        (rf"{assignment}/submissions", SubmissionsHandler),
+        (rf"{assignment}/submissions/{segment}/{segment}", SubmissionHandler),
+        (rf"{assignment}/feedback", FeedbackListHandler),
+        (rf"{assignment}/feedback/{segment}/{segment}", FeedbackHandler),
+        (rf"{assignment}/actions/{segment}", ActionHandler),
+        (rf"{assignment}/status", StatusHandler),
+        (rf"{course}/grades\.csv", GradesHandler),
+        (rf"{prefix}api/jobs/{segment}", JobHandler),
+    ]
+    return [(rf"{prefix}api/health", HealthHandler)] + [
+        (pattern, handler, {"context": context}) for pattern, handler in table
+    ]

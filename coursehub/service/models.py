@@ -1,0 +1,133 @@
+"""The service's tables (SQLAlchemy 2 declarative). Migrations: ``migrations/versions``.
+
+Rows are facts: a release, a fetch, a submission version, a collection choice, a feedback
+release, a job. Files live in the blob store; rows name them by ``blob`` (a sha256). Times
+are UTC, taken from the service's clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Release(Base):
+    """One published version of an assignment; the newest not withdrawn is the current."""
+
+    __tablename__ = "releases"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course: Mapped[str] = mapped_column(String(100), index=True)
+    assignment: Mapped[str] = mapped_column(String(100))
+    checksum: Mapped[str] = mapped_column(String(80))
+    blob: Mapped[str] = mapped_column(String(64))
+    files: Mapped[int] = mapped_column(Integer)
+    released_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    released_by: Mapped[str] = mapped_column(String(255))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Fetch(Base):
+    __tablename__ = "fetches"
+    __table_args__ = (UniqueConstraint("course", "assignment", "student"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course: Mapped[str] = mapped_column(String(100))
+    assignment: Mapped[str] = mapped_column(String(100))
+    student: Mapped[str] = mapped_column(String(255))
+    first_fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Submission(Base):
+    """One immutable submission version; ``version`` counts from 1 per student."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (UniqueConstraint("course", "assignment", "student", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course: Mapped[str] = mapped_column(String(100), index=True)
+    assignment: Mapped[str] = mapped_column(String(100))
+    student: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    checksum: Mapped[str] = mapped_column(String(80))
+    size: Mapped[int] = mapped_column(Integer)
+    blob: Mapped[str] = mapped_column(String(64))
+    files: Mapped[str] = mapped_column(Text)  # JSON: [{"path", "size", "sha256"}]
+
+
+class Collection(Base):
+    """Which version of a student's submission staff collected last (what gets graded)."""
+
+    __tablename__ = "collections"
+    __table_args__ = (UniqueConstraint("course", "assignment", "student"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course: Mapped[str] = mapped_column(String(100))
+    assignment: Mapped[str] = mapped_column(String(100))
+    student: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    collected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    collected_by: Mapped[str] = mapped_column(String(255))
+
+
+class Feedback(Base):
+    """Feedback for one submission version; released again after a regrade."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("course", "assignment", "student", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course: Mapped[str] = mapped_column(String(100))
+    assignment: Mapped[str] = mapped_column(String(100))
+    student: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    released_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    released_by: Mapped[str] = mapped_column(String(255))
+    checksum: Mapped[str] = mapped_column(String(80))
+    blob: Mapped[str] = mapped_column(String(64))
+
+
+class Job(Base):
+    """A background job (autograding) and its progress."""
+
+    __tablename__ = "jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    course: Mapped[str] = mapped_column(String(100))
+    assignment: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20))
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,0 +1,102 @@
+"""Service settings, read once from environment variables.
+
+- ``COURSEHUB_SERVICE_DB_URL``: SQL database (``sqlite:///<data>/coursehub-service.sqlite``;
+  PostgreSQL in production, e.g. ``postgresql://coursehub:…@db/coursehub``).
+- ``COURSEHUB_SERVICE_DATA_DIR``: the file store and the courses' nbgrader folders
+  (``./.coursehub-dev/service`` in dev; ``/srv/coursehub`` in production, a PVC).
+- ``COURSEHUB_COURSES_DIR``: the course catalog (as for the hub).
+- ``COURSEHUB_MAX_FILE_MB`` / ``COURSEHUB_MAX_SUBMISSION_MB`` / ``COURSEHUB_MAX_FILES``:
+  upload limits per file, per submission and number of files (20 / 100 / 1000).
+- ``COURSEHUB_SERVICE_BIND_URL``: where to listen; defaults to ``JUPYTERHUB_SERVICE_URL``
+  (set by the hub for a managed service) or ``http://0.0.0.0:8090``.
+- ``JUPYTERHUB_SERVICE_PREFIX`` (``/services/coursehub/``), ``JUPYTERHUB_API_URL``,
+  ``JUPYTERHUB_API_TOKEN``: set by the hub; the token identifies the service to the hub.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from coursehub.archive import MB, Limits
+
+
+class ServiceSettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    db_url: str
+    data_dir: Path
+    courses_dir: Path
+    prefix: str
+    bind_host: str
+    bind_port: int
+    limits: Limits
+    catalog_poll_seconds: float = 2.0
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
+        env = os.environ if environ is None else environ
+        dev = env.get("COURSEHUB_MODE") == "dev"
+        data_dir = Path(
+            env.get("COURSEHUB_SERVICE_DATA_DIR")
+            or (".coursehub-dev/service" if dev else "/srv/coursehub")
+        ).absolute()
+        courses_dir = Path(
+            env.get("COURSEHUB_COURSES_DIR") or ("courses" if dev else "/etc/coursehub/courses")
+        ).absolute()
+        bind = (
+            env.get("COURSEHUB_SERVICE_BIND_URL")
+            or env.get("JUPYTERHUB_SERVICE_URL")
+            or "http://0.0.0.0:8090"
+        )
+        parsed = urlparse(bind)
+        if parsed.scheme != "http" or not parsed.hostname or not parsed.port:
+            raise ServiceSettingsError(
+                f"COURSEHUB_SERVICE_BIND_URL={bind!r} is not an http URL with a host and port "
+                "such as http://0.0.0.0:8090"
+            )
+        prefix = env.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/coursehub/"
+        if not prefix.endswith("/"):
+            prefix += "/"
+        return cls(
+            db_url=env.get("COURSEHUB_SERVICE_DB_URL")
+            or f"sqlite:///{data_dir / 'coursehub-service.sqlite'}",
+            data_dir=data_dir,
+            courses_dir=courses_dir,
+            prefix=prefix,
+            bind_host=parsed.hostname,
+            bind_port=parsed.port,
+            limits=Limits(
+                max_file_bytes=_megabytes(env, "COURSEHUB_MAX_FILE_MB", 20),
+                max_total_bytes=_megabytes(env, "COURSEHUB_MAX_SUBMISSION_MB", 100),
+                max_files=_whole(env, "COURSEHUB_MAX_FILES", 1000),
+            ),
+        )
+
+
+def _megabytes(env: Mapping[str, str], name: str, default: float) -> int:
+    raw = env.get(name)
+    if not raw:
+        return int(default * MB)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ServiceSettingsError(f"{name}={raw!r} is not a number of megabytes") from None
+    if value <= 0:
+        raise ServiceSettingsError(f"{name}={raw!r} must be more than 0")
+    return int(value * MB)
+
+
+def _whole(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ServiceSettingsError(f"{name}={raw!r} must be a whole number of at least 1")
+    return int(raw)

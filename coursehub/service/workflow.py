@@ -1,0 +1,396 @@
+"""What the service does for a request, beyond checking who asks: store bytes, record rows,
+run nbgrader in the course's folder, and keep background jobs' progress.
+
+Bytes go to the blob store before the row that names them is committed. A submission
+retries its version number when a concurrent one took it (the database's unique constraint
+decides), so simultaneous submissions are each stored exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import logging
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from coursehub.archive import Archive, pack_directory, read_archive
+from coursehub.catalog.model import Course
+from coursehub.service import exchange
+from coursehub.service.context import ServiceContext
+from coursehub.service.models import Job
+from coursehub.service.rules import Caller, Refusal, is_late
+from coursehub.service.workspace import WorkspaceError
+
+log = logging.getLogger("coursehub.service")
+SUBMIT_ATTEMPTS = 8
+
+
+async def publish(
+    context: ServiceContext, course: Course, assignment: str, archive: Archive, caller: Caller
+) -> tuple[dict, int]:
+    blob = await asyncio.to_thread(context.store.put, archive.data)
+    now = context.now()
+
+    def work(session):
+        return exchange.publish_release(
+            session, course.id, assignment, archive, blob, caller.name, now
+        )
+
+    release, created, replaced = await context.db.run(work)
+    body = exchange.release_json(
+        release, context.title(course, assignment), context.due(course, assignment)
+    )
+    body["replaced"] = replaced
+    log.info("%s released %s/%s (%s)", caller, course.id, assignment, release.checksum)
+    return body, 201 if created else 200
+
+
+async def submit(
+    context: ServiceContext, course: Course, assignment: str, archive: Archive, caller: Caller
+) -> dict:
+    blob = await asyncio.to_thread(context.store.put, archive.data)
+    due = context.due(course, assignment)
+    for _attempt in range(SUBMIT_ATTEMPTS):
+        now = context.now()
+
+        def work(session, now=now):
+            if exchange.current_release(session, course.id, assignment) is None:
+                raise Refusal(404, f"{assignment} is not released in {course.id}")
+            row = exchange.add_submission(
+                session, course.id, assignment, caller.name, archive, blob, now
+            )
+            return exchange.submission_json(row, due)
+
+        try:
+            body = await context.db.run(work)
+        except IntegrityError:
+            continue  # a concurrent submission took this version number
+        log.info("%s submitted %s/%s version %d", caller, course.id, assignment, body["version"])
+        return body
+    raise Refusal(503, "too many simultaneous submissions from you; try again")
+
+
+async def release_feedback(
+    context: ServiceContext,
+    course: Course,
+    assignment: str,
+    student: str,
+    version: int,
+    archive: Archive,
+    caller: Caller,
+) -> dict:
+    blob = await asyncio.to_thread(context.store.put, archive.data)
+    now = context.now()
+
+    def work(session):
+        target = exchange.submission(session, course.id, assignment, student, version)
+        if target is None:
+            raise Refusal(404, f"{student} has no version {version} of {assignment}")
+        row = exchange.put_feedback(session, target, archive, blob, caller.name, now)
+        return exchange.feedback_json(row, target.submitted_at)
+
+    return await context.db.run(work)
+
+
+# ----- server-side workflow (the CLI) -----------------------------------------------------
+
+
+async def generate_and_release(
+    context: ServiceContext, course: Course, assignment: str, caller: Caller
+) -> tuple[dict, int]:
+    workspace = await asyncio.to_thread(context.workspace, course)
+    if not workspace.source_exists(assignment):
+        raise Refusal(
+            404,
+            f"no source for {assignment}: add courses/{course.id}/source/{assignment}/ "
+            f"(nbgrader's source format) or create it in the course's formgrader",
+        )
+    await asyncio.to_thread(workspace.set_assignment, assignment, context.due(course, assignment))
+    folder = await workspace.generate(assignment)
+    data = await asyncio.to_thread(pack_directory, folder)
+    archive = read_archive(data, context.settings.limits)
+    return await publish(context, course, assignment, archive, caller)
+
+
+async def collect(context: ServiceContext, course: Course, assignment: str, caller: Caller) -> dict:
+    workspace = await asyncio.to_thread(context.workspace, course)
+    due = context.due(course, assignment)
+    rows = await context.db.run(
+        lambda session: exchange.chosen_for_collection(
+            exchange.submissions(session, course.id, assignment), due
+        )
+    )
+    await asyncio.to_thread(workspace.set_assignment, assignment, due)
+    await asyncio.to_thread(workspace.add_students, sorted(course.students))
+    collected = []
+    for student, row in rows.items():
+        data = await asyncio.to_thread(context.store.get, row.blob)
+        await asyncio.to_thread(
+            workspace.write_submission,
+            student,
+            assignment,
+            data,
+            row.submitted_at,
+            context.settings.limits,
+        )
+        collected.append(exchange.submission_json(row, due))
+    now = context.now()
+
+    def record(session):
+        for row in rows.values():
+            exchange.record_collection(session, row, caller.name, now)
+
+    await context.db.run(record)
+    log.info("%s collected %d submission(s) of %s/%s", caller, len(rows), course.id, assignment)
+    return {"collected": collected}
+
+
+async def start_autograde(
+    context: ServiceContext,
+    course: Course,
+    assignment: str,
+    caller: Caller,
+    student: str | None,
+) -> str:
+    collected = await context.db.run(
+        lambda session: exchange.collections(session, course.id, assignment)
+    )
+    students = sorted(collected)
+    if student is not None:
+        if student not in collected:
+            raise Refusal(404, f"no collected submission of {assignment} from {student}")
+        students = [student]
+    if not students:
+        raise Refusal(
+            409, f"nothing collected for {assignment} yet: run `coursehub assignment collect`"
+        )
+    job_id = uuid.uuid4().hex
+    now = context.now()
+    await context.db.run(
+        lambda session: session.add(
+            Job(
+                id=job_id,
+                kind="autograde",
+                course=course.id,
+                assignment=assignment,
+                state="queued",
+                total=len(students),
+                done=0,
+                failed=0,
+                message="",
+                created_by=caller.name,
+                created_at=now,
+            )
+        )
+    )
+    task = asyncio.create_task(_autograde(context, course, assignment, students, job_id))
+    _running_jobs.add(task)
+    task.add_done_callback(_running_jobs.discard)
+    return job_id
+
+
+_running_jobs: set[asyncio.Task] = set()
+# One grading run per course folder at a time: nbgrader's gradebook and folders are shared.
+_course_locks: dict[str, asyncio.Lock] = {}
+
+
+async def _autograde(
+    context: ServiceContext, course: Course, assignment: str, students: list[str], job_id: str
+) -> None:
+    workspace = await asyncio.to_thread(context.workspace, course)
+    lock = _course_locks.setdefault(course.id, asyncio.Lock())
+    failures: list[str] = []
+    async with lock:
+        await _update_job(context, job_id, state="running", started_at=context.now())
+        for index, student in enumerate(students, start=1):
+            try:
+                result = await workspace.autograde(assignment, student)
+                if result.returncode != 0:
+                    failures.append(f"{student}: {_last_line(result.output)}")
+            except WorkspaceError as error:
+                failures.append(f"{student}: {error}")
+            await _update_job(
+                context,
+                job_id,
+                done=index - len(failures),
+                failed=len(failures),
+                message="; ".join(failures),
+            )
+    await _update_job(
+        context,
+        job_id,
+        state="failed" if failures and len(failures) == len(students) else "done",
+        finished_at=context.now(),
+    )
+
+
+def _last_line(output: str) -> str:
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "nbgrader failed without output"
+
+
+async def _update_job(context: ServiceContext, job_id: str, **values) -> None:
+    def work(session):
+        job = session.get(Job, job_id)
+        for key, value in values.items():
+            setattr(job, key, value)
+
+    await context.db.run(work)
+
+
+def fail_interrupted_jobs(context: ServiceContext) -> int:
+    """At start-up: jobs a previous process left running can never finish; say so."""
+
+    def work(session):
+        jobs = session.scalars(select(Job).where(Job.state.in_(("queued", "running")))).all()
+        for job in jobs:
+            job.state = "failed"
+            job.message = (job.message + "; " if job.message else "") + (
+                "the service restarted during this job; run it again"
+            )
+            job.finished_at = context.now()
+        return len(jobs)
+
+    return context.db.run_sync(work)
+
+
+async def job(context: ServiceContext, job_id: str) -> dict | None:
+    def work(session):
+        row = session.get(Job, job_id)
+        if row is None:
+            return None
+        return {
+            "id": row.id,
+            "kind": row.kind,
+            "course": row.course,
+            "assignment": row.assignment,
+            "state": row.state,
+            "total": row.total,
+            "done": row.done,
+            "failed": row.failed,
+            "message": row.message,
+            "created_by": row.created_by,
+            "started_at": exchange.iso(row.started_at),
+            "finished_at": exchange.iso(row.finished_at),
+        }
+
+    return await context.db.run(work)
+
+
+async def generate_and_release_feedback(
+    context: ServiceContext, course: Course, assignment: str, caller: Caller
+) -> dict:
+    workspace = await asyncio.to_thread(context.workspace, course)
+    collected = await context.db.run(
+        lambda session: exchange.collections(session, course.id, assignment)
+    )
+    if not collected:
+        raise Refusal(409, f"nothing collected for {assignment} yet")
+    await workspace.generate_feedback(assignment)
+    released, missing = [], []
+    for student, collection in sorted(collected.items()):
+        folder = workspace.feedback_folder(student, assignment)
+        if not folder.is_dir() or not any(folder.iterdir()):
+            missing.append(student)
+            continue
+        data = await asyncio.to_thread(pack_directory, folder)
+        archive = read_archive(data, context.settings.limits)
+        await release_feedback(
+            context, course, assignment, student, collection.version, archive, caller
+        )
+        released.append({"student": student, "version": collection.version})
+    if missing:
+        log.warning("No feedback generated for %s in %s/%s", missing, course.id, assignment)
+    return {"released": released, "without_feedback": missing}
+
+
+async def status(context: ServiceContext, course: Course, assignment: str) -> dict:
+    due = context.due(course, assignment)
+
+    def work(session):
+        release = exchange.current_release(session, course.id, assignment)
+        fetches = exchange.fetches(session, course.id, assignment)
+        rows = exchange.submissions(session, course.id, assignment)
+        collected = exchange.collections(session, course.id, assignment)
+        feedback = {
+            (row.student, row.version): row
+            for row in exchange.feedback(session, course.id, assignment)
+        }
+        by_student: dict[str, list] = {}
+        for row in rows:
+            by_student.setdefault(row.student, []).append(row)
+        students = []
+        for student in sorted(set(course.students) | set(by_student)):
+            versions = by_student.get(student, [])
+            last = versions[-1] if versions else None
+            collection = collected.get(student)
+            given = feedback.get((student, collection.version)) if collection else None
+            students.append(
+                {
+                    "student": student,
+                    "enrolled": student in course.students,
+                    "fetched_at": exchange.iso(fetches[student].last_fetched_at)
+                    if student in fetches
+                    else None,
+                    "submissions": len(versions),
+                    "last_submitted_at": exchange.iso(last.submitted_at) if last else None,
+                    "late": is_late(last.submitted_at, due) if last else False,
+                    "collected_version": collection.version if collection else None,
+                    "feedback_released_at": exchange.iso(given.released_at) if given else None,
+                }
+            )
+        return {
+            "course": course.id,
+            "assignment": assignment,
+            "due": exchange.iso(due),
+            "released_at": exchange.iso(release.released_at) if release else None,
+            "students": students,
+        }
+
+    return await context.db.run(work)
+
+
+async def grades_csv(context: ServiceContext, course: Course, assignment: str | None) -> str:
+    workspace = await asyncio.to_thread(context.workspace, course)
+    try:
+        grades = await asyncio.to_thread(workspace.grades, assignment)
+    except Exception as error:  # nbgrader's MissingEntry for an unknown assignment
+        if type(error).__name__ == "MissingEntry":
+            raise Refusal(404, f"{assignment} has no grades in {course.id}'s gradebook") from None
+        raise
+
+    def work(session):
+        chosen = {}
+        for name in {row["assignment"] for row in grades}:
+            for student, collection in exchange.collections(session, course.id, name).items():
+                chosen[(student, name)] = exchange.submission(
+                    session, course.id, name, student, collection.version
+                )
+        return chosen
+
+    chosen = await context.db.run(work)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["student", "assignment", "score", "max_score", "submitted_at", "late"])
+    for row in grades:
+        submission = chosen.get((row["student"], row["assignment"]))
+        due = context.due(course, row["assignment"])
+        writer.writerow(
+            [
+                row["student"],
+                row["assignment"],
+                _number(row["score"]),
+                _number(row["max_score"]),
+                exchange.iso(submission.submitted_at) if submission else "",
+                str(is_late(submission.submitted_at, due)).lower() if submission else "",
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
