@@ -42,6 +42,27 @@ def _service(args: argparse.Namespace) -> int:
     return main()
 
 
+def _assignment(args: argparse.Namespace) -> int:
+    from coursehub.assignment_cli import run
+
+    return run(args)
+
+
+def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--hub-url",
+        default=None,
+        help="the hub's public URL (default: $COURSEHUB_HUB_URL, else coursehub dev's); "
+        "your hub API token goes in $COURSEHUB_TOKEN",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="coursehub dev's state folder, for its hub URL and admin token",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coursehub", description="A GPU Jupyter platform for AI courses."
@@ -93,6 +114,36 @@ def build_parser() -> argparse.ArgumentParser:
         "COURSEHUB_SERVICE_* environment variables, started by the hub in dev",
     )
     service.set_defaults(func=_service)
+
+    assignment = commands.add_parser(
+        "assignment", help="release, collect, autograde, return feedback, see who submitted"
+    )
+    assignment_commands = assignment.add_subparsers(dest="assignment_command", required=True)
+    helps = {
+        "release": "generate the student version from source/ and release it",
+        "collect": "collect each student's submission (latest on time, else latest, late)",
+        "autograde": "autograde the collected submissions (progress on stderr)",
+        "feedback": "generate feedback and return it to the students",
+        "status": "who fetched, who submitted, when, late or not",
+    }
+    for name, text in helps.items():
+        command = assignment_commands.add_parser(name, help=text)
+        command.add_argument("course", help="course id, e.g. ai-101")
+        command.add_argument("assignment", help="assignment name, e.g. ps1")
+        _add_connection_options(command)
+        if name == "autograde":
+            command.add_argument("--student", default=None, help="regrade one student only")
+        if name == "status":
+            command.add_argument("--json", action="store_true", help="print JSON")
+        command.set_defaults(func=_assignment)
+
+    grades = commands.add_parser("grades", help="the gradebook")
+    grades_commands = grades.add_subparsers(dest="grades_command", required=True)
+    export = grades_commands.add_parser("export", help="grades as CSV on stdout")
+    export.add_argument("course", help="course id, e.g. ai-101")
+    export.add_argument("--assignment", default=None, help="one assignment only")
+    _add_connection_options(export)
+    export.set_defaults(func=_assignment)
     return parser
 
 

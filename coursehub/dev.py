@@ -435,6 +435,8 @@ def run(state_dir: Path, courses_dir: Path, port: int, cluster_config: Path | No
             print(f"coursehub dev: {error}", file=sys.stderr)
             return 1
         _write_private(platform.state_dir / "admin-token", platform.admin_token + "\n")
+        # The CLI (`coursehub assignment …`) finds the running dev hub here.
+        (platform.state_dir / "hub-url").write_text(platform.public_url + "\n")
         _print_welcome(platform)
         while not stop_requested.wait(1.0):
             try:
