@@ -8,7 +8,8 @@
 - ``COURSEHUB_MAX_FILE_MB`` / ``COURSEHUB_MAX_SUBMISSION_MB`` / ``COURSEHUB_MAX_FILES``:
   upload limits per file, per submission and number of files (20 / 100 / 1000).
 - ``COURSEHUB_SERVICE_BIND_URL``: where to listen; defaults to ``JUPYTERHUB_SERVICE_URL``
-  (set by the hub for a managed service) or ``http://0.0.0.0:8090``.
+  (set by the hub for a managed service), else ``http://0.0.0.0:<COURSEHUB_SERVICE_PORT>``
+  (port ``8090``; the Helm chart sets the port).
 - ``JUPYTERHUB_SERVICE_PREFIX`` (``/services/coursehub/``), ``JUPYTERHUB_API_URL``,
   ``JUPYTERHUB_API_TOKEN``: set by the hub; the token identifies the service to the hub.
 """
@@ -53,7 +54,7 @@ class ServiceSettings:
         bind = (
             env.get("COURSEHUB_SERVICE_BIND_URL")
             or env.get("JUPYTERHUB_SERVICE_URL")
-            or "http://0.0.0.0:8090"
+            or f"http://0.0.0.0:{env.get('COURSEHUB_SERVICE_PORT') or 8090}"
         )
         parsed = urlparse(bind)
         if parsed.scheme != "http" or not parsed.hostname or not parsed.port:

@@ -414,7 +414,7 @@ def test_service_pod_runs_unprivileged_with_its_store_and_catalog(everything_obj
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
         assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
-    assert {"/srv/coursehub/store", "/etc/coursehub/courses"} <= mounts
+    assert {"/srv/coursehub", "/etc/coursehub/courses"} <= mounts
 
 
 def test_only_the_services_clients_reach_it_and_only_it_reaches_its_database(
