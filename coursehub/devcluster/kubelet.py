@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ctypes
 import ipaddress
 import logging
 import os
@@ -45,6 +44,7 @@ from coursehub.devcluster.podenv import (
 )
 from coursehub.devcluster.scheduler import pod_requests
 from coursehub.devcluster.store import now_rfc3339
+from coursehub.die_with_parent import die_with_parent
 
 log = logging.getLogger("coursehub.devcluster.kubelet")
 
@@ -52,7 +52,6 @@ HOST_IP = "127.0.0.1"
 POD_NETWORK = ipaddress.ip_network("127.42.0.0/16")
 PROBE_INTERVAL = 0.25
 RETRY_SECONDS = 2.0
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class AddressPool:
@@ -436,7 +435,7 @@ class Kubelet:
                 stdout=log_file,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stopped as a whole
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,  # no pod process outlives the cluster
             )
 
     async def _watch_readiness(self, runtime: PodRuntime, pod: dict, started: str) -> None:
@@ -567,13 +566,6 @@ async def _stop_processes(runtime: PodRuntime, grace: float) -> None:
     for process in runtime.processes.values():
         _signal_group(process, signal.SIGKILL)  # leftovers of the group, too
     await asyncio.gather(*(p.wait() for p in runtime.processes.values()))
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGKILL if the dev cluster dies without stopping its
-    pods (e.g. SIGKILL), so no pod process outlives the cluster."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _signal_group(process: asyncio.subprocess.Process, signum: int) -> None:

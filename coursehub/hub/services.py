@@ -28,6 +28,8 @@ from coursehub.service.rules import grader_service_name
 
 SERVICE_NAME = "coursehub"
 SERVICE_PREFIX = f"/services/{SERVICE_NAME}"
+# Dev: managed services stop when the hub process dies, however it dies.
+DIE_WITH_HUB = [sys.executable, "-m", "coursehub.die_with_parent"]
 EXCHANGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "exchange" / "jupyter_config"
 
 
@@ -42,7 +44,7 @@ def coursehub_service(settings: HubSettings) -> dict | None:
             "name": SERVICE_NAME,
             "display": False,
             "url": settings.service_url,
-            "command": [sys.executable, "-m", "coursehub", "service"],
+            "command": [*DIE_WITH_HUB, sys.executable, "-m", "coursehub", "service"],
             "environment": {
                 "COURSEHUB_MODE": "dev",
                 "COURSEHUB_COURSES_DIR": str(settings.courses_dir),
@@ -82,7 +84,7 @@ def grader_services(settings: HubSettings, catalog: Catalog, ports: dict[str, in
                 "display": True,
                 "info": {"course": course_id, "kind": "formgrader"},
                 "url": f"http://{host}:{ports[course_id]}",
-                "command": ["jupyterhub-singleuser", *args],
+                "command": [*DIE_WITH_HUB, "jupyterhub-singleuser", *args],
                 "cwd": str(folder),
                 "oauth_no_confirm": True,
                 "environment": {
