@@ -13,10 +13,12 @@ usernames; cpu/memory quantities keep the form they were written in (``"500m"``,
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -157,6 +159,31 @@ class SharedData(_Strict):
     mount_path: Annotated[str, StringConstraints(pattern=MOUNT_PATH_PATTERN)]
 
 
+ASSIGNMENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+PATTERN_HELP[ASSIGNMENT_NAME_PATTERN] = (
+    "use letters, digits, '_' and '-', starting with a letter or digit (nbgrader's "
+    "assignment folder name, e.g. 'ps1')"
+)
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            "the due date has no time zone: add an offset such as +00:00 "
+            "(e.g. 2026-12-15T23:59:00+00:00), so every student gets the same deadline"
+        )
+    return value
+
+
+class Assignment(_Strict):
+    """An assignment's course-level facts; its notebooks live in ``source/<name>/``."""
+
+    name: Annotated[str, StringConstraints(pattern=ASSIGNMENT_NAME_PATTERN)]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    due: Annotated[datetime, AfterValidator(_aware)] | None = None
+    description: str = ""
+
+
 class Staff(_Strict):
     instructors: list[Username] = []
     tas: list[Username] = []
@@ -179,6 +206,7 @@ class Course(_Strict):
     environments: list[Environment] = Field(min_length=1)
     gpu_policy: GPUPolicy = GPUPolicy()
     shared_data: list[SharedData] = []
+    assignments: list[Assignment] = []
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Course:
@@ -191,6 +219,9 @@ class Course(_Strict):
 
     def environment(self, slug: str) -> Environment | None:
         return next((env for env in self.environments if env.slug == slug), None)
+
+    def assignment(self, name: str) -> Assignment | None:
+        return next((item for item in self.assignments if item.name == name), None)
 
     def role_of(self, username: str) -> Literal["staff", "student"] | None:
         if username in self.staff.all:
@@ -282,6 +313,22 @@ def consistency_issues(course: Mapping[str, Any]) -> list[tuple[Loc, str]]:
                         "a student; a user has one role in a course, so remove them from one "
                         "of the lists",
                     )
+
+    first_assignment: dict[str, int] = {}
+    for index, assignment in items("assignments"):
+        name = assignment.get("name") if isinstance(assignment, Mapping) else None
+        if not isinstance(name, str):
+            continue
+        if name in first_assignment:
+            add(
+                "assignments",
+                index,
+                "name",
+                message=f"assignments[{first_assignment[name]}] is already called {name!r}; "
+                "assignment names must be unique within a course",
+            )
+        else:
+            first_assignment[name] = index
 
     for field in ("name", "mount_path"):
         first_shared: dict[str, int] = {}
