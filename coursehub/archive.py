@@ -186,9 +186,10 @@ def pack_files(files: dict[str, bytes]) -> bytes:
 
 
 def pack_directory(folder: Path, ignore: Iterable[str] = (), max_file_bytes: int | None = None):
-    """Pack every regular file under ``folder`` except names matching an ``ignore`` glob
-    (nbgrader's ``CourseDirectory.ignore``) and files over ``max_file_bytes``; symlinks are
-    skipped. Returns the archive bytes."""
+    """Pack every regular file under ``folder`` except hidden names (``.ipynb_checkpoints``,
+    ``.DS_Store``: never assignment content, and refused by ``check_member_path``), names
+    matching an ``ignore`` glob (nbgrader's ``CourseDirectory.ignore``) and files over
+    ``max_file_bytes``; symlinks are skipped. Returns the archive bytes."""
     patterns = list(ignore)
     files: dict[str, bytes] = {}
     for directory, subdirs, names in os.walk(folder):
@@ -204,4 +205,4 @@ def pack_directory(folder: Path, ignore: Iterable[str] = (), max_file_bytes: int
 
 
 def _ignored(name: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+    return name.startswith(".") or any(fnmatch.fnmatch(name, pattern) for pattern in patterns)

@@ -180,7 +180,8 @@ class Assignment(_Strict):
 
     name: Annotated[str, StringConstraints(pattern=ASSIGNMENT_NAME_PATTERN)]
     title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    due: Annotated[datetime, AfterValidator(_aware)] | None = None
+    # Not strict: a quoted ISO 8601 string is as clear as YAML's own timestamp.
+    due: Annotated[datetime, Field(strict=False), AfterValidator(_aware)] | None = None
     description: str = ""
 
 

@@ -54,6 +54,7 @@ def coursehub_service(settings: HubSettings) -> dict | None:
                     if settings.service_db_url
                     else {}
                 ),
+                **dict(settings.service_limits),
                 "PYTHONUNBUFFERED": "1",
             },
         }

@@ -30,8 +30,9 @@ Variables (defaults for dev / production):
   its prefix (dev: ``http://127.0.0.1:<COURSEHUB_SERVICE_PORT>``, where the hub starts it as
   a managed service; production: ``http://coursehub:8090``, its own Deployment).
 - ``COURSEHUB_SERVICE_PORT``: dev only, the port of the managed service (``8090``).
-- ``COURSEHUB_SERVICE_DATA_DIR``, ``COURSEHUB_SERVICE_DB_URL``: dev only, passed to the
-  managed service (``<state>/service``, SQLite in it); see ``coursehub.service.settings``.
+- ``COURSEHUB_SERVICE_DATA_DIR``, ``COURSEHUB_SERVICE_DB_URL``, ``COURSEHUB_MAX_*``: dev
+  only, passed to the managed service (``<state>/service``, SQLite in it); see
+  ``coursehub.service.settings``.
 - ``COURSEHUB_SERVICE_API_TOKEN``: production only, the external service's hub API token
   (from a Secret); unset, the hub runs without the service (no assignments).
 - ``KUBECONFIG``: the cluster's kubeconfig (dev: required, the dev cluster's one;
@@ -74,6 +75,8 @@ class HubSettings:
     service_data_dir: Path | None = None
     service_db_url: str | None = None
     service_api_token: str | None = None
+    # Dev: the service's upload limits (COURSEHUB_MAX_*), handed on to the managed service.
+    service_limits: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_dev(self) -> bool:
@@ -152,6 +155,9 @@ class HubSettings:
             service_data_dir=service_data_dir if dev else None,
             service_db_url=(env.get("COURSEHUB_SERVICE_DB_URL") or None) if dev else None,
             service_api_token=service_api_token,
+            service_limits=tuple(
+                sorted((k, v) for k, v in env.items() if k.startswith("COURSEHUB_MAX_"))
+            ),
         )
 
 

@@ -26,6 +26,12 @@ def test_assignments_are_read_with_aware_due_dates(write_course):
     course = load_catalog(path.parent.parent).courses["demo"]
     assert course.assignment("ps1").due == datetime(2026, 12, 15, 23, 59, tzinfo=UTC)
     assert course.assignment("project").due is None
+
+
+def test_a_quoted_due_date_is_read_too(write_course):
+    text = DEMO_COURSE + ASSIGNMENTS.replace("2026-12-15T23:59:00+00:00", '"2026-12-15T23:59Z"')
+    course = load_catalog(write_course(text).parent.parent).courses["demo"]
+    assert course.assignment("ps1").due == datetime(2026, 12, 15, 23, 59, tzinfo=UTC)
     assert course.assignment("missing") is None
 
 

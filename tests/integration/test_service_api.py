@@ -1,0 +1,252 @@
+"""The coursehub service's exchange API against a real hub, on SQLite and on PostgreSQL.
+
+Every call carries a real hub token; every refusal is checked for its status, a message
+that says why, and that nothing was stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
+from postgres import running_postgres
+from service_calls import ServiceCalls, archive, notebook, unchecked_archive
+
+from coursehub.dev import Platform, PlatformConfig, http_status
+
+pytestmark = pytest.mark.integration
+
+PAST = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds")
+FUTURE = (datetime.now(UTC) + timedelta(days=30)).isoformat(timespec="seconds")
+OWN = "only see their own"
+USERS = ["instructor1", "instructor2", "student1", "student2", "student3", "student-ml1"]
+
+
+def service_courses() -> list[dict]:
+    ai101, ml201 = course_dicts(students=5)
+    ai101["assignments"] = [
+        {"name": "ps1", "title": "Problem set 1", "due": FUTURE},
+        {"name": "closed", "title": "Already due", "due": PAST},
+    ]
+    return [ai101, ml201]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def platform(request, tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
+    root = tmp_path_factory.mktemp(f"service-{request.param}")
+    courses = write_courses(root / "courses", *service_courses())
+    with contextlib.ExitStack() as stack:
+        extra = {"COURSEHUB_MAX_FILE_MB": "1", "COURSEHUB_MAX_SUBMISSION_MB": "2"}
+        if request.param == "postgresql":
+            extra["COURSEHUB_SERVICE_DB_URL"] = stack.enter_context(running_postgres())
+        running = Platform(
+            PlatformConfig(
+                state_dir=root / "state", courses_dir=courses, port=0, extra_hub_env=extra
+            )
+        )
+        stack.callback(keep_logs, running, artifacts_dir, f"service-api-{request.param}")
+        stack.callback(running.stop)
+        running.start()
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def tokens(platform: Platform) -> dict[str, str]:
+    async with aiohttp.ClientSession() as session:
+        hub = HubAPI(platform, session)
+        return {name: await hub.token_for(name) for name in USERS}
+
+
+@pytest.fixture(scope="module")
+async def calls(platform: Platform) -> AsyncIterator[ServiceCalls]:
+    async with aiohttp.ClientSession() as session:
+        yield ServiceCalls(session, platform.service_url)
+
+
+RELEASE = archive({"ps1.ipynb": notebook("# your answer here"), "data/points.csv": b"x,y\n1,2\n"})
+
+
+@pytest.fixture(scope="module")
+async def released(calls: ServiceCalls, tokens) -> dict:
+    status, body = await calls.call(
+        "PUT", "courses/ai-101/assignments/ps1/release", tokens["instructor1"], RELEASE
+    )
+    assert status == 201, body
+    status, _ = await calls.call(
+        "PUT", "courses/ai-101/assignments/closed/release", tokens["instructor1"], RELEASE
+    )
+    assert status == 201
+    return body
+
+
+async def test_release_is_listed_and_fetched_by_enrolled_students(calls, tokens, released):
+    assert released["files"] == 2 and released["due"].startswith(FUTURE[:16])
+    status, again = await calls.call(
+        "PUT", "courses/ai-101/assignments/ps1/release", tokens["instructor1"], RELEASE
+    )
+    assert status == 200 and again["checksum"] == released["checksum"]  # same content: no-op
+
+    status, listing = await calls.call("GET", "courses/ai-101/assignments", tokens["student1"])
+    assert status == 200 and listing["role"] == "student"
+    assert [item["name"] for item in listing["assignments"]] == ["closed", "ps1"]
+
+    status, data = await calls.call(
+        "GET", "courses/ai-101/assignments/ps1/release", tokens["student1"]
+    )
+    assert status == 200 and data == RELEASE
+
+    status, body = await calls.call(
+        "GET", "courses/ai-101/assignments/ps1/release", tokens["student-ml1"]
+    )
+    assert status == 403 and "student-ml1 is not a member of ai-101" in body["message"]
+
+
+async def test_submissions_are_versioned_and_timed_by_the_service(calls, tokens, released):
+    before = datetime.now(UTC)
+    first = await calls.submit("ai-101", "ps1", tokens["student1"], archive({"ps1.ipynb": b"1"}))
+    second = await calls.submit("ai-101", "ps1", tokens["student1"], archive({"ps1.ipynb": b"2"}))
+    assert first[0] == 201 and second[0] == 201, (first, second)
+    assert (first[1]["version"], second[1]["version"]) == (1, 2)
+    assert first[1]["student"] == "student1" and first[1]["late"] is False
+    stamped = datetime.fromisoformat(second[1]["submitted_at"])
+    assert before - timedelta(seconds=5) <= stamped <= datetime.now(UTC) + timedelta(seconds=5)
+
+    status, data = await calls.call(
+        "GET", "courses/ai-101/assignments/ps1/submissions/student1/1", tokens["instructor1"]
+    )
+    assert status == 200 and data == archive({"ps1.ipynb": b"1"})  # v1 is kept as it was
+
+
+async def test_late_submission_is_marked_and_collect_takes_latest(calls, tokens, released):
+    status, body = await calls.submit(
+        "ai-101", "closed", tokens["student2"], archive({"ps1.ipynb": b"late"})
+    )
+    assert status == 201 and body["late"] is True
+    status, body = await calls.call(
+        "GET",
+        "courses/ai-101/assignments/closed/submissions",
+        tokens["instructor1"],
+        params={"collect": "1"},
+    )
+    assert status == 200
+    assert [(row["student"], row["late"]) for row in body["submissions"]] == [("student2", True)]
+
+
+async def stored(calls, tokens) -> dict[str, list[int]]:
+    """Every ai-101/ps1 version per student, as staff see them."""
+    status, body = await calls.call(
+        "GET", "courses/ai-101/assignments/ps1/submissions", tokens["instructor1"]
+    )
+    assert status == 200
+    result: dict[str, list[int]] = {}
+    for row in body["submissions"]:
+        result.setdefault(row["student"], []).append(row["version"])
+    return result
+
+
+@pytest.mark.parametrize(
+    ("caller", "method", "path", "params", "upload", "status", "message"),
+    [
+        # student2 reaches for student1's work
+        ("student2", "GET", "submissions/student1/1", None, None, 403, OWN),
+        ("student2", "GET", "submissions", {"student": "student1"}, None, 403, OWN),
+        ("student2", "GET", "feedback", {"student": "student1"}, None, 403, OWN),
+        ("student2", "GET", "feedback/student1/1", None, None, 403, OWN),
+        # submitting as somebody else, or at another time
+        ("student2", "POST", "submissions", {"student_id": "student1"}, "ok", 400, "hub token"),
+        ("student2", "POST", "submissions", {"timestamp": "2020-01-01"}, "ok", 400, "own clock"),
+        # a course the student is not in
+        ("student-ml1", "POST", "submissions", None, "ok", 403, "not a student of ai-101"),
+        # odd or hostile names and sizes
+        ("student2", "POST", "submissions", None, "traversal", 400, "'..' is refused"),
+        ("student2", "POST", "submissions", None, "hidden", 400, "must not start with '.'"),
+        ("student2", "POST", "submissions", None, "big-file", 413, "limit per file is 1 MB"),
+        ("student2", "POST", "submissions", None, "big-total", 413, "limit per submission"),
+        ("student2", "POST", "submissions", None, "not-tar", 400, "not a gzip'd tar"),
+        # students may not act as staff; staff only on their own course
+        ("student2", "PUT", "release", None, "ok", 403, "not staff of ai-101"),
+        ("student2", "POST", "actions/collect", None, None, 403, "not staff of ai-101"),
+        ("instructor2", "POST", "actions/collect", None, None, 403, "not staff of ai-101"),
+        ("instructor2", "GET", "submissions", None, None, 403, "not a member of ai-101"),
+        # no token, a made-up token
+        (None, "GET", "submissions", None, None, 401, "no hub token"),
+        ("forged", "GET", "submissions", None, None, 401, "does not know this token"),
+    ],
+)
+async def test_refusals_say_why_and_store_nothing(
+    calls, tokens, released, caller, method, path, params, upload, status, message
+):
+    uploads = {
+        "ok": archive({"ps1.ipynb": b"x"}),
+        "traversal": unchecked_archive({"../../outside.ipynb": b"x"}),
+        "hidden": unchecked_archive({".bashrc": b"x"}),
+        "big-file": archive({"ps1.ipynb": b"0" * (1024 * 1024 + 1)}),
+        "big-total": archive({f"part{n}.bin": b"0" * (900 * 1024) for n in range(3)}),
+        "not-tar": b"just some bytes",
+        None: None,
+    }
+    token = {None: None, "forged": "0" * 32}.get(caller, tokens.get(caller))
+    before = await stored(calls, tokens)
+    got, body = await calls.call(
+        method, f"courses/ai-101/assignments/ps1/{path}", token, uploads[upload], params
+    )
+    assert got == status, body
+    assert message in body["message"]
+    assert await stored(calls, tokens) == before
+
+
+async def test_path_traversal_in_names_is_refused(calls, tokens, released):
+    status, body = await calls.call(
+        "GET", "courses/ai-101/assignments/..%2F..%2Fetc/release", tokens["student1"]
+    )
+    assert status == 400 and "not allowed" in body["message"]
+
+
+async def test_fifty_simultaneous_submissions_are_each_stored_once(calls, tokens, released):
+    students = ["student1", "student2", "student3"]
+    before = await stored(calls, tokens)
+    uploads = [(students[n % 3], archive({"ps1.ipynb": f"{n}".encode()})) for n in range(50)]
+    results = await asyncio.gather(
+        *(calls.submit("ai-101", "ps1", tokens[name], data) for name, data in uploads)
+    )
+    assert [status for status, _ in results] == [201] * 50, results
+    after = await stored(calls, tokens)
+    for name in students:
+        added = len([n for n in range(50) if students[n % 3] == name])
+        previous = before.get(name, [])
+        assert after[name] == list(range(1, len(previous) + added + 1))
+
+
+async def test_service_restart_between_submit_and_collect_loses_nothing(
+    platform, calls, tokens, released
+):
+    status, _ = await calls.submit(
+        "ai-101", "ps1", tokens["student3"], archive({"ps1.ipynb": b"before restart"})
+    )
+    assert status == 201
+    before = await stored(calls, tokens)
+    platform.restart_hub()  # stops the managed service with the hub, starts both again
+    deadline = time.monotonic() + 60
+    while http_status(f"{platform.service_url}/api/health") != 200:
+        assert time.monotonic() < deadline, "the service did not come back"
+        await asyncio.sleep(0.5)
+    assert await stored(calls, tokens) == before
+    status, collected = await calls.call(
+        "POST", "courses/ai-101/assignments/ps1/actions/collect", tokens["instructor1"]
+    )
+    assert status == 200, collected
+    chosen = {row["student"]: row["version"] for row in collected["collected"]}
+    assert chosen["student3"] == max(before["student3"])
+    status, data = await calls.call(
+        "GET",
+        f"courses/ai-101/assignments/ps1/submissions/student3/{chosen['student3']}",
+        tokens["instructor1"],
+    )
+    assert status == 200 and data == archive({"ps1.ipynb": b"before restart"})
