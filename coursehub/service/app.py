@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
+from pathlib import Path
 
 from jupyterhub.services.auth import HubAuth
 from tornado.httpserver import HTTPServer
@@ -68,5 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
     )
     settings = ServiceSettings.from_environ()
+    # nbgrader's gradebook runs the `alembic` command of this environment.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     asyncio.run(serve(settings))
     return 0

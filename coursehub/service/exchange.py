@@ -18,6 +18,14 @@ from coursehub.service.models import Collection, Feedback, Fetch, Release, Submi
 from coursehub.service.rules import choose_for_collection, is_late
 
 
+def manifest_json(archive: Archive) -> str:
+    return json.dumps([{"path": f.path, "size": f.size, "sha256": f.sha256} for f in archive.files])
+
+
+def paths(manifest: str) -> list[str]:
+    return [entry["path"] for entry in json.loads(manifest)]
+
+
 def iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
@@ -69,6 +77,7 @@ def publish_release(
         checksum=archive.checksum,
         blob=blob,
         files=len(archive.files),
+        manifest=manifest_json(archive),
         released_at=now,
         released_by=released_by,
     )
@@ -98,6 +107,7 @@ def release_json(release: Release, title: str | None, due: datetime | None) -> d
         "due": iso(due),
         "checksum": release.checksum,
         "files": release.files,
+        "paths": paths(release.manifest),
     }
 
 
@@ -162,9 +172,7 @@ def add_submission(
         checksum=archive.checksum,
         size=archive.size,
         blob=blob,
-        files=json.dumps(
-            [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in archive.files]
-        ),
+        files=manifest_json(archive),
     )
     session.add(submission)
     session.flush()
@@ -218,6 +226,7 @@ def submission_json(row: Submission, due: datetime | None) -> dict:
         "checksum": row.checksum,
         "size": row.size,
         "late": is_late(row.submitted_at, due),
+        "paths": paths(row.files),
     }
 
 

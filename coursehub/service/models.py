@@ -51,6 +51,7 @@ class Release(Base):
     checksum: Mapped[str] = mapped_column(String(80))
     blob: Mapped[str] = mapped_column(String(64))
     files: Mapped[int] = mapped_column(Integer)
+    manifest: Mapped[str] = mapped_column(Text)  # JSON: [{"path", "size", "sha256"}]
     released_at: Mapped[datetime] = mapped_column(UTCDateTime)
     released_by: Mapped[str] = mapped_column(String(255))
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

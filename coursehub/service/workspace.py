@@ -177,6 +177,8 @@ class Workspace:
 
     async def nbgrader(self, *args: str, timeout: float = 900) -> CommandResult:
         env = {name: os.environ[name] for name in ENV_KEPT if name in os.environ}
+        # nbgrader runs the `alembic` command of its own environment for the gradebook.
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env["PYTHONUNBUFFERED"] = "1"
         process = await asyncio.create_subprocess_exec(
             sys.executable,

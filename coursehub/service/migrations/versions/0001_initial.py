@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("checksum", sa.String(80), nullable=False),
         sa.Column("blob", sa.String(64), nullable=False),
         sa.Column("files", sa.Integer, nullable=False),
+        sa.Column("manifest", sa.Text, nullable=False),
         sa.Column("released_at", UTCDateTime, nullable=False),
         sa.Column("released_by", sa.String(255), nullable=False),
         sa.Column("withdrawn_at", UTCDateTime, nullable=True),
