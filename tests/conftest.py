@@ -4,7 +4,8 @@
   person may want to look at after a run (screenshots, logs of failed platforms).
 - ``repo_root``: the repository root as a Path.
 
-Suites: ``tests/unit`` (pure, no servers), ``tests/integration`` (a real hub, proxy and the
+Suites: ``tests/unit`` (pure, no servers), ``tests/assignments`` (the sample assignments
+under nbgrader's own commands), ``tests/integration`` (a real hub, proxy and the
 dev cluster; fixtures in ``tests/integration/conftest.py``) and ``tests/browser`` (headless
 Chromium driving the same platform). Tests run in that order so a broken unit fails fast.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-_SUITE_ORDER = {"unit": 0, "integration": 1, "browser": 2}
+_SUITE_ORDER = {"unit": 0, "assignments": 1, "integration": 2, "browser": 3}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
