@@ -111,6 +111,9 @@ class CoursehubExchange(Exchange):
 
 
 class CoursehubList(ExchangeList, CoursehubExchange):
+    def copy_files(self):
+        pass  # listing moves no files
+
     def list_files(self):
         if self.inbound:
             return self._inbound()
