@@ -22,7 +22,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
+from service_calls import notebook
 
+from coursehub.archive import pack_files
 from coursehub.dev import Platform, PlatformConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "assignments"))
@@ -35,6 +37,7 @@ pytestmark = pytest.mark.integration
 def platform(tmp_path_factory, artifacts_dir: Path, repo_root: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("assignments")
     ai101, ml201 = course_dicts(students=2)
+    ml201["students"].append("student1")  # in two courses: sees both
     due = "2099-01-01T00:00:00Z"
     ai101["assignments"] = [{"name": "ps1", "title": "A tiny classifier", "due": due}]
     courses = write_courses(root / "courses", ai101, ml201)
@@ -57,7 +60,8 @@ async def hub(platform: Platform) -> AsyncIterator[HubAPI]:
 
 @pytest.fixture(scope="module")
 async def tokens(hub: HubAPI) -> dict[str, str]:
-    return {name: await hub.token_for(name) for name in ("instructor1", "student1", "student2")}
+    names = ("instructor1", "instructor2", "student1", "student2")
+    return {name: await hub.token_for(name) for name in names}
 
 
 def coursehub_cli(platform: Platform, token: str, *args: str) -> subprocess.CompletedProcess:
@@ -124,6 +128,24 @@ async def test_release_fetch_submit_collect_grade_feedback_export(platform, hub,
         await hub.wait_ready(name)
         servers[name] = StudentServer(hub, name, tokens[name])
 
+    # A student of two courses sees both in the panel's course list. ml-201 has no source
+    # folder, so the CLI says so; its instructor uploads a release instead.
+    teacher2 = tokens["instructor2"]
+    other = coursehub_cli(platform, teacher2, "assignment", "release", "ml-201", "lab1")
+    assert other.returncode == 1 and "no source for lab1" in other.stderr
+    lab1 = pack_files({"lab1.ipynb": notebook("# lab 1")})
+    async with hub.session.put(
+        f"{platform.service_url}/api/courses/ml-201/assignments/lab1/release",
+        data=lab1,
+        headers={"Authorization": f"token {tokens['instructor2']}"},
+    ) as response:
+        assert response.status == 201, await response.text()
+    async with hub.session.get(
+        f"{servers['student1'].base}/courses", headers=servers["student1"].headers
+    ) as response:
+        courses = json.loads(await response.text())
+    assert courses["success"] and courses["value"] == ["ai-101", "ml-201"], courses
+
     # The Assignments panel: ps1 is listed as released, then fetched into the home folder.
     listing = await servers["student1"].listing()
     assert listing["success"], listing
@@ -186,7 +208,7 @@ async def test_students_may_not_grade(platform, tokens):
 
 async def test_formgrader_opens_for_course_staff_only(platform, hub, tokens):
     url = f"{platform.public_url}/services/grader-ai-101/formgrader"
-    for name, expected in (("instructor1", 200), ("student1", 403)):
+    for name, expected in (("instructor1", 200), ("student1", 403), ("instructor2", 403)):
         headers = {"Authorization": f"token {tokens[name]}"}
         async with hub.session.get(url, headers=headers) as response:
             assert response.status == expected, (name, response.url, await response.text())
