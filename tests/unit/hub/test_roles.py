@@ -36,6 +36,7 @@ def test_staff_role_reaches_only_the_course_students(catalog):
     ai = roles["course-ai-101-staff"]
     assert ai["groups"] == ["course-ai-101-staff"]
     assert ai["scopes"] == [
+        "access:services!service=grader-ai-101",
         "access:servers!group=course-ai-101-students",
         "servers!group=course-ai-101-students",
         "read:users!group=course-ai-101-students",
@@ -44,9 +45,13 @@ def test_staff_role_reaches_only_the_course_students(catalog):
         "list:groups!group=course-ai-101-students",
         "admin-ui",
     ]
-    # every scope must be unfiltered or filtered to the students group
+    # every scope must be unfiltered, filtered to the students group or the course's grader
     for scope in ai["scopes"]:
-        assert "!" not in scope or scope.endswith("!group=course-ai-101-students")
+        assert (
+            "!" not in scope
+            or scope.endswith("!group=course-ai-101-students")
+            or scope == "access:services!service=grader-ai-101"
+        )
 
 
 def test_roles_are_valid_for_jupyterhub(catalog):
