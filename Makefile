@@ -24,6 +24,7 @@ unit: setup
 
 bench: setup
 	.venv/bin/python bench/spawn.py $(ARGS)
+	.venv/bin/python bench/exchange.py
 
 # Copy courses/ into the Helm chart (helm/coursehub/files/courses) and record its checksum.
 helm-catalog: setup
