@@ -2,7 +2,8 @@
 
 instructor1 releases ai-101's ps1 with the CLI; student2 signs in, starts the CPU
 environment, opens Nbgrader → Assignment List, fetches ps1 and submits it; the panel shows
-the submission with the time the service gave it, and the service has stored it.
+the submission with the time the service gave it, and the service has stored it. The
+staff-only authoring panel is not there.
 Screenshots go to ``test-artifacts/``.
 """
 
@@ -55,6 +56,10 @@ async def test_student_fetches_and_submits_in_the_assignments_panel(
     ).click()
     await expect(page).to_have_url(re.compile(r"/user/student2/lab"), timeout=SPAWN_TIMEOUT_MS)
     await page.locator(".jp-LauncherCard").first.wait_for(timeout=120_000)
+    # Authoring tools are for staff: the student's JupyterLab has no Create Assignment panel.
+    await expect(
+        page.locator(".jp-SideBar .lm-TabBar-tabLabel", has_text="Create Assignment")
+    ).to_have_count(0)
 
     await page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
     await page.locator(".lm-Menu-itemLabel", has_text="Assignment List").click()
