@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -236,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mb", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=20)
     args = parser.parse_args(argv)
+    # nbgrader's gradebook (used by its collect) runs the `alembic` command of this venv.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     names = students(args.students)
     notebook = padded_notebook(args.size_mb)
     with tempfile.TemporaryDirectory(prefix="bench-exchange-") as scratch:

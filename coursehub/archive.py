@@ -154,6 +154,17 @@ def _too_big(what: str, size: int, limit: int) -> str:
 def extract_archive(data: bytes, destination: Path, limits: Limits = Limits()) -> Archive:
     """Check ``data`` and write its files under ``destination`` (created); return the check."""
     archive = read_archive(data, limits)
+    _write_members(data, destination)
+    return archive
+
+
+def extract_stored_archive(data: bytes, destination: Path) -> None:
+    """Write the files of an archive the service checked when it was uploaded (it is kept by
+    its checksum, so it cannot have changed): one pass, member paths still checked."""
+    _write_members(data, destination)
+
+
+def _write_members(data: bytes, destination: Path) -> None:
     destination.mkdir(parents=True, exist_ok=True)
     root = destination.resolve()
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
@@ -165,7 +176,6 @@ def extract_archive(data: bytes, destination: Path, limits: Limits = Limits()) -
                 raise ArchiveError(f"file {member.name!r} would land outside the folder")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(tar.extractfile(member).read())
-    return archive
 
 
 def pack_files(files: dict[str, bytes]) -> bytes:

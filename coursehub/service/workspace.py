@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
-from coursehub.archive import Limits, extract_archive
+from coursehub.archive import extract_stored_archive
 
 # nbgrader's own timestamp format (Exchange.timestamp_format), in UTC.
 NBGRADER_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f %Z"
@@ -120,29 +120,29 @@ class Workspace:
         return self.root / "feedback" / student / assignment
 
     def write_submission(
-        self, student: str, assignment: str, data: bytes, submitted_at: datetime, limits: Limits
+        self, student: str, assignment: str, data: bytes, submitted_at: datetime
     ) -> None:
-        """Put one collected submission where nbgrader expects it, replacing an older one."""
+        """Put one collected submission (an archive from the blob store, checked when it was
+        uploaded) where nbgrader expects it, replacing an older one."""
         folder = self.root / "submitted" / student / assignment
         staging = folder.with_name(f".{assignment}.incoming")
         shutil.rmtree(staging, ignore_errors=True)
-        extract_archive(data, staging, limits)
+        extract_stored_archive(data, staging)
         (staging / "timestamp.txt").write_text(nbgrader_timestamp(submitted_at))
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)
 
     # ----- gradebook -------------------------------------------------------------------
 
-    def set_assignment(self, assignment: str, due: datetime | None) -> None:
+    def set_assignment(
+        self, assignment: str, due: datetime | None, students: list[str] = ()
+    ) -> None:
+        """Record the assignment's due date (and the course's students) in the gradebook,
+        in one session: each opening of nbgrader's gradebook runs an ``alembic`` command."""
         from nbgrader.api import Gradebook
 
         with Gradebook(self.db_url) as gradebook:
             gradebook.update_or_create_assignment(assignment, duedate=due)
-
-    def add_students(self, students: list[str]) -> None:
-        from nbgrader.api import Gradebook
-
-        with Gradebook(self.db_url) as gradebook:
             for student in students:
                 gradebook.update_or_create_student(student)
 
