@@ -176,12 +176,14 @@ def _aware(value: datetime) -> datetime:
 
 
 class Assignment(_Strict):
-    """An assignment's course-level facts; its notebooks live in ``source/<name>/``."""
+    """An assignment's course-level facts; its notebooks live in ``source/<name>/``.
+
+    ``due`` is always time-zone aware: submissions after it are marked late."""
 
     name: Annotated[str, StringConstraints(pattern=ASSIGNMENT_NAME_PATTERN)]
     title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     # Not strict: a quoted ISO 8601 string is as clear as YAML's own timestamp.
-    due: Annotated[datetime, Field(strict=False), AfterValidator(_aware)] | None = None
+    due: Annotated[datetime, Field(strict=False), AfterValidator(_aware)]
     description: str = ""
 
 
