@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import requests
+from coursehub.exchange.client import ServiceClient, ServiceError
 
 SERVICE_PREFIX = "/services/coursehub"
 
@@ -63,42 +63,25 @@ def _read(path: Path) -> str | None:
         return None
 
 
-class ServiceAPI:
-    """The staff workflow endpoints of the service, over the proxy."""
+class ServiceAPI(ServiceClient):
+    """The staff workflow endpoints of the service, through the proxy."""
 
     def __init__(self, connection: Connection, timeout: float = 600):
-        self.base = f"{connection.hub_url}{SERVICE_PREFIX}/api"
-        self.timeout = timeout
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"token {connection.token}"
-
-    def call(self, method: str, path: str, **kwargs) -> requests.Response:
-        url = f"{self.base}/{path}"
-        try:
-            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.ConnectionError:
-            raise CLIError(f"cannot reach {url}: is the hub running?", 2) from None
-        if response.status_code >= 400:
-            try:
-                message = response.json()["message"]
-            except (ValueError, KeyError, TypeError):
-                message = response.text.strip()[:300] or response.reason
-            raise CLIError(f"{message} (HTTP {response.status_code} from {method} {url})")
-        return response
+        super().__init__(f"{connection.hub_url}{SERVICE_PREFIX}", connection.token, timeout)
 
     def action(self, course: str, assignment: str, action: str, **params) -> dict:
         path = f"courses/{course}/assignments/{assignment}/actions/{action}"
-        return self.call("POST", path, params=params).json()
+        return self.json("POST", path, params=params)
 
     def job(self, job_id: str) -> dict:
-        return self.call("GET", f"jobs/{job_id}").json()
+        return self.json("GET", f"jobs/{job_id}")
 
     def status(self, course: str, assignment: str) -> dict:
-        return self.call("GET", f"courses/{course}/assignments/{assignment}/status").json()
+        return self.json("GET", f"courses/{course}/assignments/{assignment}/status")
 
     def grades_csv(self, course: str, assignment: str | None) -> str:
         params = {"assignment": assignment} if assignment else {}
-        return self.call("GET", f"courses/{course}/grades.csv", params=params).text
+        return self.request("GET", f"courses/{course}/grades.csv", params=params).text
 
 
 # ----- commands ---------------------------------------------------------------------------
@@ -244,3 +227,7 @@ def run(args) -> int:
     except CLIError as error:
         print(f"coursehub: {error}", file=sys.stderr)
         return error.code
+    except ServiceError as error:  # status 0: the service could not be reached at all
+        where = f" (HTTP {error.status})" if error.status else ""
+        print(f"coursehub: {error.message}{where}", file=sys.stderr)
+        return 1 if error.status else 2

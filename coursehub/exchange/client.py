@@ -41,7 +41,8 @@ class ServiceClient:
             raise ServiceError(0, "JUPYTERHUB_API_TOKEN is not set: start this server from the hub")
         return cls(url, token)
 
-    def _call(self, method: str, path: str, **kwargs) -> requests.Response:
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        """One call to ``<base>/api/<path>``; a refusal raises ``ServiceError``."""
         url = f"{self.base}/{path}"
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
@@ -58,14 +59,14 @@ class ServiceClient:
         return response
 
     def json(self, method: str, path: str, **kwargs) -> dict:
-        return self._call(method, path, **kwargs).json()
+        return self.request(method, path, **kwargs).json()
 
     def download(self, path: str) -> bytes:
-        return self._call("GET", path).content
+        return self.request("GET", path).content
 
     def upload(self, method: str, path: str, data: bytes) -> dict:
         headers = {"Content-Type": "application/gzip"}
-        return self._call(method, path, data=data, headers=headers).json()
+        return self.request(method, path, data=data, headers=headers).json()
 
     # ----- the endpoints the plugin uses ---------------------------------------------------
 
