@@ -141,8 +141,12 @@ def _show_progress(job: dict, elapsed: float, progress: TextIO) -> None:
     if 0 < finished < total:
         eta = f"  ETA {elapsed / finished * (total - finished):.0f} s"
     bar = "#" * filled + "-" * (width - filled)
+    waiting = ""
+    if job["state"] == "running" and not job.get("running") and "waits" in job["message"]:
+        waiting = "  (waiting for the cluster: see `assignment status`)"
     print(
-        f"\r[{bar}] {finished}/{job['total']} done, {job['failed']} failed, {job['state']}{eta}   ",
+        f"\r[{bar}] {finished}/{job['total']} graded: {job['done']} done, "
+        f"{job.get('running', 0)} running, {job['failed']} failed, {job['state']}{eta}{waiting}   ",
         end="",
         file=progress,
         flush=True,

@@ -175,6 +175,19 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
+class Grading(_Strict):
+    """How the assignment's autograding pods run: the image and GPU of one of the course's
+    environments (default: its first environment without a GPU), a CPU and memory size,
+    and time limits per cell and per notebook."""
+
+    environment: Slug | None = None
+    cpu: Quantity = "1"
+    memory: Quantity = "2Gi"
+    cell_timeout_seconds: float = Field(default=60, gt=0, le=3600)
+    notebook_timeout_seconds: float = Field(default=600, gt=0, le=6 * 3600)
+    max_output_kb: int = Field(default=1024, ge=1, le=64 * 1024)
+
+
 class Assignment(_Strict):
     """An assignment's course-level facts; its notebooks live in ``source/<name>/``.
 
@@ -185,6 +198,7 @@ class Assignment(_Strict):
     # Not strict: a quoted ISO 8601 string is as clear as YAML's own timestamp.
     due: Annotated[datetime, Field(strict=False), AfterValidator(_aware)]
     description: str = ""
+    grading: Grading = Grading()
 
 
 class Staff(_Strict):
@@ -225,6 +239,15 @@ class Course(_Strict):
 
     def assignment(self, name: str) -> Assignment | None:
         return next((item for item in self.assignments if item.name == name), None)
+
+    def grading_environment(self, assignment: Assignment) -> Environment:
+        """Whose image (and GPU) grades the assignment: the one it names, else the course's
+        first environment without a GPU, else its first."""
+        wanted = assignment.grading.environment
+        for env in self.environments:
+            if env.slug == wanted:
+                return env
+        return next((env for env in self.environments if env.gpu is None), self.environments[0])
 
     def role_of(self, username: str) -> Literal["staff", "student"] | None:
         if username in self.staff.all:
@@ -332,6 +355,17 @@ def consistency_issues(course: Mapping[str, Any]) -> list[tuple[Loc, str]]:
             )
         else:
             first_assignment[name] = index
+        grading = assignment.get("grading")
+        wanted = grading.get("environment") if isinstance(grading, Mapping) else None
+        if isinstance(wanted, str) and first_slug and wanted not in first_slug:
+            add(
+                "assignments",
+                index,
+                "grading",
+                "environment",
+                message=f"no environment {wanted!r} in this course (it has: "
+                f"{', '.join(sorted(first_slug))})",
+            )
 
     for field in ("name", "mount_path"):
         first_shared: dict[str, int] = {}

@@ -10,7 +10,8 @@ Succeeded/Failed with the exit code. Deleting a pod sends SIGTERM, then SIGKILL 
 grace period, before the pod object goes away.
 
 Not done locally: images (every container runs from this machine's Python environment),
-read-only mounts, resource limits on processes, restarts (a container that exits ends the
+read-only mounts, resource limits on processes (grading pods confine their own processes:
+``coursehub.grading.sandbox``), restarts (a container that exits ends the
 pod, whatever ``restartPolicy`` says).
 """
 
@@ -403,6 +404,8 @@ class Kubelet:
         return argv, process_env, working_dir.resolve()
 
     def _volume_dir(self, runtime: PodRuntime, volume: dict, pod: dict) -> Path:
+        if "hostPath" in volume:  # this machine's folder itself, as on a one-node cluster
+            return Path(volume["hostPath"]["path"])
         if "persistentVolumeClaim" in volume:
             claim = volume["persistentVolumeClaim"]["claimName"]
             return self.volumes_dir / runtime.namespace / claim

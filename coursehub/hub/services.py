@@ -55,6 +55,7 @@ def coursehub_service(settings: HubSettings) -> dict | None:
                     else {}
                 ),
                 **dict(settings.service_limits),
+                **grading_environment(settings),
                 "PYTHONUNBUFFERED": "1",
             },
         }
@@ -66,6 +67,24 @@ def coursehub_service(settings: HubSettings) -> dict | None:
             "api_token": settings.service_api_token,
         }
     return None
+
+
+def grading_environment(settings: HubSettings) -> dict[str, str]:
+    """Dev: the service runs grading pods in the dev cluster, whose pods share this machine,
+    so student code must not see the state folder (tokens, gradebooks) or the catalog
+    (solutions); the sandbox masks both."""
+    environment = {
+        "COURSEHUB_GRADING_MASKED_PATHS": os.pathsep.join(
+            str(path)
+            for path in (settings.state_dir, settings.courses_dir, settings.service_data_dir)
+            if path is not None
+        )
+    }
+    if settings.kubeconfig is not None:
+        environment["KUBECONFIG"] = str(settings.kubeconfig)
+    if settings.namespace:
+        environment["COURSEHUB_NAMESPACE"] = settings.namespace
+    return environment
 
 
 def grader_services(settings: HubSettings, catalog: Catalog, ports: dict[str, int]) -> list[dict]:

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course
+from coursehub.grading.settings import GradingSettings
 from coursehub.hub.catalog_sync import CatalogSync
 from coursehub.service.db import Database
 from coursehub.service.models import utcnow
@@ -26,8 +27,10 @@ class ServiceContext:
     db: Database
     store: BlobStore
     catalog_sync: CatalogSync
+    grading: GradingSettings = field(default_factory=GradingSettings)
     now: Callable[[], datetime] = utcnow
     _workspaces: dict[str, Workspace] = field(default_factory=dict)
+    _cluster: object | None = None
 
     @classmethod
     def create(cls, settings: ServiceSettings) -> ServiceContext:
@@ -39,7 +42,16 @@ class ServiceContext:
             db=db,
             store=BlobStore(settings.data_dir / "store"),
             catalog_sync=CatalogSync(settings.courses_dir, log, settings.catalog_poll_seconds),
+            grading=GradingSettings.from_environ(),
         )
+
+    async def cluster(self):
+        """The Kubernetes API for grading pods, connected on first use."""
+        if self._cluster is None:
+            from coursehub.grading.dispatch import Cluster
+
+            self._cluster = await Cluster.connect()
+        return self._cluster
 
     @property
     def catalog(self) -> Catalog:

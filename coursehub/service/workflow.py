@@ -12,21 +12,24 @@ import asyncio
 import csv
 import io
 import logging
+import time
 import uuid
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from coursehub.archive import Archive, pack_directory, read_archive
-from coursehub.catalog.model import Course
+from coursehub.catalog.model import Assignment, Course, Grading
+from coursehub.grading.dispatch import GradingRun, Progress
+from coursehub.grading.nbgrader_steps import CourseFolder
 from coursehub.service import exchange
 from coursehub.service.context import ServiceContext
 from coursehub.service.models import Job
 from coursehub.service.rules import Caller, Refusal, is_late
-from coursehub.service.workspace import WorkspaceError
 
 log = logging.getLogger("coursehub.service")
 SUBMIT_ATTEMPTS = 8
+REPORT_SECONDS = 0.5  # job progress is written at most this often while pods run
 
 
 async def publish(
@@ -200,36 +203,58 @@ _course_locks: dict[str, asyncio.Lock] = {}
 async def _autograde(
     context: ServiceContext, course: Course, assignment: str, students: list[str], job_id: str
 ) -> None:
-    workspace = await asyncio.to_thread(context.workspace, course)
     lock = _course_locks.setdefault(course.id, asyncio.Lock())
-    failures: list[str] = []
-    async with lock:
-        await _update_job(context, job_id, state="running", started_at=context.now())
-        for index, student in enumerate(students, start=1):
-            try:
-                result = await workspace.autograde(assignment, student)
-                if result.returncode != 0:
-                    failures.append(f"{student}: {_last_line(result.output)}")
-            except WorkspaceError as error:
-                failures.append(f"{student}: {error}")
-            await _update_job(
-                context,
+    last_report = [0.0]
+
+    async def report(progress: Progress, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - last_report[0] < REPORT_SECONDS and progress.running:
+            return
+        last_report[0] = now
+        await _update_job(
+            context,
+            job_id,
+            done=progress.done,
+            failed=progress.failed,
+            running=progress.running,
+            message=progress.message(),
+        )
+
+    try:
+        workspace = await asyncio.to_thread(context.workspace, course)
+        async with lock:
+            await _update_job(context, job_id, state="running", started_at=context.now())
+            run = GradingRun(
+                await context.cluster(),
+                context.grading,
+                course,
+                course.assignment(assignment) or _uncatalogued(assignment),
+                CourseFolder(workspace.root, course.id, workspace.db_url),
+                context.settings.data_dir / "grading",
                 job_id,
-                done=index - len(failures),
-                failed=len(failures),
-                message="; ".join(failures),
+                report,
             )
-    await _update_job(
-        context,
-        job_id,
-        state="failed" if failures and len(failures) == len(students) else "done",
-        finished_at=context.now(),
+            progress = await run.run(students)
+            await report(progress, force=True)
+        state = "failed" if progress.failed == len(students) else "done"
+        await _update_job(context, job_id, state=state, running=0, finished_at=context.now())
+    except Exception as error:
+        log.exception("Autograde job %s failed", job_id)
+        await _update_job(
+            context,
+            job_id,
+            state="failed",
+            running=0,
+            message=f"grading stopped: {type(error).__name__}: {error}",
+            finished_at=context.now(),
+        )
+
+
+def _uncatalogued(assignment: str) -> Assignment:
+    """An assignment made in the formgrader only: graded with the default limits."""
+    return Assignment.model_construct(
+        name=assignment, title=assignment, due=None, description="", grading=Grading()
     )
-
-
-def _last_line(output: str) -> str:
-    lines = [line for line in output.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "nbgrader failed without output"
 
 
 async def _update_job(context: ServiceContext, job_id: str, **values) -> None:
@@ -271,6 +296,7 @@ async def job(context: ServiceContext, job_id: str) -> dict | None:
             "total": row.total,
             "done": row.done,
             "failed": row.failed,
+            "running": row.running,
             "message": row.message,
             "created_by": row.created_by,
             "started_at": exchange.iso(row.started_at),

@@ -206,9 +206,6 @@ class Workspace:
             raise WorkspaceError(_failure("generate_assignment", assignment, result))
         return folder
 
-    async def autograde(self, assignment: str, student: str) -> CommandResult:
-        return await self.nbgrader("autograde", assignment, "--student", student, "--force")
-
     async def generate_feedback(self, assignment: str) -> None:
         result = await self.nbgrader("generate_feedback", assignment, "--force")
         if result.returncode != 0:

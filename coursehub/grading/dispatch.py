@@ -1,0 +1,371 @@
+"""Grading a set of submissions with pods: prepare, ship, run, record, with live progress.
+
+The steps for one autograde job:
+
+1. ``nbgrader_steps.prepare`` each submission (in the service's one gradebook thread);
+2. group them into batches and write each batch's folder (``protocol``);
+3. run at most ``parallelism`` grading pods at once (``pods``), each over one batch;
+4. while a pod runs, record each result file it writes (``nbgrader_steps.record``) and
+   report progress: done, failed, running, and why a pod waits (e.g. no free GPU);
+5. when a pod ends, a submission without a result has failed, with the pod's reason.
+
+Student code never runs in the service: the service only reads result files, checks them
+(``protocol.parse_cells``) and hands the outputs to nbgrader's own preprocessors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coursehub.catalog.model import Assignment, Course
+from coursehub.grading import nbgrader_steps
+from coursehub.grading.capacity import fitting_pods
+from coursehub.grading.nbgrader_steps import CourseFolder, PreparedSubmission
+from coursehub.grading.pods import PodPlan, grading_pod, pod_name
+from coursehub.grading.protocol import ProtocolError, code_cells, parse_cells, write_json_atomically
+from coursehub.grading.settings import GradingSettings
+
+log = logging.getLogger("coursehub.grading")
+POLL_SECONDS = 0.25
+FALLBACK_PARALLELISM = 4
+
+
+@dataclass
+class Progress:
+    total: int
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    waiting: str = ""
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def message(self) -> str:
+        parts = [f"{student}: {why}" for student, why in sorted(self.failures.items())]
+        if self.waiting:
+            parts.append(self.waiting)
+        return "; ".join(parts)
+
+
+class Cluster:
+    """The Kubernetes calls grading makes (pods in one namespace; nodes to size the run)."""
+
+    def __init__(self, api_client):
+        from kubernetes_asyncio import client
+
+        self.api_client = api_client
+        self.core = client.CoreV1Api(api_client)
+
+    @classmethod
+    async def connect(cls) -> Cluster:
+        from kubernetes_asyncio import client, config
+
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+            config.load_incluster_config()
+        else:
+            await config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
+        return cls(client.ApiClient())
+
+    async def close(self) -> None:
+        await self.api_client.close()
+
+    async def _json(self, call, *args, **kwargs) -> dict:
+        response = await call(*args, _preload_content=False, **kwargs)
+        return json.loads(await response.read())
+
+    async def create_pod(self, manifest: dict) -> None:
+        await self.core.create_namespaced_pod(manifest["metadata"]["namespace"], manifest)
+
+    async def read_pod(self, namespace: str, name: str) -> dict | None:
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        try:
+            return await self._json(self.core.read_namespaced_pod, name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        try:
+            await self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    async def fitting(self, manifest: dict) -> int | None:
+        """How many such pods fit now; None when the service may not read nodes."""
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        try:
+            nodes = await self._json(self.core.list_node)
+            pods = await self._json(self.core.list_pod_for_all_namespaces)
+        except ApiException as error:
+            log.info(
+                "Cannot size grading from the cluster (%s); using %d pods",
+                error.status,
+                FALLBACK_PARALLELISM,
+            )
+            return None
+        return fitting_pods(nodes.get("items", []), pods.get("items", []), manifest)
+
+
+def limits_json(assignment: Assignment) -> dict:
+    from coursehub.quantity import parse_quantity
+
+    grading = assignment.grading
+    return {
+        "cell_timeout": grading.cell_timeout_seconds,
+        "notebook_timeout": grading.notebook_timeout_seconds,
+        "memory": int(parse_quantity(grading.memory)),
+        "max_output": grading.max_output_kb * 1024,
+    }
+
+
+def batch_size(students: int, parallelism: int, max_batch: int) -> int:
+    """Enough batches to keep every pod slot busy, no bigger than ``max_batch``."""
+    return max(1, min(max_batch, math.ceil(students / max(parallelism, 1))))
+
+
+class GradingRun:
+    def __init__(
+        self,
+        cluster: Cluster,
+        settings: GradingSettings,
+        course: Course,
+        assignment: Assignment,
+        folder: CourseFolder,
+        work_dir: Path,
+        job_id: str,
+        report: Callable[[Progress], Awaitable[None]],
+    ):
+        self.cluster, self.settings = cluster, settings
+        self.course, self.assignment, self.folder = course, assignment, folder
+        self.work_dir = work_dir / job_id
+        self.job_id = job_id
+        self.report = report
+        self.limits = limits_json(assignment)
+        # nbgrader's gradebook is used from one thread only: no SQLite lock contention.
+        self.gradebook_thread = ThreadPoolExecutor(1, thread_name_prefix="gradebook")
+        self.prepared: dict[str, PreparedSubmission] = {}
+
+    async def _in_gradebook_thread(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(
+            self.gradebook_thread, function, *args
+        )
+
+    def _plan(self, batch: int, submissions: int, notebooks: int) -> PodPlan:
+        folder = self.work_dir / str(batch)
+        if self.settings.data_claim:
+            volume = {"persistentVolumeClaim": {"claimName": self.settings.data_claim}}
+            sub_path = str(folder.relative_to(self.work_dir.parent.parent))
+        else:
+            volume = {"hostPath": {"path": str(folder), "type": "Directory"}}
+            sub_path = ""
+        return PodPlan(
+            name=pod_name(self.job_id, batch),
+            namespace=self.settings.namespace,
+            course=self.course.id,
+            assignment=self.assignment.name,
+            job_id=self.job_id,
+            batch=batch,
+            submissions=submissions,
+            notebooks=max(notebooks, 1),
+            environment=self.course.grading_environment(self.assignment),
+            grading=self.assignment.grading,
+            labels=dict(self.settings.pod_labels),
+            volume=volume,
+            sub_path=sub_path,
+        )
+
+    async def run(self, students: list[str]) -> Progress:
+        progress = Progress(total=len(students))
+        try:
+            await self.report(progress)
+            parallelism = self.settings.parallelism
+            if parallelism is None:
+                probe = grading_pod(self._plan(0, 1, 1))
+                parallelism = await self.cluster.fitting(probe) or FALLBACK_PARALLELISM
+            size = batch_size(len(students), parallelism, self.settings.max_batch)
+            batches = [students[i : i + size] for i in range(0, len(students), size)]
+            log.info(
+                "Grading %d submission(s) of %s/%s: %d pod(s), %d at a time",
+                len(students),
+                self.course.id,
+                self.assignment.name,
+                len(batches),
+                parallelism,
+            )
+            slots = asyncio.Semaphore(parallelism)
+            tasks = []
+            for number, batch in enumerate(batches):
+                ready = await self._prepare_batch(number, batch, progress)
+                tasks.append(asyncio.create_task(self._run_batch(number, ready, slots, progress)))
+            await asyncio.gather(*tasks)
+        finally:
+            self.gradebook_thread.shutdown(wait=True)
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+        progress.running = 0
+        progress.waiting = ""
+        await self.report(progress)
+        return progress
+
+    async def _prepare_batch(
+        self, number: int, students: list[str], progress: Progress
+    ) -> list[str]:
+        folder = self.work_dir / str(number)
+        ready = []
+        for student in students:
+            try:
+                prepared = await self._in_gradebook_thread(
+                    nbgrader_steps.prepare, self.folder, self.assignment.name, student
+                )
+            except Exception as error:
+                log.exception("Preparing %s's %s failed", student, self.assignment.name)
+                progress.failed += 1
+                progress.failures[student] = f"could not be prepared for grading: {error}"
+                await self.report(progress)
+                continue
+            self.prepared[student] = prepared
+            index = len(ready)
+            await asyncio.to_thread(_write_submission, folder / "in" / str(index), prepared)
+            ready.append(student)
+        write_json_atomically(
+            folder / "in" / "batch.json",
+            {
+                "limits": self.limits,
+                "uid_base": self.settings.uid_base + 1000 * (number % 200),
+                "masked_paths": list(self.settings.masked_paths),
+                "submissions": ready,
+            },
+        )
+        (folder / "out").mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        return ready
+
+    async def _run_batch(
+        self, number: int, students: list[str], slots: asyncio.Semaphore, progress: Progress
+    ) -> None:
+        if not students:
+            return
+        notebooks = max(len(self.prepared[s].notebooks) for s in students)
+        plan = self._plan(number, len(students), notebooks)
+        manifest = grading_pod(plan)
+        folder = self.work_dir / str(number)
+        recorded: set[int] = set()
+        async with slots:
+            try:
+                await self.cluster.create_pod(manifest)
+                counted_running = False
+                while True:
+                    pod = await self.cluster.read_pod(plan.namespace, plan.name)
+                    phase = (pod or {}).get("status", {}).get("phase", "Gone")
+                    if phase == "Running" and not counted_running:
+                        counted_running = True
+                        progress.running += len(students)
+                        progress.waiting = ""
+                    elif phase == "Pending":
+                        progress.waiting = _waiting_reason(pod, plan.name)
+                        await self.report(progress)
+                    await self._collect(folder, students, recorded, progress)
+                    if phase in ("Succeeded", "Failed", "Gone"):
+                        break
+                    await asyncio.sleep(POLL_SECONDS)
+                await self._collect(folder, students, recorded, progress)
+                if counted_running:
+                    progress.running -= len(students) - len(recorded)
+                reason = _end_reason(pod, phase)
+                for index, student in enumerate(students):
+                    if index not in recorded:
+                        progress.failed += 1
+                        progress.failures[student] = f"not graded: {reason}"
+                await self.report(progress)
+            finally:
+                await self.cluster.delete_pod(plan.namespace, plan.name)
+
+    async def _collect(
+        self, folder: Path, students: list[str], recorded: set[int], progress: Progress
+    ) -> None:
+        for index, student in enumerate(students):
+            if index in recorded or not (folder / "out" / f"{index}.json").exists():
+                continue
+            recorded.add(index)
+            progress.running = max(progress.running - 1, 0)
+            try:
+                await self._in_gradebook_thread(self._record, folder, index, student)
+                progress.done += 1
+            except (ProtocolError, ValueError, KeyError) as error:
+                progress.failed += 1
+                progress.failures[student] = f"unusable grading result: {error}"
+            await self.report(progress)
+
+    def _record(self, folder: Path, index: int, student: str) -> None:
+        result = json.loads((folder / "out" / f"{index}.json").read_text())
+        prepared = {p.name: p for p in self.prepared[student].notebooks}
+        by_name = {item.get("name"): item for item in result.get("notebooks", [])}
+        for name, notebook in prepared.items():
+            cells = parse_cells(by_name.get(name, {}), self.limits["max_output"])
+            nbgrader_steps.record(
+                self.folder, self.assignment.name, student, notebook, cells, self.limits
+            )
+
+
+def _write_submission(folder: Path, prepared: PreparedSubmission) -> None:
+    """A pod's view of one submission: code cells, and the files its code may open."""
+    files = folder / "files"
+    shutil.rmtree(folder, ignore_errors=True)
+    files.mkdir(parents=True)
+    for path in sorted(prepared.files.rglob("*")):
+        relative = path.relative_to(prepared.files)
+        if path.is_dir():
+            (files / relative).mkdir(exist_ok=True)
+        elif path.is_file() and path.suffix != ".ipynb" and not path.is_symlink():
+            # Notebooks stay out: the prepared ones hold hidden tests the code must not read.
+            shutil.copy2(path, files / relative)
+    write_json_atomically(
+        folder / "cells.json",
+        {
+            "key": prepared.student,
+            "notebooks": [
+                {"name": nb.name, "cells": code_cells(nb.notebook)} for nb in prepared.notebooks
+            ],
+        },
+    )
+
+
+def _waiting_reason(pod: dict | None, name: str) -> str:
+    for condition in (pod or {}).get("status", {}).get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return f"{name} waits to be scheduled: {condition.get('message', '')}".strip()
+    return f"{name} is starting"
+
+
+def _end_reason(pod: dict | None, phase: str) -> str:
+    if pod is None:
+        return "its grading pod disappeared"
+    status = pod.get("status", {})
+    reason = status.get("reason") or ""
+    message = status.get("message") or ""
+    for container in status.get("containerStatuses") or []:
+        terminated = (container.get("state") or {}).get("terminated") or {}
+        if terminated:
+            reason = reason or terminated.get("reason", "")
+            message = message or f"exit code {terminated.get('exitCode')}"
+    return f"its grading pod ended {phase}" + (
+        f" ({reason}: {message})" if reason or message else ""
+    )
+
+
+def elapsed(started: float) -> float:
+    return time.monotonic() - started
