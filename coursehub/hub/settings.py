@@ -10,7 +10,8 @@ Variables (defaults for dev / production):
 - ``COURSEHUB_COURSES_DIR``: the catalog folder (``./courses`` / ``/etc/coursehub/courses``).
 - ``COURSEHUB_STATE_DIR``: hub database, cookie secret, demo passwords
   (``./.coursehub-dev`` / ``/srv/jupyterhub``).
-- ``COURSEHUB_PUBLIC_URL``: the URL users open, i.e. the proxy (``http://127.0.0.1:8000``).
+- ``COURSEHUB_PUBLIC_URL``: dev only, the URL users open, i.e. the proxy
+  (``http://127.0.0.1:8000``; in production the proxy's Service or ingress decides).
 - ``COURSEHUB_HUB_IP``, ``COURSEHUB_HUB_PORT``: where the hub listens
   (``127.0.0.1`` / ``0.0.0.0``; port ``8081``).
 - ``COURSEHUB_HUB_CONNECT_URL``: how pods and the proxy reach the hub
@@ -23,9 +24,11 @@ Variables (defaults for dev / production):
 - ``COURSEHUB_NAMESPACE``: namespace of user pods (``default`` / the hub's own).
 - ``COURSEHUB_DB_URL``: hub database (``sqlite:///<state>/jupyterhub.sqlite``).
 - ``COURSEHUB_CATALOG_POLL_SECONDS``: how often the hub checks the catalog (``2``).
-- ``COURSEHUB_START_TIMEOUT``: seconds a spawn may take, GPU wait included (600 / 900).
-- ``COURSEHUB_HOME_PVC``: ``1`` for a home PVC per user (``1``; the dev cluster keeps
-  each claim as a folder, so work survives a server restart there too).
+- ``COURSEHUB_START_TIMEOUT``: dev only, seconds a spawn may take (600; in production
+  z2jh's ``singleuser.startTimeout``, which the chart sets to 900).
+- ``COURSEHUB_HOME_PVC``: dev only, ``1`` for a home PVC per user (``1``; the dev cluster
+  keeps each claim as a folder, so work survives a server restart there too; in production
+  z2jh's ``singleuser.storage``).
 - ``COURSEHUB_SERVICE_URL``: how pods and the hub reach the coursehub service, without
   its prefix (dev: ``http://127.0.0.1:<COURSEHUB_SERVICE_PORT>``, where the hub starts it as
   a managed service; production: ``http://coursehub:8090``, its own Deployment).

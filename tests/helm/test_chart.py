@@ -256,6 +256,11 @@ def test_hub_runs_coursehub_configure_after_z2jh(chart):
     assert env["COURSEHUB_HUB_CONNECT_URL"] == "http://hub:8081"
     assert env["COURSEHUB_PROXY_API_URL"] == "http://proxy-api:8001"
     assert chart.merge_values({})["jupyterhub"]["fullnameOverride"] == ""
+    # In production configure() leaves the pod's start timeout and home to z2jh's values.
+    singleuser = chart.merge_values({})["jupyterhub"]["singleuser"]
+    assert singleuser["startTimeout"] >= 900, "a GPU wait needs more than z2jh's 300 s"
+    assert "COURSEHUB_START_TIMEOUT" not in env
+    assert singleuser["storage"]["capacity"] == "10Gi"
 
 
 def test_removing_the_catalog_volume_is_refused(chart):
