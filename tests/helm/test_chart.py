@@ -121,6 +121,8 @@ def test_everything_values_render_every_template(chart, everything_objects):
         "PriorityClass",
         "Role",
         "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
         "NetworkPolicy",
         "ServiceAccount",
         "Secret",
@@ -333,7 +335,9 @@ def test_grading_network_policy_selects_the_labels_the_service_gives_grading_pod
 @pytest.mark.parametrize("objects_name", ["default_objects", "everything_objects"])
 def test_grading_rbac_is_namespaced_and_minimal(request, objects_name):
     objects = request.getfixturevalue(objects_name)
-    assert not find(objects, "ClusterRole") and not find(objects, "ClusterRoleBinding")
+    # The only cluster-wide grant is the hub's node reader (below), never the grading one.
+    for binding in find(objects, "ClusterRoleBinding"):
+        assert [s["name"] for s in binding["subjects"]] == ["hub"]
     role = one(objects, "Role")
     assert role["rules"] == [
         {
@@ -358,6 +362,45 @@ def test_grading_role_is_bound_to_the_service_account_the_service_runs_as(everyt
     deployment = one(everything_objects, "Deployment")
     assert subject["name"] == deployment["spec"]["template"]["spec"]["serviceAccountName"]
     assert one(everything_objects, "ServiceAccount")["metadata"]["name"] == subject["name"]
+
+
+# --- the hub reads nodes (GPU counts on the spawn page) ------------------------------------
+
+
+@pytest.mark.parametrize("objects_name", ["default_objects", "everything_objects"])
+def test_hub_may_read_nodes_and_nothing_else(request, objects_name):
+    objects = request.getfixturevalue(objects_name)
+    role = one(objects, "ClusterRole")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]
+    binding = one(objects, "ClusterRoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": role["metadata"]["name"],
+    }
+    # z2jh 4's hub ServiceAccount, in the release namespace
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "hub", "namespace": NAMESPACE}
+    ]
+
+
+def test_hub_node_reader_names_differ_between_namespaces(chart):
+    names = set()
+    for namespace in ("courses-a", "courses-b"):
+        rendered = chart.render(OFFLINE, name="coursehub", namespace=namespace)
+        for text in rendered.values():
+            for doc in yaml.safe_load_all(text):
+                if doc and doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+                    assert namespace in doc["metadata"]["name"]
+                    names.add(doc["metadata"]["name"])
+    assert len(names) == 2
+
+
+def test_hub_node_reader_follows_its_values(chart):
+    assert find(render(chart, {"hubNodeReader": {"create": False}}), "ClusterRole") == []
+    objects = render(chart, {"hubNodeReader": {"serviceAccountName": "coursehub-hub"}})
+    (subject,) = one(objects, "ClusterRoleBinding")["subjects"]
+    assert subject["name"] == "coursehub-hub"
 
 
 # --- the coursehub service -----------------------------------------------------------------
@@ -465,6 +508,9 @@ BAD_VALUES = [
     ({"servce": {"enabled": True}}, "'servce' not allowed"),
     ({"service": {"db": {"urll": "x"}}}, "'urll' not allowed"),
     ({"jupyterhub": {"enabled": "false"}}, "/jupyterhub/enabled"),
+    ({"hubNodeReader": {"create": "yes"}}, "/hubNodeReader/create"),
+    ({"hubNodeReader": {"serviceAccountName": "Hub"}}, "/hubNodeReader/serviceAccountName"),
+    ({"hubNodeReader": {"verbs": ["watch"]}}, "'verbs' not allowed"),
 ]
 
 

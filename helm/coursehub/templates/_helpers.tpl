@@ -48,6 +48,12 @@ coursehub.io/component: service
 {{- include "coursehub.fullname" . }}-grading
 {{- end }}
 
+{{- /* The hub's node reader is cluster-wide: the namespace in its name keeps two releases
+       of the same name (in different namespaces) apart. */}}
+{{- define "coursehub.hubNodeReader.fullname" -}}
+{{- printf "%s-%s-hub-node-reader" .Release.Namespace (include "coursehub.fullname" .) | trunc 253 | trimSuffix "-" }}
+{{- end }}
+
 {{- /* PriorityClasses are cluster-wide: their names come from values and are the names
        the hub gives user pods, so they are not prefixed. */}}
 {{- define "coursehub.priorityClass.staff" -}}
