@@ -107,6 +107,11 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
     # A plain function: traitlets deep-copies configured values, and a bound method
     # would be copied together with its CatalogSync.
     c.CourseSpawner.catalog = lambda: sync.current()
+    # Staff servers above students' (the chart's PriorityClasses).
+    if settings.staff_priority_class:
+        c.CourseSpawner.staff_priority_class_name = settings.staff_priority_class
+    if settings.student_priority_class:
+        c.CourseSpawner.student_priority_class_name = settings.student_priority_class
     c.Spawner.default_url = "/lab"
     # Show the progress page after 1 s rather than JupyterHub's 10 s: a GPU wait is exactly
     # when people need to see why. Not 0 (z2jh's): a refused profile must still fail the

@@ -299,10 +299,33 @@ def test_staff_priority_is_above_students_and_neither_is_default(default_objects
     assert student["preemptionPolicy"] == "Never"
 
 
-def test_user_pods_get_the_student_priority_class(chart):
-    values = chart.merge_values({})
-    config = values["jupyterhub"]["hub"]["config"]["KubeSpawner"]
-    assert config["priority_class_name"] == values["priorityClasses"]["student"]["name"]
+@pytest.mark.parametrize("values_name", ["default", "everything"])
+def test_hub_gets_both_priority_class_names(chart, values_name):
+    """The hub (CourseSpawner) gives staff and admins the staff class and students the
+    student one; it learns both names from its environment."""
+    values = chart.merge_values({} if values_name == "default" else everything_values())
+    env = values["jupyterhub"]["hub"]["extraEnv"]
+    classes = values["priorityClasses"]
+    assert env["COURSEHUB_STAFF_PRIORITY_CLASS"] == classes["staff"]["name"]
+    assert env["COURSEHUB_STUDENT_PRIORITY_CLASS"] == classes["student"]["name"]
+    objects = render(chart, {} if values_name == "default" else everything_values())
+    assert {c["metadata"]["name"] for c in find(objects, "PriorityClass")} == {
+        classes["staff"]["name"],
+        classes["student"]["name"],
+    }
+    # one way to set it: no KubeSpawner.priority_class_name left for every pod
+    assert "priority_class_name" not in values["jupyterhub"]["hub"].get("config", {}).get(
+        "KubeSpawner", {}
+    )
+
+
+@pytest.mark.parametrize("role", ["staff", "student"])
+def test_hub_priority_class_that_differs_from_the_charts_is_refused(chart, role):
+    values = {"priorityClasses": {role: {"name": "other-class"}}}
+    with pytest.raises(helm.HelmRenderError) as refused:
+        render(chart, values)
+    assert f"jupyterhub.hub.extraEnv.COURSEHUB_{role.upper()}_PRIORITY_CLASS" in str(refused.value)
+    assert f"priorityClasses.{role}.name" in str(refused.value)
 
 
 # --- grading: network and RBAC -------------------------------------------------------------

@@ -181,3 +181,20 @@ def test_dev_mode_sets_what_z2jh_sets_in_production(tmp_path):
     assert c.KubeSpawner.storage_capacity == "10Gi"
     assert c.KubeSpawner.volume_mounts == {"home": {"name": "home", "mountPath": "/home/jovyan"}}
     assert "coursehub" in names(c.JupyterHub.services)
+
+
+def test_priority_class_settings_reach_the_spawner(tmp_path):
+    c = z2jh_config()
+    configure(
+        c,
+        production_settings(
+            tmp_path,
+            COURSEHUB_STAFF_PRIORITY_CLASS="coursehub-staff",
+            COURSEHUB_STUDENT_PRIORITY_CLASS="coursehub-student",
+        ),
+    )
+    assert c.CourseSpawner.staff_priority_class_name == "coursehub-staff"
+    assert c.CourseSpawner.student_priority_class_name == "coursehub-student"
+    unset = Config()
+    configure(unset, production_settings(tmp_path))
+    assert "staff_priority_class_name" not in unset.CourseSpawner
