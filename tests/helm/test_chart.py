@@ -481,6 +481,25 @@ def test_service_uses_an_existing_db_secret_and_claim(chart):
     assert {"name": "store", "persistentVolumeClaim": {"claimName": "store"}} in volumes
 
 
+@pytest.mark.parametrize("existing_claim", ["", "store"])
+def test_service_knows_the_claim_of_its_store_for_grading_pods(chart, existing_claim):
+    values = merge(everything_values(), {"service": {"storage": {"existingClaim": existing_claim}}})
+    objects = render(chart, values)
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    (store_mount,) = [
+        m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == "/srv/coursehub"
+    ]
+    (store,) = [v for v in pod["volumes"] if v["name"] == store_mount["name"]]
+    claim = store["persistentVolumeClaim"]["claimName"]
+    assert _service_env(objects)["COURSEHUB_GRADING_DATA_CLAIM"]["value"] == claim
+    assert _service_env(objects)["COURSEHUB_SERVICE_DATA_DIR"]["value"] == "/srv/coursehub"
+    if existing_claim:
+        assert claim == "store"
+    else:
+        assert claim == "everything-service-store"
+        assert one(objects, "PersistentVolumeClaim", claim)
+
+
 def test_service_pod_runs_unprivileged_with_its_store_and_catalog(everything_objects):
     pod = one(everything_objects, "Deployment")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True

@@ -34,6 +34,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 coursehub.io/component: service
 {{- end }}
 
+{{- /* The claim of the service's file store: the chart's, or service.storage.existingClaim. */}}
+{{- define "coursehub.service.storeClaimName" -}}
+{{- .Values.service.storage.existingClaim | default (printf "%s-store" (include "coursehub.service.fullname" .)) }}
+{{- end }}
+
 {{- /* The service's database settings: a chart-made Secret unless an existing one is named. */}}
 {{- define "coursehub.service.dbSecretName" -}}
 {{- .Values.service.db.existingSecret | default (printf "%s-db" (include "coursehub.service.fullname" .)) }}
