@@ -1,10 +1,18 @@
 """The whole hub configuration, as one function ``configure(c, settings=None)``.
 
-``hub_config/jupyterhub_config.py`` calls it; so could a z2jh ``hub.extraConfig``
-snippet. Settings come from ``HubSettings.from_environ()`` unless given. Only settings
-coursehub cares about are set; everything else keeps JupyterHub's and KubeSpawner's
-defaults, and production-only choices (authenticator, image pull secrets, ...) stay with
-the Helm values.
+``hub_config/jupyterhub_config.py`` calls it; so does the Helm chart's z2jh
+``hub.extraConfig`` snippet, which runs after z2jh's own ``jupyterhub_config.py``. Settings
+come from ``HubSettings.from_environ()`` unless given. Only settings coursehub cares about
+are set; everything else keeps JupyterHub's and KubeSpawner's defaults, and
+production-only choices (authenticator, image pull secrets, ...) stay with the Helm values.
+
+What ``c`` already holds is kept, so that z2jh's configuration survives (its idle culler's
+service and role, ``hub.services``, ``hub.loadRoles``, ``singleuser.extraEnv``, ...):
+lists (``load_roles``, ``services``) are extended with coursehub's entries whose name is
+not taken yet, and dicts (``load_groups``, ``tornado_settings``, ``KubeSpawner.environment``)
+are updated with coursehub's keys. What the pod runs and where its home lives (``cmd``,
+``start_timeout``, ``bind_url``, the home claim and its volumes) is z2jh's in production
+(``singleuser.*``) and set by coursehub only in dev mode, where nothing else configures it.
 
 Callers may rely on: ``configure`` returns the ``CatalogSync`` it created (tests use it),
 raises ``SettingsError`` for bad environment variables and lets catalog load errors of
@@ -13,8 +21,11 @@ the first load surface from ``CatalogReloader``.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+
+from traitlets.config import LazyConfigValue
 
 from coursehub.catalog import CatalogError
 from coursehub.hub.auth import (
@@ -25,6 +36,7 @@ from coursehub.hub.auth import (
 from coursehub.hub.catalog_sync import CatalogSync
 from coursehub.hub.roles import build_groups, build_roles
 from coursehub.hub.services import (
+    SERVICE_NAME,
     coursehub_service,
     grader_services,
     pod_environment,
@@ -70,7 +82,6 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
     catalog = sync.current()  # first load; also starts polling (config loads in the loop)
 
     # The hub and its proxy, run as separate processes (as in z2jh).
-    c.JupyterHub.bind_url = settings.public_url
     c.JupyterHub.hub_bind_url = f"http://{settings.hub_ip}:{settings.hub_port}"
     c.JupyterHub.hub_connect_url = settings.hub_connect_url
     c.ConfigurableHTTPProxy.should_start = False
@@ -85,7 +96,10 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
     c.JupyterHub.allow_named_servers = False
 
     # Course membership as groups and roles, applied at hub start.
-    c.JupyterHub.load_groups = build_groups(catalog)
+    c.JupyterHub.load_groups = {
+        **existing(c.JupyterHub, "load_groups", {}),
+        **build_groups(catalog),
+    }
     roles = build_roles(catalog)
 
     # The spawner.
@@ -93,38 +107,34 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
     # A plain function: traitlets deep-copies configured values, and a bound method
     # would be copied together with its CatalogSync.
     c.CourseSpawner.catalog = lambda: sync.current()
-    c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
+    # Staff servers above students' (the chart's PriorityClasses).
+    if settings.staff_priority_class:
+        c.CourseSpawner.staff_priority_class_name = settings.staff_priority_class
+    if settings.student_priority_class:
+        c.CourseSpawner.student_priority_class_name = settings.student_priority_class
     c.Spawner.default_url = "/lab"
     # Show the progress page after 1 s rather than JupyterHub's 10 s: a GPU wait is exactly
-    # when people need to see why. Not 0: a refused profile must still fail the request
-    # itself, and that refusal comes within milliseconds.
-    c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 1}
-    c.KubeSpawner.start_timeout = settings.start_timeout
+    # when people need to see why. Not 0 (z2jh's): a refused profile must still fail the
+    # request itself, and that refusal comes within milliseconds.
+    c.JupyterHub.tornado_settings = {
+        **existing(c.JupyterHub, "tornado_settings", {}),
+        "slow_spawn_timeout": 1,
+    }
     c.KubeSpawner.http_timeout = 120
     c.KubeSpawner.image_pull_policy = "IfNotPresent"
     if settings.namespace:
         c.KubeSpawner.namespace = settings.namespace
-    c.KubeSpawner.storage_pvc_ensure = settings.home_pvc
-    if settings.home_pvc:
-        c.KubeSpawner.storage_capacity = "10Gi"
-        c.KubeSpawner.storage_access_modes = ["ReadWriteOnce"]
-        c.KubeSpawner.volumes = {
-            "home": {"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}
-        }
-        c.KubeSpawner.volume_mounts = {"home": {"name": "home", "mountPath": "/home/jovyan"}}
 
     # Every notebook pod finds the assignment exchange (the nbgrader plugin reads these).
-    c.KubeSpawner.environment = pod_environment(settings)
+    c.KubeSpawner.environment = {
+        **existing(c.KubeSpawner, "environment", {}),
+        **pod_environment(settings),
+    }
 
     services = []
     service = coursehub_service(settings)
     if service is not None:
         services.append(service)
-    else:
-        log.warning(
-            "COURSEHUB_SERVICE_API_TOKEN is not set: running without the coursehub service "
-            "(no assignment exchange)"
-        )
 
     if settings.is_dev:
         _configure_dev(c, settings, sync)
@@ -140,9 +150,45 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
                 "services": [DEV_ADMIN_SERVICE],
             }
         )
-    c.JupyterHub.load_roles = roles
-    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = extend_by_name(
+        existing(c.JupyterHub, "load_roles", []), roles, "role", log
+    )
+    c.JupyterHub.services = extend_by_name(
+        existing(c.JupyterHub, "services", []), services, "service", log
+    )
+    if not any(entry.get("name") == SERVICE_NAME for entry in c.JupyterHub.services):
+        log.warning(
+            "COURSEHUB_SERVICE_API_TOKEN is not set and no %r service is configured: running "
+            "without the coursehub service (no assignment exchange)",
+            SERVICE_NAME,
+        )
     return sync
+
+
+def existing(section, name: str, empty):
+    """A copy of what an earlier configuration (z2jh's) set for ``section.name``, or
+    ``empty``. Appends made to an unset trait (a traitlets ``LazyConfigValue``) count."""
+    if name not in section:
+        return copy.deepcopy(empty)
+    value = section[name]
+    if isinstance(value, LazyConfigValue):
+        return value.get_value(copy.deepcopy(empty))
+    return copy.deepcopy(value)
+
+
+def extend_by_name(entries: list[dict], added: list[dict], kind: str, log) -> list[dict]:
+    """``entries`` followed by those of ``added`` whose name is not taken: an entry the
+    Helm values define (``hub.services.coursehub``, ``hub.loadRoles``) wins over coursehub's
+    default one, and JupyterHub refuses two entries with one name."""
+    taken = {entry.get("name") for entry in entries}
+    result = list(entries)
+    for entry in added:
+        if entry["name"] in taken:
+            log.info("Keeping the configured %s %r instead of coursehub's", kind, entry["name"])
+            continue
+        taken.add(entry["name"])
+        result.append(entry)
+    return result
 
 
 def _dev_graders(settings: HubSettings, catalog) -> list[dict]:
@@ -161,6 +207,18 @@ def _dev_graders(settings: HubSettings, catalog) -> list[dict]:
 
 
 def _configure_dev(c, settings: HubSettings, sync: CatalogSync) -> None:
+    # What z2jh's singleuser.* and the proxy's Service decide in production.
+    c.JupyterHub.bind_url = settings.public_url
+    c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
+    c.KubeSpawner.start_timeout = settings.start_timeout
+    c.KubeSpawner.storage_pvc_ensure = settings.home_pvc
+    if settings.home_pvc:
+        c.KubeSpawner.storage_capacity = "10Gi"
+        c.KubeSpawner.storage_access_modes = ["ReadWriteOnce"]
+        c.KubeSpawner.volumes = {
+            "home": {"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}
+        }
+        c.KubeSpawner.volume_mounts = {"home": {"name": "home", "mountPath": "/home/jovyan"}}
     # The dev kubelet runs pods as local processes of the current user.
     if os.geteuid() == 0:
         c.KubeSpawner.args = ["--allow-root"]

@@ -15,6 +15,7 @@ Callers may rely on:
   ``ProfileRefused`` carrying an HTTP status and a message meant for the user.
 - ``PROFILE_TRAITS`` names every spawner trait a profile may override, so the spawner can
   reset them between spawns (KubeSpawner merges dict overrides into the current values).
+- ``priority_class(...)`` names the PriorityClass of a spawn: staff's above students'.
 """
 
 from __future__ import annotations
@@ -189,6 +190,17 @@ def _resource_overrides(env: Environment) -> dict:
     if env.memory.limit is not None:
         overrides["mem_limit"] = int(parse_quantity(env.memory.limit))
     return overrides
+
+
+def priority_class(
+    entitlement: Entitlement, is_admin: bool, staff_class: str | None, student_class: str | None
+) -> str | None:
+    """The PriorityClass of a server started for ``entitlement``: the staff class for the
+    course's instructors and TAs and for admins (whatever their role in the course), the
+    student class for students. ``None`` where that class is not configured."""
+    if entitlement.role == "staff" or is_admin:
+        return staff_class or None
+    return student_class or None
 
 
 def resolve_profile(

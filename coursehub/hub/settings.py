@@ -10,7 +10,8 @@ Variables (defaults for dev / production):
 - ``COURSEHUB_COURSES_DIR``: the catalog folder (``./courses`` / ``/etc/coursehub/courses``).
 - ``COURSEHUB_STATE_DIR``: hub database, cookie secret, demo passwords
   (``./.coursehub-dev`` / ``/srv/jupyterhub``).
-- ``COURSEHUB_PUBLIC_URL``: the URL users open, i.e. the proxy (``http://127.0.0.1:8000``).
+- ``COURSEHUB_PUBLIC_URL``: dev only, the URL users open, i.e. the proxy
+  (``http://127.0.0.1:8000``; in production the proxy's Service or ingress decides).
 - ``COURSEHUB_HUB_IP``, ``COURSEHUB_HUB_PORT``: where the hub listens
   (``127.0.0.1`` / ``0.0.0.0``; port ``8081``).
 - ``COURSEHUB_HUB_CONNECT_URL``: how pods and the proxy reach the hub
@@ -23,9 +24,14 @@ Variables (defaults for dev / production):
 - ``COURSEHUB_NAMESPACE``: namespace of user pods (``default`` / the hub's own).
 - ``COURSEHUB_DB_URL``: hub database (``sqlite:///<state>/jupyterhub.sqlite``).
 - ``COURSEHUB_CATALOG_POLL_SECONDS``: how often the hub checks the catalog (``2``).
-- ``COURSEHUB_START_TIMEOUT``: seconds a spawn may take, GPU wait included (600 / 900).
-- ``COURSEHUB_HOME_PVC``: ``1`` for a home PVC per user (``1``; the dev cluster keeps
-  each claim as a folder, so work survives a server restart there too).
+- ``COURSEHUB_START_TIMEOUT``: dev only, seconds a spawn may take (600; in production
+  z2jh's ``singleuser.startTimeout``, which the chart sets to 900).
+- ``COURSEHUB_HOME_PVC``: dev only, ``1`` for a home PVC per user (``1``; the dev cluster
+  keeps each claim as a folder, so work survives a server restart there too; in production
+  z2jh's ``singleuser.storage``).
+- ``COURSEHUB_STAFF_PRIORITY_CLASS``, ``COURSEHUB_STUDENT_PRIORITY_CLASS``: the
+  PriorityClasses of servers started by course staff and admins, and by students (unset:
+  none; the chart passes its ``priorityClasses`` names).
 - ``COURSEHUB_SERVICE_URL``: how pods and the hub reach the coursehub service, without
   its prefix (dev: ``http://127.0.0.1:<COURSEHUB_SERVICE_PORT>``, where the hub starts it as
   a managed service; production: ``http://coursehub:8090``, its own Deployment).
@@ -42,11 +48,15 @@ Variables (defaults for dev / production):
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
+
+# A Kubernetes object name (DNS-1123 subdomain), as PriorityClass names must be.
+K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 class SettingsError(ValueError):
@@ -77,6 +87,8 @@ class HubSettings:
     service_api_token: str | None = None
     # Dev: the service's upload limits (COURSEHUB_MAX_*), handed on to the managed service.
     service_limits: tuple[tuple[str, str], ...] = ()
+    staff_priority_class: str | None = None
+    student_priority_class: str | None = None
 
     @property
     def is_dev(self) -> bool:
@@ -158,6 +170,8 @@ class HubSettings:
             service_limits=tuple(
                 sorted((k, v) for k, v in env.items() if k.startswith("COURSEHUB_MAX_"))
             ),
+            staff_priority_class=_k8s_name(env, "COURSEHUB_STAFF_PRIORITY_CLASS"),
+            student_priority_class=_k8s_name(env, "COURSEHUB_STUDENT_PRIORITY_CLASS"),
         )
 
 
@@ -196,6 +210,18 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no"):
         return False
     raise SettingsError(f"{name}={raw!r}: use 1 or 0")
+
+
+def _k8s_name(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    if len(raw) > 253 or not K8S_NAME.match(raw):
+        raise SettingsError(
+            f"{name}={raw!r} is not a Kubernetes object name (lower-case letters, digits, "
+            "'-' and '.'), such as coursehub-staff"
+        )
+    return raw
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:

@@ -14,6 +14,9 @@ Extension points used (all documented KubeSpawner / JupyterHub ones, nothing pat
 - ``load_user_options`` also adds the course students' group to the server's
   ``oauth_access_scopes`` so course staff's API tokens are accepted by the server
   (``coursehub.hub.roles.server_access_scopes`` says why).
+- ``load_user_options`` sets ``priority_class_name`` to the staff class for the course's
+  staff and admins and to the student class for students, so that under GPU pressure the
+  scheduler preempts a student's server before a staff member's.
 - ``progress`` rewrites KubeSpawner's raw event messages into plain sentences
   (``coursehub.hub.progress``).
 """
@@ -24,13 +27,14 @@ import copy
 
 from kubespawner import KubeSpawner
 from tornado import web
-from traitlets import Callable, default
+from traitlets import Callable, Unicode, default
 
 from coursehub.hub.profiles import (
     PROFILE_TRAITS,
     Entitlement,
     ProfileRefused,
     build_profiles,
+    priority_class,
     resolve_profile,
 )
 from coursehub.hub.progress import count_gpus, translate_event, waits_for_gpu
@@ -66,12 +70,27 @@ class CourseSpawner(KubeSpawner):
         deep-copies configured values.)""",
     ).tag(config=True)
 
+    staff_priority_class_name = Unicode(
+        "",
+        help="""PriorityClass of servers that course staff (instructors and TAs of the
+        course whose environment they start) and admins start. Empty: KubeSpawner's
+        ``priority_class_name``. Set by ``configure`` from COURSEHUB_STAFF_PRIORITY_CLASS.""",
+    ).tag(config=True)
+
+    student_priority_class_name = Unicode(
+        "",
+        help="""PriorityClass of servers that students start. Empty: KubeSpawner's
+        ``priority_class_name``. Set by ``configure`` from
+        COURSEHUB_STUDENT_PRIORITY_CLASS.""",
+    ).tag(config=True)
+
     entitlement: Entitlement | None = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._configured_profile_traits = {
-            name: copy.deepcopy(getattr(self, name)) for name in PROFILE_TRAITS
+            name: copy.deepcopy(getattr(self, name))
+            for name in (*PROFILE_TRAITS, "priority_class_name")
         }
 
     @default("profile_list")
@@ -97,7 +116,8 @@ class CourseSpawner(KubeSpawner):
             raise _http_error(refusal.status, refusal.message) from None
 
     def reset_profile_traits(self) -> None:
-        """Put every profile-overridable trait back to its configured value."""
+        """Put every trait a profile or the user's role may change back to its configured
+        value."""
         for name, value in self._configured_profile_traits.items():
             setattr(self, name, copy.deepcopy(value))
 
@@ -105,6 +125,14 @@ class CourseSpawner(KubeSpawner):
         self.entitlement = self.resolve_entitlement(self.user_options)
         self.reset_profile_traits()
         await super().load_user_options()
+        chosen = priority_class(
+            self.entitlement,
+            bool(self.user.admin),
+            self.staff_priority_class_name,
+            self.student_priority_class_name,
+        )
+        if chosen:
+            self.priority_class_name = chosen
         self.oauth_access_scopes = self._default_access_scopes() + server_access_scopes(
             self.catalog(), self.user.name
         )

@@ -121,6 +121,8 @@ def test_everything_values_render_every_template(chart, everything_objects):
         "PriorityClass",
         "Role",
         "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
         "NetworkPolicy",
         "ServiceAccount",
         "Secret",
@@ -256,6 +258,11 @@ def test_hub_runs_coursehub_configure_after_z2jh(chart):
     assert env["COURSEHUB_HUB_CONNECT_URL"] == "http://hub:8081"
     assert env["COURSEHUB_PROXY_API_URL"] == "http://proxy-api:8001"
     assert chart.merge_values({})["jupyterhub"]["fullnameOverride"] == ""
+    # In production configure() leaves the pod's start timeout and home to z2jh's values.
+    singleuser = chart.merge_values({})["jupyterhub"]["singleuser"]
+    assert singleuser["startTimeout"] >= 900, "a GPU wait needs more than z2jh's 300 s"
+    assert "COURSEHUB_START_TIMEOUT" not in env
+    assert singleuser["storage"]["capacity"] == "10Gi"
 
 
 def test_removing_the_catalog_volume_is_refused(chart):
@@ -292,10 +299,33 @@ def test_staff_priority_is_above_students_and_neither_is_default(default_objects
     assert student["preemptionPolicy"] == "Never"
 
 
-def test_user_pods_get_the_student_priority_class(chart):
-    values = chart.merge_values({})
-    config = values["jupyterhub"]["hub"]["config"]["KubeSpawner"]
-    assert config["priority_class_name"] == values["priorityClasses"]["student"]["name"]
+@pytest.mark.parametrize("values_name", ["default", "everything"])
+def test_hub_gets_both_priority_class_names(chart, values_name):
+    """The hub (CourseSpawner) gives staff and admins the staff class and students the
+    student one; it learns both names from its environment."""
+    values = chart.merge_values({} if values_name == "default" else everything_values())
+    env = values["jupyterhub"]["hub"]["extraEnv"]
+    classes = values["priorityClasses"]
+    assert env["COURSEHUB_STAFF_PRIORITY_CLASS"] == classes["staff"]["name"]
+    assert env["COURSEHUB_STUDENT_PRIORITY_CLASS"] == classes["student"]["name"]
+    objects = render(chart, {} if values_name == "default" else everything_values())
+    assert {c["metadata"]["name"] for c in find(objects, "PriorityClass")} == {
+        classes["staff"]["name"],
+        classes["student"]["name"],
+    }
+    # one way to set it: no KubeSpawner.priority_class_name left for every pod
+    assert "priority_class_name" not in values["jupyterhub"]["hub"].get("config", {}).get(
+        "KubeSpawner", {}
+    )
+
+
+@pytest.mark.parametrize("role", ["staff", "student"])
+def test_hub_priority_class_that_differs_from_the_charts_is_refused(chart, role):
+    values = {"priorityClasses": {role: {"name": "other-class"}}}
+    with pytest.raises(helm.HelmRenderError) as refused:
+        render(chart, values)
+    assert f"jupyterhub.hub.extraEnv.COURSEHUB_{role.upper()}_PRIORITY_CLASS" in str(refused.value)
+    assert f"priorityClasses.{role}.name" in str(refused.value)
 
 
 # --- grading: network and RBAC -------------------------------------------------------------
@@ -328,7 +358,9 @@ def test_grading_network_policy_selects_the_labels_the_service_gives_grading_pod
 @pytest.mark.parametrize("objects_name", ["default_objects", "everything_objects"])
 def test_grading_rbac_is_namespaced_and_minimal(request, objects_name):
     objects = request.getfixturevalue(objects_name)
-    assert not find(objects, "ClusterRole") and not find(objects, "ClusterRoleBinding")
+    # The only cluster-wide grant is the hub's node reader (below), never the grading one.
+    for binding in find(objects, "ClusterRoleBinding"):
+        assert [s["name"] for s in binding["subjects"]] == ["hub"]
     role = one(objects, "Role")
     assert role["rules"] == [
         {
@@ -353,6 +385,45 @@ def test_grading_role_is_bound_to_the_service_account_the_service_runs_as(everyt
     deployment = one(everything_objects, "Deployment")
     assert subject["name"] == deployment["spec"]["template"]["spec"]["serviceAccountName"]
     assert one(everything_objects, "ServiceAccount")["metadata"]["name"] == subject["name"]
+
+
+# --- the hub reads nodes (GPU counts on the spawn page) ------------------------------------
+
+
+@pytest.mark.parametrize("objects_name", ["default_objects", "everything_objects"])
+def test_hub_may_read_nodes_and_nothing_else(request, objects_name):
+    objects = request.getfixturevalue(objects_name)
+    role = one(objects, "ClusterRole")
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]
+    binding = one(objects, "ClusterRoleBinding")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": role["metadata"]["name"],
+    }
+    # z2jh 4's hub ServiceAccount, in the release namespace
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "hub", "namespace": NAMESPACE}
+    ]
+
+
+def test_hub_node_reader_names_differ_between_namespaces(chart):
+    names = set()
+    for namespace in ("courses-a", "courses-b"):
+        rendered = chart.render(OFFLINE, name="coursehub", namespace=namespace)
+        for text in rendered.values():
+            for doc in yaml.safe_load_all(text):
+                if doc and doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+                    assert namespace in doc["metadata"]["name"]
+                    names.add(doc["metadata"]["name"])
+    assert len(names) == 2
+
+
+def test_hub_node_reader_follows_its_values(chart):
+    assert find(render(chart, {"hubNodeReader": {"create": False}}), "ClusterRole") == []
+    objects = render(chart, {"hubNodeReader": {"serviceAccountName": "coursehub-hub"}})
+    (subject,) = one(objects, "ClusterRoleBinding")["subjects"]
+    assert subject["name"] == "coursehub-hub"
 
 
 # --- the coursehub service -----------------------------------------------------------------
@@ -410,6 +481,25 @@ def test_service_uses_an_existing_db_secret_and_claim(chart):
     assert {"name": "store", "persistentVolumeClaim": {"claimName": "store"}} in volumes
 
 
+@pytest.mark.parametrize("existing_claim", ["", "store"])
+def test_service_knows_the_claim_of_its_store_for_grading_pods(chart, existing_claim):
+    values = merge(everything_values(), {"service": {"storage": {"existingClaim": existing_claim}}})
+    objects = render(chart, values)
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    (store_mount,) = [
+        m for m in pod["containers"][0]["volumeMounts"] if m["mountPath"] == "/srv/coursehub"
+    ]
+    (store,) = [v for v in pod["volumes"] if v["name"] == store_mount["name"]]
+    claim = store["persistentVolumeClaim"]["claimName"]
+    assert _service_env(objects)["COURSEHUB_GRADING_DATA_CLAIM"]["value"] == claim
+    assert _service_env(objects)["COURSEHUB_SERVICE_DATA_DIR"]["value"] == "/srv/coursehub"
+    if existing_claim:
+        assert claim == "store"
+    else:
+        assert claim == "everything-service-store"
+        assert one(objects, "PersistentVolumeClaim", claim)
+
+
 def test_service_pod_runs_unprivileged_with_its_store_and_catalog(everything_objects):
     pod = one(everything_objects, "Deployment")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -460,6 +550,9 @@ BAD_VALUES = [
     ({"servce": {"enabled": True}}, "'servce' not allowed"),
     ({"service": {"db": {"urll": "x"}}}, "'urll' not allowed"),
     ({"jupyterhub": {"enabled": "false"}}, "/jupyterhub/enabled"),
+    ({"hubNodeReader": {"create": "yes"}}, "/hubNodeReader/create"),
+    ({"hubNodeReader": {"serviceAccountName": "Hub"}}, "/hubNodeReader/serviceAccountName"),
+    ({"hubNodeReader": {"verbs": ["watch"]}}, "'verbs' not allowed"),
 ]
 
 

@@ -1,14 +1,17 @@
 """The images (images/hub, notebook-cpu, notebook-gpu): Dockerfiles and frozen requirements.
 
-No Docker here: Dockerfiles are checked with hadolint, requirements files are checked for
+No Docker here: Dockerfiles are checked with hadolint and read for what they COPY (from the
+repository root, their build context) and install; requirements files are checked for
 complete pins, and the CPU notebook image's frozen requirements are installed for real in
-a fresh venv (about 40 s) and import what the image promises. The GPU image's (torch with
-CUDA, several GB) are only checked as files.
+a fresh venv (about 40 s) and import what the image promises, coursehub's exchange plugin
+included. The GPU image's (torch with CUDA, several GB) are only checked as files.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -21,6 +24,8 @@ from packaging.requirements import Requirement
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGES = REPO_ROOT / "images"
 IMAGE_NAMES = ["hub", "notebook-cpu", "notebook-gpu"]
+NOTEBOOK_IMAGES = ["notebook-cpu", "notebook-gpu"]
+EXCHANGE_CONFIG = REPO_ROOT / "coursehub" / "exchange" / "jupyter_config"
 HADOLINT = Path(sys.executable).parent / "hadolint"
 PIN = re.compile(r"^([a-z0-9][a-z0-9._-]*)==([^\s=]+)$")
 
@@ -53,6 +58,115 @@ def wanted(requirements_in: Path) -> list[Requirement]:
 
 def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def instructions(image: str) -> list[tuple[str, str]]:
+    """``(INSTRUCTION, arguments)`` of an image's Dockerfile: comments dropped, continuation
+    lines joined."""
+    logical, current = [], ""
+    for line in (IMAGES / image / "Dockerfile").read_text().splitlines():
+        if line.lstrip().startswith("#") or not line.strip():
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        logical.append(current + line)
+        current = ""
+    result = []
+    for line in logical:
+        keyword, _, arguments = line.strip().partition(" ")
+        result.append((keyword.upper(), arguments.strip()))
+    return result
+
+
+def copied_files(image: str) -> dict[str, str]:
+    """``{path in the image: path in the repository}`` of every file the Dockerfile COPYs,
+    as Docker copies them from the repository root (a folder's content goes into the
+    destination folder). Fails on a source that is not in the repository."""
+    files = {}
+    for keyword, arguments in instructions(image):
+        if keyword != "COPY":
+            continue
+        *sources, destination = [word for word in shlex.split(arguments) if word[:2] != "--"]
+        for source in sources:
+            path = REPO_ROOT / source
+            assert path.exists(), f"images/{image}/Dockerfile: COPY {source}: not in the repo"
+            if path.is_dir():
+                for file in sorted(path.rglob("*")):
+                    if file.is_file() and "__pycache__" not in file.parts:
+                        inside = file.relative_to(path).as_posix()
+                        files[f"{destination.rstrip('/')}/{inside}"] = file.relative_to(
+                            REPO_ROOT
+                        ).as_posix()
+            else:
+                target = destination + path.name if destination.endswith("/") else destination
+                files[target] = path.relative_to(REPO_ROOT).as_posix()
+    return files
+
+
+def dockerignored(path: str) -> bool:
+    """Whether the root .dockerignore keeps ``path`` (repository-relative) out of the build
+    context: the last matching pattern decides, and a pattern matching a folder covers what
+    is inside it."""
+    ignored = False
+    for line in (REPO_ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keep = line.startswith("!")
+        pattern = line.lstrip("!").strip("/")
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+        if any(fnmatch.fnmatch(prefix, pattern) for prefix in prefixes):
+            ignored = not keep
+    return ignored
+
+
+@pytest.mark.parametrize("image", IMAGE_NAMES)
+def test_everything_copied_is_in_the_repository_and_the_build_context(image):
+    files = copied_files(image)
+    assert files, f"images/{image}/Dockerfile copies nothing"
+    for source in files.values():
+        assert not dockerignored(source), f".dockerignore leaves out {source} (images/{image})"
+    assert dockerignored(".venv/bin/python") and dockerignored(".git/HEAD")
+
+
+@pytest.mark.parametrize("image", NOTEBOOK_IMAGES)
+def test_notebook_image_puts_the_exchange_config_in_etc_jupyter(image):
+    """nbgrader_config.py (the exchange), jupyter_server_config.json and
+    labconfig/page_config.json (the student's JupyterLab) on Jupyter's system config path."""
+    wanted = {
+        f"/etc/jupyter/{file.relative_to(EXCHANGE_CONFIG).as_posix()}": (
+            file.relative_to(REPO_ROOT).as_posix()
+        )
+        for file in EXCHANGE_CONFIG.rglob("*")
+        if file.is_file() and "__pycache__" not in file.parts
+    }
+    assert {"/etc/jupyter/nbgrader_config.py", "/etc/jupyter/labconfig/page_config.json"} <= set(
+        wanted
+    )
+    files = copied_files(image)
+    for target, source in wanted.items():
+        assert files.get(target) == source, f"images/{image}/Dockerfile: {target} is not {source}"
+
+
+@pytest.mark.parametrize("image", ["hub", *NOTEBOOK_IMAGES])
+def test_image_installs_the_coursehub_package(image):
+    files = copied_files(image)
+    # The folder that receives pyproject.toml must hold the whole package, and be installed.
+    (project,) = [path for path in files if path.endswith("/pyproject.toml")]
+    folder = project.rsplit("/", 1)[0]
+    package = REPO_ROOT / "coursehub"
+    for file in package.rglob("*.py"):
+        inside = f"{folder}/{file.relative_to(REPO_ROOT).as_posix()}"
+        assert files.get(inside) == file.relative_to(REPO_ROOT).as_posix(), inside
+    installs = [
+        arguments
+        for keyword, arguments in instructions(image)
+        if keyword == "RUN"
+        and re.search(rf"pip install [^&]*{re.escape(folder)}(\s|/?$)", arguments)
+    ]
+    assert installs, f"images/{image}/Dockerfile never pip-installs {folder}"
 
 
 @pytest.mark.parametrize("image", IMAGE_NAMES)
@@ -127,3 +241,24 @@ def test_cpu_notebook_requirements_install_in_a_fresh_venv_and_import(tmp_path):
         check=True,
         capture_output=True,
     )
+    # The image installs coursehub with --no-deps: its exchange plugin must work with the
+    # frozen set alone, with every class the image's nbgrader_config.py names.
+    plugin_probe = (
+        "import importlib, sys\n"
+        "from traitlets.config import PyFileConfigLoader\n"
+        "from nbgrader.exchange import abc\n"
+        "config = PyFileConfigLoader('nbgrader_config.py', path=sys.argv[1]).load_config()\n"
+        "factory = config.ExchangeFactory\n"
+        "assert len(factory) == 8, factory\n"
+        "for action, name in factory.items():\n"
+        "    module, cls = name.rsplit('.', 1)\n"
+        "    found = getattr(importlib.import_module(module), cls)\n"
+        "    assert issubclass(found, abc.Exchange), name\n"
+    )
+    result = subprocess.run(
+        [str(python), "-c", plugin_probe, str(EXCHANGE_CONFIG)],
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr

@@ -34,6 +34,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 coursehub.io/component: service
 {{- end }}
 
+{{- /* The claim of the service's file store: the chart's, or service.storage.existingClaim. */}}
+{{- define "coursehub.service.storeClaimName" -}}
+{{- .Values.service.storage.existingClaim | default (printf "%s-store" (include "coursehub.service.fullname" .)) }}
+{{- end }}
+
 {{- /* The service's database settings: a chart-made Secret unless an existing one is named. */}}
 {{- define "coursehub.service.dbSecretName" -}}
 {{- .Values.service.db.existingSecret | default (printf "%s-db" (include "coursehub.service.fullname" .)) }}
@@ -46,6 +51,12 @@ coursehub.io/component: service
 
 {{- define "coursehub.grading.fullname" -}}
 {{- include "coursehub.fullname" . }}-grading
+{{- end }}
+
+{{- /* The hub's node reader is cluster-wide: the namespace in its name keeps two releases
+       of the same name (in different namespaces) apart. */}}
+{{- define "coursehub.hubNodeReader.fullname" -}}
+{{- printf "%s-%s-hub-node-reader" .Release.Namespace (include "coursehub.fullname" .) | trunc 253 | trimSuffix "-" }}
 {{- end }}
 
 {{- /* PriorityClasses are cluster-wide: their names come from values and are the names

@@ -72,6 +72,14 @@ def test_dev_settings_defaults(tmp_path):
         ({**DEV, "COURSEHUB_PUBLIC_URL": "localhost:8000"}, "COURSEHUB_PUBLIC_URL="),
         ({**DEV, "COURSEHUB_HOME_PVC": "maybe"}, "COURSEHUB_HOME_PVC='maybe'"),
         (
+            {**DEV, "COURSEHUB_STAFF_PRIORITY_CLASS": "Staff_Class"},
+            "COURSEHUB_STAFF_PRIORITY_CLASS='Staff_Class' is not a Kubernetes object name",
+        ),
+        (
+            {**DEV, "COURSEHUB_STUDENT_PRIORITY_CLASS": "student class"},
+            "COURSEHUB_STUDENT_PRIORITY_CLASS='student class'",
+        ),
+        (
             {**DEV, "COURSEHUB_MODE": "production", "COURSEHUB_DEV_ADMIN_TOKEN": "abc"},
             "COURSEHUB_DEV_ADMIN_TOKEN is set but COURSEHUB_MODE is 'production'",
         ),
@@ -80,6 +88,20 @@ def test_dev_settings_defaults(tmp_path):
 def test_bad_settings_name_the_variable(environ, message):
     with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
         HubSettings.from_environ(environ)
+
+
+def test_priority_classes_come_from_the_environment():
+    settings = HubSettings.from_environ(
+        {
+            **DEV,
+            "COURSEHUB_STAFF_PRIORITY_CLASS": "coursehub-staff",
+            "COURSEHUB_STUDENT_PRIORITY_CLASS": "coursehub-student",
+        }
+    )
+    assert settings.staff_priority_class == "coursehub-staff"
+    assert settings.student_priority_class == "coursehub-student"
+    unset = HubSettings.from_environ(DEV)
+    assert unset.staff_priority_class is None and unset.student_priority_class is None
 
 
 def test_production_reaches_hub_and_proxy_through_their_services():

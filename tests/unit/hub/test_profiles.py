@@ -8,6 +8,7 @@ from coursehub.hub.profiles import (
     PROFILE_TRAITS,
     ProfileRefused,
     build_profiles,
+    priority_class,
     resolve_profile,
 )
 
@@ -165,3 +166,30 @@ def test_user_without_course_is_refused(catalog):
         resolve_profile(catalog, "stranger", False, None)
     assert refused.value.status == 403
     assert "stranger is not enrolled in any course" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("username", "is_admin", "slug", "expected"),
+    [
+        ("student1", False, "ai-101-gpu", "coursehub-student"),
+        ("ta1", False, "ai-101-gpu", "coursehub-staff"),
+        ("instructor1", False, "ai-101-cpu", "coursehub-staff"),
+        # staff of ai-101 but a student of ml-201: the course of the profile decides
+        ("instructor1", False, "ml-201-mig", "coursehub-student"),
+        ("admin", True, "ml-201-mig", "coursehub-staff"),
+        # an admin who attends a course as a student still gets the staff class
+        ("student3", True, "ml-201-cpu", "coursehub-staff"),
+    ],
+)
+def test_staff_and_admins_get_the_staff_priority_class(catalog, username, is_admin, slug, expected):
+    entitlement = resolve_profile(catalog, username, is_admin, slug)
+    assert priority_class(entitlement, is_admin, "coursehub-staff", "coursehub-student") == (
+        expected
+    )
+
+
+def test_an_unconfigured_priority_class_is_none(catalog):
+    student = resolve_profile(catalog, "student1", False, "ai-101-gpu")
+    staff = resolve_profile(catalog, "ta1", False, "ai-101-gpu")
+    assert priority_class(student, False, "coursehub-staff", None) is None
+    assert priority_class(staff, False, "", "coursehub-student") is None

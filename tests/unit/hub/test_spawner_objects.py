@@ -36,7 +36,7 @@ def make_spawner(catalog, tmp_path, monkeypatch):
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
     db = orm.new_session_factory("sqlite://")()
 
-    def make(username: str, admin: bool = False) -> CourseSpawner:
+    def make(username: str, admin: bool = False, **config) -> CourseSpawner:
         orm_user = orm.User(name=username, admin=admin)
         db.add(orm_user)
         db.commit()
@@ -46,6 +46,7 @@ def make_spawner(catalog, tmp_path, monkeypatch):
             catalog=lambda: catalog,
             namespace="default",
             cmd=["jupyterhub-singleuser"],
+            **config,
         )
         spawner.api_token = "token-for-tests"
         return spawner
@@ -167,3 +168,41 @@ async def test_own_profile_accepted_by_the_hook(make_spawner):
     spawner = make_spawner("student1")
     await spawner._run_apply_user_options({"profile": "ai-101-cpu"})
     assert spawner.entitlement.slug == "ai-101-cpu"
+
+
+PRIORITY_CLASSES = {
+    "staff_priority_class_name": "coursehub-staff",
+    "student_priority_class_name": "coursehub-student",
+}
+
+
+async def test_staff_pods_get_the_staff_priority_class_students_the_student_one(make_spawner):
+    spawner = make_spawner("instructor1", **PRIORITY_CLASSES)
+    # instructor of ai-101, student of ml-201: the class follows the course of each spawn
+    assert (await pod_for(spawner, "ai-101-gpu"))["spec"]["priorityClassName"] == (
+        "coursehub-staff"
+    )
+    assert (await pod_for(spawner, "ml-201-mig"))["spec"]["priorityClassName"] == (
+        "coursehub-student"
+    )
+    student = make_spawner("student1", **PRIORITY_CLASSES)
+    assert (await pod_for(student, "ai-101-cpu"))["spec"]["priorityClassName"] == (
+        "coursehub-student"
+    )
+    admin = make_spawner("admin", admin=True, **PRIORITY_CLASSES)
+    assert (await pod_for(admin, "ml-201-cpu"))["spec"]["priorityClassName"] == ("coursehub-staff")
+
+
+async def test_without_classes_the_configured_priority_class_stays(make_spawner):
+    spawner = make_spawner(
+        "instructor1",
+        priority_class_name="site-default",
+        staff_priority_class_name="coursehub-staff",
+    )
+    assert (await pod_for(spawner, "ai-101-gpu"))["spec"]["priorityClassName"] == (
+        "coursehub-staff"
+    )
+    # no student class configured: back to the configured one, not the staff class
+    assert (await pod_for(spawner, "ml-201-mig"))["spec"]["priorityClassName"] == ("site-default")
+    plain = make_spawner("student1")
+    assert "priorityClassName" not in (await pod_for(plain, "ai-101-gpu"))["spec"]

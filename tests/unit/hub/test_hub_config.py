@@ -1,0 +1,200 @@
+"""``configure(c)`` on top of z2jh's configuration, as the Helm chart runs it.
+
+z2jh's ``jupyterhub_config.py`` fills ``c`` first and then runs ``hub.extraConfig``, where
+the chart calls ``configure(c)``. ``z2jh_config()`` is what z2jh 4.3 leaves in ``c`` for
+values like the chart's (idle culler on, ``hub.services.coursehub``, a ``hub.loadRoles``
+entry, ``singleuser.extraEnv``, dynamic home storage); production ``configure`` must keep
+all of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from traitlets.config import Config
+
+from coursehub.hub.config import configure, existing, extend_by_name
+from coursehub.hub.settings import HubSettings
+
+COURSES = Path(__file__).resolve().parents[3] / "courses"
+
+CULLER_SERVICE = {
+    "name": "jupyterhub-idle-culler",
+    "command": ["python3", "-m", "jupyterhub_idle_culler", "--timeout=3600"],
+}
+CULLER_ROLE = {
+    "name": "jupyterhub-idle-culler",
+    "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+    "services": ["jupyterhub-idle-culler"],
+}
+# hub.services.coursehub of the Helm values, with the token z2jh reads from its Secret.
+HELM_SERVICE = {
+    "name": "coursehub",
+    "url": "http://everything-service:9000",
+    "display": False,
+    "api_token": "token-from-z2jh-secret",
+}
+HELM_ROLE = {"name": "user", "scopes": ["self", "shares!user"]}
+HOME = "volume-{user_server}"
+
+
+def z2jh_config() -> Config:
+    c = Config()
+    c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+    c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0, "headers": {"X-Site": "hub"}}
+    c.JupyterHub.hub_bind_url = "http://:8081"
+    c.KubeSpawner.start_timeout = 900  # singleuser.startTimeout
+    c.KubeSpawner.environment = {"TZ": "Europe/Zurich"}  # singleuser.extraEnv
+    c.KubeSpawner.storage_pvc_ensure = True
+    c.KubeSpawner.storage_capacity = "20Gi"  # singleuser.storage.capacity
+    c.KubeSpawner.storage_access_modes = ["ReadWriteOnce"]
+    c.KubeSpawner.volumes = {
+        HOME: {"name": HOME, "persistentVolumeClaim": {"claimName": "{pvc_name}"}}
+    }
+    c.KubeSpawner.volume_mounts = {
+        HOME: {"mountPath": "/home/jovyan", "name": HOME, "subPath": None}
+    }
+    c.JupyterHub.services = []
+    c.JupyterHub.load_roles = []
+    c.JupyterHub.services.append(dict(CULLER_SERVICE))
+    c.JupyterHub.load_roles.append(dict(CULLER_ROLE))
+    c.JupyterHub.services.append(dict(HELM_SERVICE))
+    c.JupyterHub.load_roles.append(dict(HELM_ROLE))
+    c.Spawner.cmd = ["jupyterhub-singleuser", "--SingleUserNotebookApp.max_body_size=1"]
+    # hub.config.JupyterHub.load_groups, applied by z2jh before hub.extraConfig
+    c.JupyterHub.load_groups = {"it-staff": {"users": ["it-admin"]}}
+    return c
+
+
+def production_settings(tmp_path, **environ) -> HubSettings:
+    return HubSettings.from_environ(
+        {
+            "COURSEHUB_MODE": "production",
+            "CONFIGPROXY_AUTH_TOKEN": "t",
+            "COURSEHUB_COURSES_DIR": str(COURSES),
+            "COURSEHUB_STATE_DIR": str(tmp_path / "state"),
+            "COURSEHUB_PUBLIC_URL": "https://hub.example.edu",
+            **environ,
+        }
+    )
+
+
+@pytest.fixture
+def configured(tmp_path) -> Config:
+    c = z2jh_config()
+    configure(c, production_settings(tmp_path))
+    return c
+
+
+def names(entries: list[dict]) -> list[str]:
+    return [entry["name"] for entry in entries]
+
+
+def test_z2jh_services_and_roles_are_kept_and_coursehub_roles_added(configured):
+    assert configured.JupyterHub.services == [CULLER_SERVICE, HELM_SERVICE]
+    roles = configured.JupyterHub.load_roles
+    assert roles[:2] == [CULLER_ROLE, HELM_ROLE]
+    assert names(roles[2:]) == ["course-ai-101-staff", "course-ml-201-staff"]
+
+
+def test_the_helm_values_coursehub_service_wins_over_the_settings_one(tmp_path):
+    c = z2jh_config()
+    configure(c, production_settings(tmp_path, COURSEHUB_SERVICE_API_TOKEN="from-env"))
+    services = c.JupyterHub.services
+    assert names(services) == ["jupyterhub-idle-culler", "coursehub"]
+    assert services[1] == HELM_SERVICE
+
+
+def test_without_z2jh_the_settings_coursehub_service_is_added(tmp_path):
+    c = Config()
+    configure(c, production_settings(tmp_path, COURSEHUB_SERVICE_API_TOKEN="from-env"))
+    (service,) = c.JupyterHub.services
+    assert service["name"] == "coursehub" and service["api_token"] == "from-env"
+
+
+def test_dicts_are_updated_not_replaced(configured):
+    assert configured.JupyterHub.tornado_settings == {
+        "slow_spawn_timeout": 1,
+        "headers": {"X-Site": "hub"},
+    }
+    assert configured.KubeSpawner.environment == {
+        "TZ": "Europe/Zurich",
+        "COURSEHUB_SERVICE_URL": "http://coursehub:8090/services/coursehub",
+    }
+    groups = configured.JupyterHub.load_groups
+    assert groups["it-staff"] == {"users": ["it-admin"]}
+    assert "course-ai-101-students" in groups and "course-ml-201-staff" in groups
+
+
+def test_z2jh_pod_basics_and_home_storage_are_left_alone(configured):
+    expected = z2jh_config()
+    for name in ("start_timeout", "storage_capacity", "storage_pvc_ensure", "volumes"):
+        assert configured.KubeSpawner[name] == expected.KubeSpawner[name], name
+    assert configured.KubeSpawner.volume_mounts == expected.KubeSpawner.volume_mounts
+    # KubeSpawner.cmd would override z2jh's Spawner.cmd (singleuser.cmd)
+    assert "cmd" not in configured.KubeSpawner
+    assert configured.Spawner.cmd == expected.Spawner.cmd
+    # the proxy binds where its Service says; JupyterHub would derive base_url from this
+    assert "bind_url" not in configured.JupyterHub
+    assert configured.JupyterHub.spawner_class.__name__ == "CourseSpawner"
+
+
+def test_appends_to_unset_traits_count_as_configured():
+    c = Config()
+    c.JupyterHub.services.append({"name": "a"})
+    c.KubeSpawner.environment.update({"A": "1"})
+    assert existing(c.JupyterHub, "services", []) == [{"name": "a"}]
+    assert existing(c.KubeSpawner, "environment", {}) == {"A": "1"}
+    assert existing(c.JupyterHub, "load_roles", []) == []
+
+
+def test_extend_by_name_keeps_the_first_entry_of_a_name():
+    import logging
+
+    log = logging.getLogger("test")
+    merged = extend_by_name(
+        [{"name": "a", "v": 1}],
+        [{"name": "a", "v": 2}, {"name": "b"}, {"name": "b", "v": 3}],
+        "role",
+        log,
+    )
+    assert merged == [{"name": "a", "v": 1}, {"name": "b"}]
+
+
+def test_dev_mode_sets_what_z2jh_sets_in_production(tmp_path):
+    settings = HubSettings.from_environ(
+        {
+            "COURSEHUB_MODE": "dev",
+            "CONFIGPROXY_AUTH_TOKEN": "t",
+            "KUBECONFIG": str(tmp_path / "kubeconfig"),
+            "COURSEHUB_COURSES_DIR": str(COURSES),
+            "COURSEHUB_STATE_DIR": str(tmp_path / "state"),
+            "COURSEHUB_START_TIMEOUT": "123",
+        }
+    )
+    c = Config()
+    configure(c, settings)
+    assert c.JupyterHub.bind_url == "http://127.0.0.1:8000"
+    assert c.KubeSpawner.cmd == ["jupyterhub-singleuser"]
+    assert c.KubeSpawner.start_timeout == 123
+    assert c.KubeSpawner.storage_capacity == "10Gi"
+    assert c.KubeSpawner.volume_mounts == {"home": {"name": "home", "mountPath": "/home/jovyan"}}
+    assert "coursehub" in names(c.JupyterHub.services)
+
+
+def test_priority_class_settings_reach_the_spawner(tmp_path):
+    c = z2jh_config()
+    configure(
+        c,
+        production_settings(
+            tmp_path,
+            COURSEHUB_STAFF_PRIORITY_CLASS="coursehub-staff",
+            COURSEHUB_STUDENT_PRIORITY_CLASS="coursehub-student",
+        ),
+    )
+    assert c.CourseSpawner.staff_priority_class_name == "coursehub-staff"
+    assert c.CourseSpawner.student_priority_class_name == "coursehub-student"
+    unset = Config()
+    configure(unset, production_settings(tmp_path))
+    assert "staff_priority_class_name" not in unset.CourseSpawner
