@@ -66,14 +66,17 @@ class Cluster:
         self.core = client.CoreV1Api(api_client)
 
     @classmethod
-    async def connect(cls) -> Cluster:
+    async def connect(cls, kubeconfig: str | None = None) -> Cluster:
+        """In a pod: its service account; else the kubeconfig (``KUBECONFIG``)."""
         from kubernetes_asyncio import client, config
 
-        if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+        kubeconfig = kubeconfig or os.environ.get("KUBECONFIG")
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and not kubeconfig:
             config.load_incluster_config()
-        else:
-            await config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
-        return cls(client.ApiClient())
+            return cls(client.ApiClient())
+        configuration = client.Configuration()
+        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        return cls(client.ApiClient(configuration))
 
     async def close(self) -> None:
         await self.api_client.close()

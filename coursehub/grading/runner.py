@@ -16,6 +16,7 @@ is forked while the current one runs, so its start-up overlaps execution.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import json
 import os
@@ -37,6 +38,7 @@ READY_TIMEOUT = 60.0
 HEADER = struct.Struct(">I")
 CHILD_FD_IN, CHILD_FD_OUT = 3, 4
 SANDBOX_FAILED = 70
+PR_SET_CHILD_SUBREAPER = 36
 
 
 # ----- the forked process ------------------------------------------------------------
@@ -188,6 +190,25 @@ class Child:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
             self.pid = 0
+        _reap_orphans()
+
+
+def _reap_orphans(quiet_polls: int = 3) -> None:
+    """Collect the exit status of killed descendants (the runner is their subreaper), so none
+    lingers as a zombie; stops once nothing more has exited for a few polls."""
+    quiet = 0
+    for _poll in range(200):
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid:
+            quiet = 0
+            continue
+        quiet += 1
+        if quiet >= quiet_polls:
+            return
+        time.sleep(0.005)
 
 
 @dataclass
@@ -399,7 +420,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m coursehub.grading.runner FOLDER", file=sys.stderr)
         return 2
-    folder = Path(argv[0])
+    folder = Path(argv[0]).absolute()
+    # Orphans of student code become the runner's children, so it can reap them.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
     batch = json.loads((folder / "in" / "batch.json").read_text())
     preload(batch.get("preload", ["numpy"]))
     work_root = Path(tempfile.mkdtemp(prefix="coursehub-grading-"))
