@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 from coursehub.archive import extract_stored_archive
+from coursehub.grading.feedback import nbgrader_config_lines as feedback_config
 
 # nbgrader's own timestamp format (Exchange.timestamp_format), in UTC.
 NBGRADER_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f %Z"
@@ -91,7 +92,7 @@ class Workspace:
             f"'{EXCHANGE_CLASSES}.CoursehubReleaseAssignment'\n"
             f"c.ExchangeFactory.release_feedback = '{EXCHANGE_CLASSES}.CoursehubReleaseFeedback'\n"
             f"c.ExchangeFactory.collect = '{EXCHANGE_CLASSES}.CoursehubCollect'\n"
-            f"c.ExchangeFactory.list = '{EXCHANGE_CLASSES}.CoursehubList'\n"
+            f"c.ExchangeFactory.list = '{EXCHANGE_CLASSES}.CoursehubList'\n" + feedback_config()
         )
 
     def _ensure_schema(self) -> None:
