@@ -198,6 +198,14 @@ def status(api: ServiceAPI, course: str, assignment: str, as_json: bool, out: Te
     for line in (header, *rows):
         cells = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
         print("  ".join(cells).rstrip(), file=out)
+    grading = body.get("autograde")
+    if grading:
+        print(
+            f"autograde {grading['state']}: {grading['done']}/{grading['total']} graded, "
+            f"{grading['running']} running, {grading['failed']} failed"
+            + (f" ({grading['message']})" if grading["message"] else ""),
+            file=out,
+        )
     return 0
 
 

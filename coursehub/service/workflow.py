@@ -285,25 +285,38 @@ def fail_interrupted_jobs(context: ServiceContext) -> int:
 async def job(context: ServiceContext, job_id: str) -> dict | None:
     def work(session):
         row = session.get(Job, job_id)
-        if row is None:
-            return None
-        return {
-            "id": row.id,
-            "kind": row.kind,
-            "course": row.course,
-            "assignment": row.assignment,
-            "state": row.state,
-            "total": row.total,
-            "done": row.done,
-            "failed": row.failed,
-            "running": row.running,
-            "message": row.message,
-            "created_by": row.created_by,
-            "started_at": exchange.iso(row.started_at),
-            "finished_at": exchange.iso(row.finished_at),
-        }
+        return None if row is None else _job_json(row)
 
     return await context.db.run(work)
+
+
+def _job_json(row: Job) -> dict:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "course": row.course,
+        "assignment": row.assignment,
+        "state": row.state,
+        "total": row.total,
+        "done": row.done,
+        "failed": row.failed,
+        "running": row.running,
+        "message": row.message,
+        "created_by": row.created_by,
+        "started_at": exchange.iso(row.started_at),
+        "finished_at": exchange.iso(row.finished_at),
+    }
+
+
+def _latest_autograde(session, course: str, assignment: str) -> dict | None:
+    """The assignment's newest grading job: live progress for `assignment status`."""
+    row = session.scalars(
+        select(Job)
+        .where(Job.course == course, Job.assignment == assignment, Job.kind == "autograde")
+        .order_by(Job.created_at.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else _job_json(row)
 
 
 async def generate_and_release_feedback(
@@ -374,6 +387,7 @@ async def status(context: ServiceContext, course: Course, assignment: str) -> di
             "due": exchange.iso(due),
             "released_at": exchange.iso(release.released_at) if release else None,
             "students": students,
+            "autograde": _latest_autograde(session, course.id, assignment),
         }
 
     return await context.db.run(work)

@@ -180,6 +180,8 @@ async def test_release_fetch_submit_collect_grade_feedback_export(platform, hub,
     graded = coursehub_cli(platform, teacher, "assignment", "autograde", "ai-101", "ps1")
     assert graded.returncode == 0, graded.stdout + graded.stderr
     assert "2/2 graded: 2 done, 0 running, 0 failed, done" in graded.stderr  # the last state
+    after = coursehub_cli(platform, teacher, "assignment", "status", "ai-101", "ps1")
+    assert "autograde done: 2/2 graded, 0 running, 0 failed" in after.stdout, after.stdout
     feedback = coursehub_cli(platform, teacher, "assignment", "feedback", "ai-101", "ps1")
     assert feedback.returncode == 0, feedback.stderr
     assert "released feedback to 2 student(s)" in feedback.stdout
