@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import shutil
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -368,7 +367,3 @@ def _end_reason(pod: dict | None, phase: str) -> str:
     return f"its grading pod ended {phase}" + (
         f" ({reason}: {message})" if reason or message else ""
     )
-
-
-def elapsed(started: float) -> float:
-    return time.monotonic() - started
