@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import secrets
 
 from traitlets.config import LazyConfigValue
 
@@ -35,11 +36,15 @@ from coursehub.hub.auth import (
 )
 from coursehub.hub.catalog_sync import CatalogSync
 from coursehub.hub.roles import build_groups, build_roles
+from coursehub.hub.service_client import HubServiceClient
 from coursehub.hub.services import (
     SERVICE_NAME,
     coursehub_service,
     grader_services,
+    hub_client,
     pod_environment,
+    service_api_url,
+    service_role,
 )
 from coursehub.hub.settings import HubSettings, SettingsError
 from coursehub.hub.spawner import CourseSpawner
@@ -150,11 +155,18 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
                 "services": [DEV_ADMIN_SERVICE],
             }
         )
+    services = extend_by_name(existing(c.JupyterHub, "services", []), services, "service", log)
+    if any(entry.get("name") == SERVICE_NAME for entry in services):
+        # The service (ours or the Helm values') may stop servers and manage course groups;
+        # the hub reaches it with a fresh token of its own at every start.
+        client = HubServiceClient(service_api_url(settings), secrets.token_urlsafe(32))
+        client_service, client_role = hub_client(client.token)
+        services = extend_by_name(services, [client_service], "service", log)
+        roles += [service_role(), client_role]
+        c.CourseSpawner.service_client = lambda: client
+    c.JupyterHub.services = services
     c.JupyterHub.load_roles = extend_by_name(
         existing(c.JupyterHub, "load_roles", []), roles, "role", log
-    )
-    c.JupyterHub.services = extend_by_name(
-        existing(c.JupyterHub, "services", []), services, "service", log
     )
     if not any(entry.get("name") == SERVICE_NAME for entry in c.JupyterHub.services):
         log.warning(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from coursehub.catalog import Catalog
 from coursehub.hub.settings import HubSettings
-from coursehub.service.rules import grader_service_name
+from coursehub.service.rules import HUB_CLIENT_SERVICE, grader_service_name
 
 SERVICE_NAME = "coursehub"
 SERVICE_PREFIX = f"/services/{SERVICE_NAME}"
@@ -67,6 +67,42 @@ def coursehub_service(settings: HubSettings) -> dict | None:
             "api_token": settings.service_api_token,
         }
     return None
+
+
+# What the coursehub service may do through the hub API: read users and their activity
+# (GPU idle culling, usage), stop servers (GPU budgets and session limits, dropped
+# students), and keep course groups and their users in step with the catalog.
+SERVICE_SCOPES = [
+    "list:users",
+    "read:users",
+    "read:users:activity",
+    "read:servers",
+    "servers",
+    "admin:users",
+    "admin:groups",
+]
+
+
+def service_role() -> dict:
+    return {
+        "name": "coursehub-service",
+        "description": "The coursehub service: GPU enforcement, usage and course groups",
+        "scopes": list(SERVICE_SCOPES),
+        "services": [SERVICE_NAME],
+    }
+
+
+def hub_client(token: str) -> tuple[dict, dict]:
+    """The service entry and role of the hub's own identity towards the coursehub
+    service: one token, allowed to call that service and nothing else."""
+    service = {"name": HUB_CLIENT_SERVICE, "api_token": token, "display": False}
+    role = {
+        "name": HUB_CLIENT_SERVICE,
+        "description": "The hub process calling the coursehub service (GPU admission)",
+        "scopes": [f"access:services!service={SERVICE_NAME}"],
+        "services": [HUB_CLIENT_SERVICE],
+    }
+    return service, role
 
 
 def grading_environment(settings: HubSettings) -> dict[str, str]:

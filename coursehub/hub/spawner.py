@@ -70,6 +70,13 @@ class CourseSpawner(KubeSpawner):
         deep-copies configured values.)""",
     ).tag(config=True)
 
+    service_client = Callable(
+        default_value=lambda: None,
+        help="""Called without arguments; returns the ``HubServiceClient`` the hub uses to
+        reach the coursehub service, or None when the hub runs without the service. Set by
+        ``configure``.""",
+    ).tag(config=True)
+
     staff_priority_class_name = Unicode(
         "",
         help="""PriorityClass of servers that course staff (instructors and TAs of the

@@ -17,6 +17,8 @@ from coursehub.catalog.model import Course
 
 Role = Literal["staff", "student"]
 GRADER_SERVICE_PREFIX = "grader-"
+# The hub process's own identity towards the service (GPU admission, ledger, rosters).
+HUB_CLIENT_SERVICE = "coursehub-hub"
 
 
 class Refusal(Exception):
@@ -39,6 +41,10 @@ class Caller:
         admin = bool(model.get("admin")) or "admin:users" in scopes
         kind = "service" if model.get("kind") == "service" else "user"
         return cls(name=model["name"], kind=kind, admin=admin)
+
+    @property
+    def is_hub(self) -> bool:
+        return self.kind == "service" and self.name == HUB_CLIENT_SERVICE
 
     def __str__(self) -> str:
         return self.name if self.kind == "user" else f"service {self.name}"

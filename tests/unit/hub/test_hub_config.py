@@ -92,24 +92,41 @@ def names(entries: list[dict]) -> list[str]:
 
 
 def test_z2jh_services_and_roles_are_kept_and_coursehub_roles_added(configured):
-    assert configured.JupyterHub.services == [CULLER_SERVICE, HELM_SERVICE]
+    services = configured.JupyterHub.services
+    assert services[:2] == [CULLER_SERVICE, HELM_SERVICE]
+    assert names(services[2:]) == ["coursehub-hub"]
     roles = configured.JupyterHub.load_roles
     assert roles[:2] == [CULLER_ROLE, HELM_ROLE]
-    assert names(roles[2:]) == ["course-ai-101-staff", "course-ml-201-staff"]
+    assert names(roles[2:]) == [
+        "course-ai-101-staff",
+        "course-ml-201-staff",
+        "coursehub-service",
+        "coursehub-hub",
+    ]
+
+
+def test_the_hub_reaches_the_service_with_a_token_scoped_to_that_service_only(configured):
+    (entry,) = [s for s in configured.JupyterHub.services if s["name"] == "coursehub-hub"]
+    (role,) = [r for r in configured.JupyterHub.load_roles if r["name"] == "coursehub-hub"]
+    assert role["scopes"] == ["access:services!service=coursehub"]
+    assert role["services"] == ["coursehub-hub"]
+    client = configured.CourseSpawner.service_client()
+    assert client.token == entry["api_token"] and len(client.token) >= 40
+    assert client.base == "http://coursehub:8090/services/coursehub/api"
 
 
 def test_the_helm_values_coursehub_service_wins_over_the_settings_one(tmp_path):
     c = z2jh_config()
     configure(c, production_settings(tmp_path, COURSEHUB_SERVICE_API_TOKEN="from-env"))
     services = c.JupyterHub.services
-    assert names(services) == ["jupyterhub-idle-culler", "coursehub"]
+    assert names(services) == ["jupyterhub-idle-culler", "coursehub", "coursehub-hub"]
     assert services[1] == HELM_SERVICE
 
 
 def test_without_z2jh_the_settings_coursehub_service_is_added(tmp_path):
     c = Config()
     configure(c, production_settings(tmp_path, COURSEHUB_SERVICE_API_TOKEN="from-env"))
-    (service,) = c.JupyterHub.services
+    service, _hub_client = c.JupyterHub.services
     assert service["name"] == "coursehub" and service["api_token"] == "from-env"
 
 
