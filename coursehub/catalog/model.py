@@ -139,7 +139,7 @@ class Environment(_Strict):
 
 
 class GPUPolicy(_Strict):
-    """Per-course GPU limits. Accepted and validated now; enforced by the quota work.
+    """Per-course GPU limits, enforced by ``coursehub.gpu`` (see docs/gpu.md).
 
     None means "no limit" for each field.
     """
@@ -148,6 +148,9 @@ class GPUPolicy(_Strict):
     gpu_hours_per_student_per_week: float | None = Field(default=None, ge=0)
     max_session_hours: float | None = Field(default=None, gt=0)
     gpu_idle_timeout_minutes: float | None = Field(default=None, gt=0)
+    # Staff (instructors, TAs) of the course are not held to its cap and budget; their
+    # sessions are still recorded and count towards what the course holds.
+    staff_exempt: bool = True
 
 
 class SharedData(_Strict):

@@ -19,6 +19,10 @@ Extension points used (all documented KubeSpawner / JupyterHub ones, nothing pat
   scheduler preempts a student's server before a staff member's.
 - ``progress`` rewrites KubeSpawner's raw event messages into plain sentences
   (``coursehub.hub.progress``).
+- ``start`` asks the coursehub service to admit a GPU environment first (course cap,
+  weekly budget; ``coursehub.gpu``) and reports the server's start and stop, so the usage
+  ledger holds every GPU session. A refusal is an HTTP error with a sentence for the user,
+  raised before any Kubernetes object exists.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from coursehub.hub.profiles import (
 )
 from coursehub.hub.progress import count_gpus, translate_event, waits_for_gpu
 from coursehub.hub.roles import server_access_scopes
+from coursehub.hub.service_client import ServiceUnavailable
 
 
 def _catalog_not_configured():
@@ -143,6 +148,81 @@ class CourseSpawner(KubeSpawner):
         self.oauth_access_scopes = self._default_access_scopes() + server_access_scopes(
             self.catalog(), self.user.name
         )
+
+    async def start(self):
+        admitted = await self.admit_gpus()
+        try:
+            url = await super().start()
+        except BaseException:
+            if admitted:
+                await self.report_session("stopped", reason="start_failed")
+            raise
+        if admitted:
+            await self.report_session("started")
+        return url
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        # Always: after a hub restart the spawner no longer knows whether it ran a GPU
+        # environment; the service closes the server's open session if there is one.
+        await self.report_session("stopped", reason="stopped")
+
+    async def admit_gpus(self) -> bool:
+        """Ask the service to admit this spawn's GPUs; True when a session was opened.
+        Raises ``web.HTTPError`` with the service's sentence when refused, and 503 when
+        the service cannot be asked (quotas hold even then)."""
+        entitlement = self.entitlement
+        if entitlement is None or not entitlement.environment.gpu_count:
+            return False
+        client = self.service_client()
+        if client is None:
+            self.log.warning(
+                "No coursehub service: starting %s for %s without GPU quotas",
+                entitlement.slug,
+                self.user.name,
+            )
+            return False
+        try:
+            await client.call(
+                "POST",
+                "gpu/admissions",
+                {
+                    "username": self.user.name,
+                    "server_name": self.name or "",
+                    "course": entitlement.course.id,
+                    "environment": entitlement.environment.slug,
+                    "admin": bool(self.user.admin),
+                },
+            )
+        except ServiceUnavailable as error:
+            if error.status in (403, 429):
+                self.log.info("GPU spawn of %s refused: %s", self.user.name, error.message)
+                raise _http_error(error.status, error.message) from None
+            self.log.error("GPU admission for %s failed: %s", self.user.name, error.message)
+            raise _http_error(
+                503,
+                "GPU servers cannot start right now: the GPU quota service does not answer. "
+                "Try again in a minute, or start a CPU environment.",
+            ) from None
+        return True
+
+    async def report_session(self, event: str, reason: str | None = None) -> None:
+        client = self.service_client()
+        if client is None:
+            return
+        body = {"username": self.user.name, "server_name": self.name or ""}
+        if reason is not None:
+            body["reason"] = reason
+        try:
+            await client.call("POST", f"gpu/sessions/{event}", body)
+        except ServiceUnavailable as error:
+            # The service's enforcer reconciles with the hub and closes what is gone.
+            self.log.warning(
+                "Could not report %s of %s's server to the GPU ledger: %s",
+                event,
+                self.user.name,
+                error.message,
+            )
 
     async def progress(self):
         gpus_in_cluster: int | None = None

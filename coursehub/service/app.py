@@ -18,8 +18,10 @@ from jupyterhub.services.auth import HubAuth
 from tornado.httpserver import HTTPServer
 from tornado.web import Application
 
+from coursehub.gpu.enforcer import Enforcer
 from coursehub.service.context import ServiceContext
 from coursehub.service.handlers import routes
+from coursehub.service.hub_client import HubClient
 from coursehub.service.settings import ServiceSettings
 from coursehub.service.workflow import fail_interrupted_jobs
 
@@ -43,6 +45,13 @@ async def serve(settings: ServiceSettings) -> None:
     if interrupted:
         log.warning("Marked %d job(s) interrupted by the last shutdown as failed", interrupted)
     context.catalog_sync.start()
+    enforcer = None
+    if settings.hub_api_token:
+        hub = HubClient(settings.hub_api_url, settings.hub_api_token)
+        enforcer = Enforcer(context, hub, settings.gpu_enforce_seconds)
+        enforcer.start()
+    else:
+        log.warning("JUPYTERHUB_API_TOKEN is not set: GPU budgets and limits are not enforced")
     app = make_app(context)
     server = HTTPServer(app, max_body_size=app.settings["max_body_size"])
     server.listen(settings.bind_port, settings.bind_host)
@@ -61,6 +70,8 @@ async def serve(settings: ServiceSettings) -> None:
     await stop.wait()
     log.info("coursehub service stopping")
     server.stop()
+    if enforcer is not None:
+        await enforcer.stop()
     await server.close_all_connections()
     context.catalog_sync.stop()
     context.db.close()

@@ -12,6 +12,7 @@ from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course
 from coursehub.grading.settings import GradingSettings
 from coursehub.hub.catalog_sync import CatalogSync
+from coursehub.service.clock import make_clock
 from coursehub.service.db import Database
 from coursehub.service.models import utcnow
 from coursehub.service.settings import ServiceSettings
@@ -43,6 +44,7 @@ class ServiceContext:
             store=BlobStore(settings.data_dir / "store"),
             catalog_sync=CatalogSync(settings.courses_dir, log, settings.catalog_poll_seconds),
             grading=GradingSettings.from_environ(),
+            now=make_clock(settings.clock_offset_file),
         )
 
     async def cluster(self):

@@ -397,6 +397,9 @@ def routes(prefix: str, context: ServiceContext) -> list[tuple]:
         (rf"{course}/grades\.csv", GradesHandler),
         (rf"{prefix}api/jobs/{segment}", JobHandler),
     ]
+    from coursehub.service.gpu_handlers import gpu_routes  # its handlers extend BaseHandler
+
+    table += gpu_routes(prefix)
     return [(rf"{prefix}api/health", HealthHandler)] + [
         (pattern, handler, {"context": context}) for pattern, handler in table
     ]
