@@ -1,10 +1,11 @@
 """The GPU usage ledger in the service's SQL database: every function takes an open
 SQLAlchemy ``Session`` inside a transaction (``Database.run``) and the current time.
 
-Admission is race-free: ``admit_session`` locks the course's row in ``gpu_course_locks``
-(``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite runs one writer at a time anyway), counts
-the GPUs the course holds and the user's hours, and inserts the new session in the same
-transaction, so two concurrent spawns of one course are decided one after the other.
+Admission is race-free: ``admit_session`` first locks the course's row in
+``gpu_course_locks`` (a row lock on PostgreSQL, the write lock on SQLite), then counts the
+GPUs the course holds and the user's hours and inserts the new session in the same
+transaction, so concurrent spawns of one course are decided one after the other, by any
+number of service threads or replicas.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,19 +28,27 @@ class Admission:
     session_id: int | None = None
 
 
+def ensure_course_lock(db: Session, course_id: str) -> None:
+    """Create the course's lock row if it is missing (in a transaction of its own, before
+    ``admit_session``'s: two first admissions must not both insert it)."""
+    if db.get(GPUCourseLock, course_id) is None:
+        try:
+            with db.begin_nested():
+                db.add(GPUCourseLock(course=course_id))
+        except IntegrityError:
+            pass  # another admission created it first
+
+
 def lock_course(db: Session, course_id: str) -> None:
-    """Hold the course's admission lock until the transaction ends."""
+    """Hold the course's admission lock until the transaction ends. An UPDATE rather than
+    ``SELECT ... FOR UPDATE``: PostgreSQL locks the row either way, and SQLite (which
+    ignores FOR UPDATE) takes its database write lock here, before anything is counted."""
     locked = db.execute(
-        select(GPUCourseLock).where(GPUCourseLock.course == course_id).with_for_update()
-    ).scalar_one_or_none()
-    if locked is not None:
-        return
-    try:
-        with db.begin_nested():
-            db.add(GPUCourseLock(course=course_id))
-    except IntegrityError:
-        pass  # another admission created it first
-    db.execute(select(GPUCourseLock).where(GPUCourseLock.course == course_id).with_for_update())
+        update(GPUCourseLock).where(GPUCourseLock.course == course_id).values(course=course_id)
+    ).rowcount
+    if not locked:
+        db.add(GPUCourseLock(course=course_id))
+        db.flush()
 
 
 def open_session(db: Session, username: str, server_name: str) -> GPUSession | None:

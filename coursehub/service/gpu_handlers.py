@@ -81,6 +81,7 @@ class AdmissionHandler(GPUHandler):
         if role is None:
             raise Refusal(403, f"{username} is not a member of {course.id}")
         now = self.context.now()
+        await self.context.db.run(lambda db: ledger.ensure_course_lock(db, course.id))
         admission = await self.context.db.run(
             lambda db: ledger.admit_session(
                 db, course, environment, username, server_name, role, now
