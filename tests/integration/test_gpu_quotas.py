@@ -3,7 +3,8 @@
 The catalog has one course per policy, so the tests do not disturb each other:
 - ``cap-101``: at most 2 GPUs at once, five students (whole A100s);
 - ``budget-101``: 0.1 GPU-hours (6 minutes) per student per week (MIG slices);
-- ``idle-101``: GPU servers idle 30 minutes are stopped (MIG slices and a CPU environment).
+- ``idle-101``: GPU servers idle 30 minutes are stopped (MIG slices and a CPU environment);
+- ``ledger-101``: a generous budget, for the crash-and-restart test.
 
 The service's clock is moved forward through ``COURSEHUB_DEV_CLOCK_OFFSET_FILE`` and the
 enforcer runs every second, so budgets and idle times pass in seconds.
@@ -14,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
-from hub_platform import A100, HubAPI, keep_logs, small, write_courses
+from hub_platform import A100, Cluster, HubAPI, keep_logs, small, write_courses
 from service_calls import ServiceCalls
 
 from coursehub.dev import Platform, PlatformConfig
@@ -66,6 +68,7 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
         gpu_course("cap-101", CAP_STUDENTS, {"max_concurrent_gpus": 2}, A100_GPU),
         gpu_course("budget-101", ["spender"], {"gpu_hours_per_student_per_week": 0.1}, MIG),
         gpu_course("idle-101", ["idler", "reader"], {"gpu_idle_timeout_minutes": 30}, MIG),
+        gpu_course("ledger-101", ["survivor"], {"gpu_hours_per_student_per_week": 10}, MIG),
     )
     clock = root / "clock-offset"
     clock.write_text("0")
@@ -92,6 +95,13 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
 async def hub_api(platform) -> AsyncIterator[HubAPI]:
     async with aiohttp.ClientSession() as session:
         yield HubAPI(platform, session)
+
+
+@pytest.fixture(scope="module")
+async def cluster(platform) -> AsyncIterator[Cluster]:
+    connected = await Cluster.connect(platform.kubeconfig)
+    yield connected
+    await connected.close()
 
 
 @pytest.fixture(scope="module")
@@ -253,3 +263,33 @@ async def test_gpu_idle_culling_stops_an_idle_gpu_server_and_leaves_an_idle_cpu_
     assert (await hub_api.user("reader"))["servers"][""]["ready"]
     assert await hub_api.stop("reader") in (202, 204)
     await hub_api.wait_stopped("reader")
+
+
+async def test_the_ledger_survives_killing_the_hub_and_the_service_mid_session(
+    hub_api, service, platform, cluster
+):
+    status, body = await hub_api.spawn("survivor", "ledger-101-gpu")
+    assert status in (201, 202), body
+    await hub_api.wait_ready("survivor")
+    (before,) = await sessions(service, platform, "ledger-101")
+    assert before["started_at"] and not before["stopped_at"]
+
+    # SIGKILL: no stop hook runs, the managed service dies with the hub; the pod lives on.
+    await asyncio.to_thread(platform.kill_hub)
+    await asyncio.to_thread(platform.start_hub)
+    assert (await hub_api.user("survivor"))["servers"][""]["ready"]
+    await asyncio.sleep(3)  # enforcement passes of the new service against the new hub
+
+    (after,) = await sessions(service, platform, "ledger-101")
+    assert after["id"] == before["id"] and after["started_at"] == before["started_at"]
+    assert after["stopped_at"] is None  # not lost, not closed as vanished, not doubled
+
+    assert await hub_api.stop("survivor") in (202, 204)
+    await hub_api.wait_stopped("survivor")
+    (closed,) = await sessions(service, platform, "ledger-101")
+    assert closed["id"] == before["id"] and closed["stop_reason"] == "stopped"
+    started = datetime.fromisoformat(closed["started_at"])
+    stopped = datetime.fromisoformat(closed["stopped_at"])
+    hours = (stopped - started).total_seconds() / 3600
+    assert closed["gpu_hours"] == pytest.approx(hours, abs=1e-4)  # rounded to 4 places
+    assert await cluster.user_pods("survivor") == []
