@@ -33,17 +33,20 @@ from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Callable, Unicode, default
 
+from coursehub.gpu.availability import Line, cluster_counts, describe
 from coursehub.hub.profiles import (
     PROFILE_TRAITS,
     Entitlement,
     ProfileRefused,
     build_profiles,
+    entitlements,
     priority_class,
     resolve_profile,
 )
 from coursehub.hub.progress import count_gpus, translate_event, waits_for_gpu
 from coursehub.hub.roles import server_access_scopes
 from coursehub.hub.service_client import ServiceUnavailable
+from coursehub.hub.spawn_form import render_spawn_form
 
 
 def _catalog_not_configured():
@@ -56,6 +59,14 @@ def _catalog_not_configured():
 def course_profiles(spawner: CourseSpawner) -> list[dict]:
     """``profile_list`` callable: the profiles the spawner's user may start now."""
     return build_profiles(spawner.catalog(), spawner.user.name, bool(spawner.user.admin))
+
+
+async def spawn_form(spawner: CourseSpawner) -> str:
+    """``options_form`` callable: the user's environments with live GPU availability."""
+    profiles = course_profiles(spawner)
+    availability = await spawner.gpu_availability()
+    previous = (spawner.user_options or {}).get("profile")
+    return render_spawn_form(profiles, availability, previous)
 
 
 def refuse_foreign_profiles(spawner: CourseSpawner, user_options: dict) -> None:
@@ -108,6 +119,10 @@ class CourseSpawner(KubeSpawner):
     @default("profile_list")
     def _default_profile_list(self):
         return course_profiles
+
+    @default("options_form")
+    def _default_options_form(self):
+        return spawn_form
 
     @default("apply_user_options")
     def _default_apply_user_options(self):
@@ -223,6 +238,46 @@ class CourseSpawner(KubeSpawner):
                 self.user.name,
                 error.message,
             )
+
+    async def gpu_availability(self) -> dict[str, list[Line]]:
+        """Per GPU profile slug the user may start, the spawn page's availability lines.
+        Missing numbers (cluster or service unreachable) become "unknown" lines."""
+        gpu_entitlements = [
+            item
+            for item in entitlements(self.catalog(), self.user.name, bool(self.user.admin))
+            if item.environment.gpu_count
+        ]
+        if not gpu_entitlements:
+            return {}
+        nodes = pods = None
+        try:
+            timeout = self.k8s_api_request_timeout
+            serialize = self.api.api_client.sanitize_for_serialization
+            nodes = serialize(await self.api.list_node(_request_timeout=timeout))["items"]
+            pods = serialize(
+                await self.api.list_namespaced_pod(self.namespace, _request_timeout=timeout)
+            )["items"]
+        except Exception as exc:  # the form must render without the numbers
+            self.log.warning("Could not read nodes and pods for GPU availability: %s", exc)
+        courses = None
+        client = self.service_client()
+        if client is not None:
+            try:
+                query = {"username": self.user.name, "admin": "1" if self.user.admin else None}
+                answer = await client.call("GET", "gpu/availability", query=query)
+                courses = answer["courses"]
+            except ServiceUnavailable as error:
+                self.log.warning("Could not read GPU quotas: %s", error.message)
+        result = {}
+        for item in gpu_entitlements:
+            cluster = None
+            if nodes is not None:
+                cluster = cluster_counts(nodes, pods, item.environment)
+            numbers = (courses or {}).get(item.course.id) if courses is not None else None
+            if courses is not None and numbers is None:
+                numbers = {}
+            result[item.slug] = describe(item.course, item.environment, cluster, numbers)
+        return result
 
     async def progress(self):
         gpus_in_cluster: int | None = None

@@ -125,11 +125,13 @@ class AvailabilityHandler(GPUHandler):
         if username != self.caller.name and not (self.caller.is_hub or self.caller.admin):
             raise Refusal(403, f"{self.caller} may only read their own GPU availability")
         catalog = self.context.catalog
+        # Admins may start every course's environments (as staff).
+        admin = self.get_argument("admin", "") == "1" and (self.caller.is_hub or self.caller.admin)
         courses = [
             course
             for course in catalog.courses.values()
             if any(env.gpu_count for env in course.environments)
-            and (course.role_of(username) is not None or self.get_argument("admin", "") == "1")
+            and (course.role_of(username) is not None or admin)
         ]
         now = self.context.now()
 
