@@ -44,11 +44,9 @@ class SignInRefused(web.HTTPError):
         # JupyterHub's write_error shows these on its error page (error.html).
         self.reason = title
         self.jupyterhub_message = f"{title}. {message} {hint}".strip()
-        paragraphs = [f"<p><strong>{html.escape(title)}</strong></p>"]
-        paragraphs.append(f"<p>{html.escape(message)}</p>")
-        if hint:
-            paragraphs.append(f"<p>{html.escape(hint)}</p>")
-        self.jupyterhub_html_message = "\n".join(paragraphs)
+        # error.html puts this inside a <p> under a heading with the title.
+        parts = [html.escape(message)] + ([html.escape(hint)] if hint else [])
+        self.jupyterhub_html_message = "<br><br>".join(parts)
 
 
 class CourseSignIn(LoggingConfigurable):
