@@ -238,6 +238,14 @@ def configure_auth(
         section.authorize_url = lti.authorize_url
         section.jwks_endpoint = lti.jwks_url
         section.name_claims = list(lti.name_claims)
+        if not settings.is_dev:
+            # The LMS posts the launch from its own site: the hub's state and nonce
+            # cookies must be sent on that cross-site POST (and inside the LMS's iframe),
+            # which browsers allow only for SameSite=None; Secure cookies (HTTPS only).
+            c.JupyterHub.tornado_settings = {
+                **existing(c.JupyterHub, "tornado_settings", {}),
+                "cookie_options": {"samesite": "None", "secure": True},
+            }
     # Plain functions (traitlets deep-copies configured values).
     section.catalog = lambda: sync.current()
     section.service_client = lambda: client

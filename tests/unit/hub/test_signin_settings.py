@@ -76,6 +76,9 @@ def test_lti_settings_reach_the_authenticator(tmp_path):
     assert section.client_id == {"10000000000001", "10000000000002"}
     assert section.issuer == LTI["COURSEHUB_LTI_ISSUER"]
     assert section.jwks_endpoint == LTI["COURSEHUB_LTI_JWKS_URL"]
+    # launches are cross-site POSTs: cookies must allow it; z2jh's settings stay
+    assert c.JupyterHub.tornado_settings["cookie_options"] == {"samesite": "None", "secure": True}
+    assert c.JupyterHub.tornado_settings["headers"] == {"X-Site": "hub"}
 
 
 def test_dev_keeps_the_demo_accounts(tmp_path):
