@@ -148,6 +148,12 @@ class CourseOIDCAuthenticator(GenericOAuthenticator, CourseSignIn):
             claims = {**userinfo, **claims}
         return claims
 
+    async def refresh_user(self, user, handler=None, **kwargs):
+        """Nothing to refresh between sign-ins: the ID token was checked once, at sign-in,
+        and memberships are written then. (OAuthenticator's refresh would check the stored,
+        by then expired, ID token again when auth_state is enabled.)"""
+        return True
+
     def user_info_to_username(self, user_info):
         # A placeholder: update_auth_model replaces it with the stored username.
         return f"oidc-{user_info['sub']}"[:60]

@@ -22,7 +22,7 @@ from coursehub.service.db import Database
 from coursehub.service.models import Identity
 from coursehub.service.rules import Refusal
 
-ATTEMPTS = 5
+ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
