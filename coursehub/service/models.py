@@ -133,21 +133,3 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-
-class Identity(Base):
-    """A person as an identity provider knows them (``issuer`` + ``subject``, stable at
-    the provider) and the hub username coursehub gave them at their first sign-in, kept
-    for good. ``courses`` (JSON ``{course: role}``) is what LTI launches from this
-    identity said so far (each launch speaks of one course)."""
-
-    __tablename__ = "identities"
-    __table_args__ = (UniqueConstraint("issuer", "subject"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    issuer: Mapped[str] = mapped_column(String(500))
-    subject: Mapped[str] = mapped_column(String(255))
-    username: Mapped[str] = mapped_column(String(64), unique=True)
-    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
-    courses: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
