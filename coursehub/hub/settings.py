@@ -41,6 +41,9 @@ Variables (defaults for dev / production):
   (``<state>/service``, SQLite in it); see ``coursehub.service.settings``.
 - ``COURSEHUB_SERVICE_API_TOKEN``: production only, the external service's hub API token
   (from a Secret); unset, the hub runs without the service (no assignments).
+- ``COURSEHUB_AUTH`` and ``COURSEHUB_OIDC_*``, ``COURSEHUB_LTI_*``,
+  ``COURSEHUB_ADMIN_USERS``: sign-in (``coursehub.hub.auth_settings``; dev: the demo
+  accounts; production: unset leaves the authenticator to the Helm values' ``hub.config``).
 - ``KUBECONFIG``: the cluster's kubeconfig (dev: required, the dev cluster's one;
   production: in-cluster config).
 """
@@ -50,10 +53,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
+
+from coursehub.hub.auth_settings import AuthSettings, AuthSettingsError
 
 # A Kubernetes object name (DNS-1123 subdomain), as PriorityClass names must be.
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -94,6 +99,7 @@ class HubSettings:
     service_limits: tuple[tuple[str, str], ...] = ()
     staff_priority_class: str | None = None
     student_priority_class: str | None = None
+    auth: AuthSettings = field(default_factory=lambda: AuthSettings(kind=None))
 
     @property
     def is_dev(self) -> bool:
@@ -151,6 +157,10 @@ class HubSettings:
         # Production without a token: the hub runs without assignments (the chart's
         # service.enabled=false); the hub logs that.
         service_api_token = env.get("COURSEHUB_SERVICE_API_TOKEN") or None
+        try:
+            auth = AuthSettings.from_environ(env, dev)
+        except AuthSettingsError as error:
+            raise SettingsError(str(error)) from None
         return cls(
             mode=mode,
             courses_dir=courses_dir,
@@ -177,6 +187,7 @@ class HubSettings:
             ),
             staff_priority_class=_k8s_name(env, "COURSEHUB_STAFF_PRIORITY_CLASS"),
             student_priority_class=_k8s_name(env, "COURSEHUB_STUDENT_PRIORITY_CLASS"),
+            auth=auth,
         )
 
 
