@@ -42,7 +42,7 @@ def courses_in_scope(catalog: Catalog, caller: Caller, course_id: str | None) ->
             raise Refusal(
                 403,
                 f"{caller} is not staff of {course.id}: the GPU usage of a course is for "
-                "its staff and admins",
+                "its staff and admins.",
             )
         return [course.id]
     if caller.admin:
@@ -54,7 +54,7 @@ def courses_in_scope(catalog: Catalog, caller: Caller, course_id: str | None) ->
         raise Refusal(
             403,
             f"{caller} is neither an admin nor staff of a course: GPU usage reports are for "
-            "admins and course staff",
+            "admins and course staff.",
         )
     return taught
 
