@@ -1,4 +1,5 @@
-"""The GPU usage chart: GPU-hours per UTC day, one stacked bar colour per course.
+"""The GPU usage chart: GPU-hours per UTC day, one stacked bar colour per course
+(courses without GPU-hours in the window are left out of the legend).
 
 ``render(daily, "png" | "svg")`` returns the image bytes. It uses matplotlib's
 object-oriented API with the Agg canvas (no pyplot, no display, no global backend), so it
@@ -37,7 +38,8 @@ def render(daily: Daily, kind: Literal["png", "svg"] = "png") -> bytes:
         axes = figure.subplots()
         positions = list(range(len(daily.days)))
         bottom = [0.0] * len(daily.days)
-        for course, hours in sorted(daily.hours.items()):
+        used = {course: hours for course, hours in daily.hours.items() if any(hours)}
+        for course, hours in sorted(used.items()):
             axes.bar(positions, hours, bottom=bottom, label=course, width=0.8)
             bottom = [below + value for below, value in zip(bottom, hours, strict=True)]
         step = max(1, math.ceil(len(daily.days) / MAX_LABELS))
@@ -49,7 +51,7 @@ def render(daily: Daily, kind: Literal["png", "svg"] = "png") -> bytes:
         axes.set_title(TITLE)
         axes.grid(axis="y", alpha=0.3)
         axes.set_axisbelow(True)
-        if daily.hours:
+        if used:
             axes.legend(title="course", loc="upper left", fontsize="small")
         buffer = io.BytesIO()
         metadata = {"Date": None} if kind == "svg" else {}
