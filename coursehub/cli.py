@@ -48,6 +48,12 @@ def _assignment(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _usage(args: argparse.Namespace) -> int:
+    from coursehub.usage_cli import run
+
+    return run(args)
+
+
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hub-url",
@@ -144,6 +150,35 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--assignment", default=None, help="one assignment only")
     _add_connection_options(export)
     export.set_defaults(func=_assignment)
+
+    usage = commands.add_parser(
+        "usage",
+        help="GPU-hours, sessions, refusals and culls per course and user (admins: every "
+        "course; staff: their own)",
+    )
+    usage.add_argument("--course", default=None, help="one course only, e.g. ai-101")
+    usage.add_argument(
+        "--since",
+        default=None,
+        help="start of the window: YYYY-MM-DD (00:00 UTC) or an ISO 8601 time "
+        "(default: this week's Monday 00:00 UTC)",
+    )
+    usage.add_argument(
+        "--until",
+        default=None,
+        help="end of the window: YYYY-MM-DD (that day included) or an ISO 8601 time (default: now)",
+    )
+    usage.add_argument(
+        "--format",
+        choices=("table", "csv"),
+        default="table",
+        help="table (aligned, with totals) or csv (one line per course and user)",
+    )
+    usage.add_argument(
+        "--plot", default=None, metavar="FILE.png", help="also write a chart of GPU-hours per day"
+    )
+    _add_connection_options(usage)
+    usage.set_defaults(func=_usage)
     return parser
 
 

@@ -25,6 +25,7 @@ import copy
 import logging
 import os
 import secrets
+from pathlib import Path
 
 from traitlets.config import LazyConfigValue
 
@@ -48,11 +49,13 @@ from coursehub.hub.services import (
     pod_environment,
     service_api_url,
     service_role,
+    service_users_role,
 )
 from coursehub.hub.settings import HubSettings, SettingsError
 from coursehub.hub.spawner import CourseSpawner
 
 DEV_ADMIN_SERVICE = "coursehub-dev-admin"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 # The scopes of JupyterHub's built-in admin role, for the dev admin token's service.
 ADMIN_SCOPES = [
     "admin-ui",
@@ -121,6 +124,11 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
     if settings.student_priority_class:
         c.CourseSpawner.student_priority_class_name = settings.student_priority_class
     c.Spawner.default_url = "/lab"
+    # coursehub's page.html: services listed by their display name (the Services menu).
+    c.JupyterHub.template_paths = [
+        str(TEMPLATES),
+        *[path for path in existing(c.JupyterHub, "template_paths", []) if path != str(TEMPLATES)],
+    ]
     # Show the progress page after 1 s rather than JupyterHub's 10 s: a GPU wait is exactly
     # when people need to see why. Not 0 (z2jh's): a refused profile must still fail the
     # request itself, and that refusal comes within milliseconds.
@@ -166,7 +174,7 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
         client = HubServiceClient(service_api_url(settings), secrets.token_urlsafe(32))
         client_service, client_role = hub_client(client.token)
         services = extend_by_name(services, [client_service], "service", log)
-        roles += [service_role(), client_role]
+        roles += [service_role(), client_role, service_users_role(catalog)]
         c.CourseSpawner.service_client = lambda: client
     configure_auth(c, settings, sync, client)
     c.JupyterHub.services = services

@@ -5,7 +5,12 @@ calls them.
 
 - ``coursehub``: the assignment exchange and gradebooks. In dev the hub runs it as a
   managed service (a subprocess it restarts if it dies); in production it is an external
-  service in its own Deployment, known to the hub by URL and API token.
+  service in its own Deployment, known to the hub by URL and API token. It also serves the
+  GPU usage page (``/services/coursehub/usage``), so it is listed in the hub's Services
+  menu as "GPU usage" (``info.display_name``; coursehub's ``page.html`` shows it to admins
+  and course staff only), signs people in through the hub without a confirmation page, and
+  every course member may open it (``service_users_role``): the service, not the hub,
+  tells a student why the page is not for them.
 - ``grader-<course>``: the course's formgrader, a ``jupyterhub-singleuser`` rooted in the
   course's nbgrader folder that the coursehub service keeps. Only the course's staff may
   open it (``access:services!service=grader-<course>`` in their role). It is opened as its
@@ -23,6 +28,7 @@ import sys
 from pathlib import Path
 
 from coursehub.catalog import Catalog
+from coursehub.hub.roles import staff_group, students_group
 from coursehub.hub.settings import HubSettings
 from coursehub.service.rules import HUB_CLIENT_SERVICE, grader_service_name
 
@@ -39,11 +45,19 @@ def service_api_url(settings: HubSettings) -> str:
     return f"{settings.service_url}{SERVICE_PREFIX}"
 
 
+# How the hub lists and signs people into the coursehub service (its browser pages).
+SERVICE_PAGES = {
+    "display": True,
+    "oauth_no_confirm": True,
+    "info": {"display_name": "GPU usage", "menu": "staff"},
+}
+
+
 def coursehub_service(settings: HubSettings) -> dict | None:
     if settings.is_dev:
         return {
             "name": SERVICE_NAME,
-            "display": False,
+            **SERVICE_PAGES,
             "url": settings.service_url,
             "command": [*DIE_WITH_HUB, sys.executable, "-m", "coursehub", "service"],
             "environment": {
@@ -63,7 +77,7 @@ def coursehub_service(settings: HubSettings) -> dict | None:
     if settings.service_api_token:
         return {
             "name": SERVICE_NAME,
-            "display": False,
+            **SERVICE_PAGES,
             "url": settings.service_url,
             "api_token": settings.service_api_token,
         }
@@ -90,6 +104,21 @@ def service_role() -> dict:
         "description": "The coursehub service: GPU enforcement, usage and course groups",
         "scopes": list(SERVICE_SCOPES),
         "services": [SERVICE_NAME],
+    }
+
+
+def service_users_role(catalog: Catalog) -> dict:
+    """Every course member may sign in to the coursehub service's pages (admins may
+    anyway); what each sees is the service's decision. Like the staff roles, it follows
+    the catalog's courses as of the hub's start."""
+    groups = []
+    for course_id in sorted(catalog.courses):
+        groups += [staff_group(course_id), students_group(course_id)]
+    return {
+        "name": "coursehub-service-users",
+        "description": "Course members: sign in to the coursehub service's pages (GPU usage)",
+        "scopes": [f"access:services!service={SERVICE_NAME}"],
+        "groups": groups,
     }
 
 

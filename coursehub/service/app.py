@@ -23,6 +23,7 @@ from coursehub.service.context import ServiceContext
 from coursehub.service.handlers import routes
 from coursehub.service.hub_client import HubClient
 from coursehub.service.settings import ServiceSettings
+from coursehub.service.usage_page import cookie_secret, make_hub_oauth, page_routes
 from coursehub.service.workflow import fail_interrupted_jobs
 
 log = logging.getLogger("coursehub.service")
@@ -31,9 +32,12 @@ log = logging.getLogger("coursehub.service")
 def make_app(context: ServiceContext, hub_auth: HubAuth | None = None) -> Application:
     # Token lookups are cached briefly: a submission rush asks the hub once per student.
     auth = hub_auth or HubAuth(cache_max_age=60)
+    prefix = context.settings.prefix
     return Application(
-        routes(context.settings.prefix, context),
+        # The API (token only), then the pages people open in a browser (hub sign-in).
+        routes(prefix, context) + page_routes(prefix, context, make_hub_oauth(context.settings)),
         hub_auth=auth,
+        cookie_secret=cookie_secret(context.settings),
         # Uploads up to the submission limit, with room for tar and gzip overhead.
         max_body_size=context.settings.limits.max_total_bytes * 2 + 1024 * 1024,
     )

@@ -423,8 +423,9 @@ def routes(prefix: str, context: ServiceContext) -> list[tuple]:
         (rf"{prefix}api/identities", IdentitiesHandler),
     ]
     from coursehub.service.gpu_handlers import gpu_routes  # its handlers extend BaseHandler
+    from coursehub.service.usage import usage_routes
 
-    table += gpu_routes(prefix)
+    table += gpu_routes(prefix) + usage_routes(prefix)
     return [(rf"{prefix}api/health", HealthHandler)] + [
         (pattern, handler, {"context": context}) for pattern, handler in table
     ]

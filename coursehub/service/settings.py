@@ -14,6 +14,11 @@
   ``JUPYTERHUB_API_TOKEN``: set by the hub; the token identifies the service to the hub.
 - ``COURSEHUB_GPU_ENFORCE_SECONDS``: how often GPU budgets, session limits and idle GPU
   servers are checked (30).
+- ``JUPYTERHUB_SERVICE_NAME`` (``coursehub``) and ``JUPYTERHUB_CLIENT_ID``
+  (``service-<name>``): the service's name and OAuth client at the hub, for the pages people
+  open in a browser (the GPU usage page); set by the hub for a managed service.
+- ``COURSEHUB_SERVICE_COOKIE_SECRET``: the key (hex) that signs those pages' login cookies;
+  without it, one is made once and kept in ``<data dir>/cookie_secret``.
 - ``COURSEHUB_DEV_CLOCK_OFFSET_FILE`` (dev only): a file holding seconds to add to the
   service's clock, read at every use, so tests can move time forward without waiting.
 """
@@ -47,6 +52,9 @@ class ServiceSettings:
     hub_api_token: str = ""
     gpu_enforce_seconds: float = 30.0
     clock_offset_file: Path | None = None
+    service_name: str = "coursehub"
+    oauth_client_id: str = "service-coursehub"
+    cookie_secret: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -88,7 +96,11 @@ class ServiceSettings:
                 "COURSEHUB_DEV_CLOCK_OFFSET_FILE is set but COURSEHUB_MODE is not 'dev': moving "
                 "the clock is for tests only; unset it"
             )
+        service_name = env.get("JUPYTERHUB_SERVICE_NAME") or "coursehub"
         return cls(
+            service_name=service_name,
+            oauth_client_id=env.get("JUPYTERHUB_CLIENT_ID") or f"service-{service_name}",
+            cookie_secret=env.get("COURSEHUB_SERVICE_COOKIE_SECRET", ""),
             hub_api_url=(env.get("JUPYTERHUB_API_URL") or "http://hub:8081/hub/api").rstrip("/"),
             hub_api_token=env.get("JUPYTERHUB_API_TOKEN", ""),
             gpu_enforce_seconds=gpu_enforce_seconds,

@@ -102,6 +102,7 @@ def test_z2jh_services_and_roles_are_kept_and_coursehub_roles_added(configured):
         "course-ml-201-staff",
         "coursehub-service",
         "coursehub-hub",
+        "coursehub-service-users",
     ]
 
 
@@ -113,6 +114,28 @@ def test_the_hub_reaches_the_service_with_a_token_scoped_to_that_service_only(co
     client = configured.CourseSpawner.service_client()
     assert client.token == entry["api_token"] and len(client.token) >= 40
     assert client.base == "http://coursehub:8090/services/coursehub/api"
+
+
+def test_course_members_may_sign_in_to_the_service_pages_listed_as_gpu_usage(tmp_path):
+    c = Config()
+    configure(c, production_settings(tmp_path, COURSEHUB_SERVICE_API_TOKEN="from-env"))
+    service = c.JupyterHub.services[0]
+    assert service["display"] and service["oauth_no_confirm"]
+    assert service["info"] == {"display_name": "GPU usage", "menu": "staff"}
+    (role,) = [r for r in c.JupyterHub.load_roles if r["name"] == "coursehub-service-users"]
+    assert role["scopes"] == ["access:services!service=coursehub"]
+    assert role["groups"] == [
+        "course-ai-101-staff",
+        "course-ai-101-students",
+        "course-ml-201-staff",
+        "course-ml-201-students",
+    ]
+    # coursehub's page.html (the Services menu) comes first; z2jh's paths are kept.
+    c = z2jh_config()
+    c.JupyterHub.template_paths = ["/etc/jupyterhub/templates"]
+    configure(c, production_settings(tmp_path))
+    ours, theirs = c.JupyterHub.template_paths
+    assert (Path(ours) / "page.html").is_file() and theirs == "/etc/jupyterhub/templates"
 
 
 def test_the_helm_values_coursehub_service_wins_over_the_settings_one(tmp_path):

@@ -1,0 +1,65 @@
+"""The usage page's templates escape what users control (usernames come from sign-in) and
+carry no script; rendered with Tornado's real template loader."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from coursehub.gpu.reports import (
+    RIGHT_ALIGNED,
+    TABLE_HEADER,
+    TOTAL,
+    SessionRow,
+    build_report,
+    table_rows,
+)
+from coursehub.gpu.usage_chart import inline_svg
+from coursehub.service.usage_page import CONTENT_SECURITY_POLICY, TEMPLATES
+
+EVIL = '<script>alert("x")</script>'
+
+
+def page(**values) -> str:
+    at = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    session = SessionRow(EVIL, "ai-101", 1, at, at, at.replace(hour=10), "stopped")
+    report = build_report([session], [], ["ai-101"], at.replace(hour=0), at.replace(day=7), at)
+    defaults = {
+        "hub_home": "/hub/home",
+        "user": EVIL,
+        "admin": False,
+        "role": "staff of ai-101",
+        "choices": ["ai-101"],
+        "course": '"><b>',
+        "since_value": "2025-01-06",
+        "since_text": "2025-01-06 00:00 UTC",
+        "until_text": "2025-01-07 00:00 UTC",
+        "has_sessions": True,
+        "header": TABLE_HEADER,
+        "rows": table_rows(report),
+        "total": TOTAL,
+        "numeric": RIGHT_ALIGNED,
+        "chart": inline_svg(report.daily),
+    }
+    return TEMPLATES.load("usage.html").generate(**{**defaults, **values}).decode()
+
+
+def test_usernames_and_arguments_are_escaped_everywhere():
+    html = page()
+    assert "<script" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    assert '"><b>' not in html and "&quot;&gt;&lt;b&gt;" in html
+    assert "<svg" in html and "GPU-hours per day per course" in html
+
+
+def test_the_refusal_page_escapes_its_message():
+    html = (
+        TEMPLATES.load("refused.html")
+        .generate(hub_home="/hub/home", heading="403 · Not allowed", message=f"{EVIL} may not")
+        .decode()
+    )
+    assert "<script" not in html and "&lt;script&gt;" in html
+
+
+def test_the_pages_allow_no_script_at_all():
+    assert "script-src" not in CONTENT_SECURITY_POLICY
+    assert CONTENT_SECURITY_POLICY.startswith("default-src 'none'")
