@@ -151,6 +151,9 @@ class GPUPolicy(_Strict):
     # Staff (instructors, TAs) of the course are not held to its cap and budget; their
     # sessions are still recorded and count towards what the course holds.
     staff_exempt: bool = True
+    # Past the cap: queue the spawn (position shown while it waits, started in order when
+    # a GPU of the course frees up) instead of refusing it at once.
+    queue_when_full: bool = False
 
 
 class SharedData(_Strict):

@@ -42,7 +42,7 @@ class Action:
     session_id: int
     username: str
     server_name: str
-    kind: str  # "stop" | "warn" | "vanished"
+    kind: str  # "stop" | "warn" | "vanished" | "unqueued"
     reason: str
     message: str
 
@@ -77,7 +77,8 @@ class Enforcer:
         # Sessions first, then the hub (see the module doc); only these sessions are judged.
         sessions = await db.run(ledger.open_sessions)
         known = {row.id for row in sessions}
-        if not known:
+        queued = {entry.id for entry in await db.run(ledger.all_waiting)}
+        if not known and not queued:
             return []
         try:
             users = await self.hub.active_users()
@@ -92,6 +93,7 @@ class Enforcer:
         now = self.context.now()
         catalog = self.context.catalog
         actions = await db.run(lambda session: plan(session, catalog, users, known, now))
+        actions += await db.run(lambda session: drop_stale_waits(session, users, queued, now))
         for action in actions:
             if action.kind == "stop":
                 log.info(
@@ -106,8 +108,10 @@ class Enforcer:
                     log.error("Could not stop %s's GPU server: %s", action.username, error)
             elif action.kind == "warn":
                 log.info("Warned %s: %s", action.username, action.message)
-            else:
+            elif action.kind == "vanished":
                 log.info("Closed %s's GPU session: its server is gone", action.username)
+            else:
+                log.info("Took %s out of the GPU queue: no spawn waits", action.username)
         return actions
 
 
@@ -169,4 +173,18 @@ def plan(
                     row.id, row.username, row.server_name, "warn", verdict.reason, verdict.message
                 )
             )
+    return actions
+
+
+def drop_stale_waits(db, users: dict[str, dict], known: set[int], now: datetime) -> list[Action]:
+    """Queue entries (in ``known``, read before the hub was asked) whose spawn the hub no
+    longer has pending leave the queue, so a lost spawn cannot hold the line."""
+    actions = []
+    for entry in ledger.all_waiting(db):
+        if entry.id not in known:
+            continue
+        server = ((users.get(entry.username) or {}).get("servers") or {}).get(entry.server_name)
+        if server is None or server.get("pending") != "spawn":
+            entry.left_at, entry.outcome = now, "left"
+            actions.append(Action(entry.id, entry.username, entry.server_name, "unqueued", "", ""))
     return actions

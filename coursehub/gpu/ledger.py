@@ -19,13 +19,21 @@ from sqlalchemy.orm import Session
 
 from coursehub.catalog.model import Course, Environment
 from coursehub.gpu import policy
-from coursehub.service.models import GPUCourseLock, GPUGrant, GPURefusal, GPUSession
+from coursehub.service.models import (
+    GPUCourseLock,
+    GPUGrant,
+    GPUQueueEntry,
+    GPURefusal,
+    GPUSession,
+)
 
 
 @dataclass(frozen=True)
 class Admission:
     decision: policy.Decision
     session_id: int | None = None
+    # In the course's queue at this place (1: next), when the course queues past its cap.
+    position: int | None = None
 
 
 def ensure_course_lock(db: Session, course_id: str) -> None:
@@ -98,6 +106,32 @@ def extra_hours(db: Session, username: str, course_id: str, now: datetime) -> fl
     )
 
 
+def waiting(db: Session, course_id: str) -> list[GPUQueueEntry]:
+    """The course's queue, first come first."""
+    return list(
+        db.execute(
+            select(GPUQueueEntry)
+            .where(GPUQueueEntry.course == course_id, GPUQueueEntry.left_at.is_(None))
+            .order_by(GPUQueueEntry.enqueued_at, GPUQueueEntry.id)
+        ).scalars()
+    )
+
+
+def all_waiting(db: Session) -> list[GPUQueueEntry]:
+    return list(db.execute(select(GPUQueueEntry).where(GPUQueueEntry.left_at.is_(None))).scalars())
+
+
+def leave_queue(db: Session, username: str, server_name: str, outcome: str, now: datetime):
+    for entry in db.execute(
+        select(GPUQueueEntry).where(
+            GPUQueueEntry.username == username,
+            GPUQueueEntry.server_name == server_name,
+            GPUQueueEntry.left_at.is_(None),
+        )
+    ).scalars():
+        entry.left_at, entry.outcome = now, outcome
+
+
 def admit_session(
     db: Session,
     course: Course,
@@ -107,7 +141,11 @@ def admit_session(
     role: str,
     now: datetime,
 ) -> Admission:
-    """Decide a GPU spawn and, when admitted, open its session (see the module doc)."""
+    """Decide a GPU spawn and, when admitted, open its session (see the module doc).
+
+    In a course with ``queue_when_full`` a spawn past the cap joins the course's queue
+    (``Admission.position``); the hub asks again until it is admitted, and spawns queued
+    earlier go first."""
     lock_course(db, course.id)
     stale = open_session(db, username, server_name)
     if stale is not None:
@@ -115,6 +153,9 @@ def admit_session(
         # (a hub crash mid-spawn): close it where it was last known to run.
         close_open(db, stale, "restarted", stale.last_seen_at or stale.started_at or now)
         db.flush()
+    queue = waiting(db, course.id) if course.gpu_policy.queue_when_full else []
+    mine = next((e for e in queue if e.username == username and e.server_name == server_name), None)
+    ahead = queue[: queue.index(mine)] if mine is not None else queue
     decision = policy.admit(
         course,
         environment,
@@ -123,8 +164,23 @@ def admit_session(
         used_hours(db, username, course.id, now),
         extra_hours(db, username, course.id, now),
         now,
+        gpus_queued_ahead=sum(entry.gpus for entry in ahead),
     )
+    if decision.reason == "cap" and course.gpu_policy.queue_when_full:
+        if mine is None:
+            db.add(
+                GPUQueueEntry(
+                    username=username,
+                    server_name=server_name,
+                    course=course.id,
+                    environment=environment.slug,
+                    gpus=environment.gpu_count,
+                    enqueued_at=now,
+                )
+            )
+        return Admission(decision, position=len(ahead) + 1)
     if not decision.admitted:
+        leave_queue(db, username, server_name, "refused", now)
         db.add(
             GPURefusal(
                 username=username,
@@ -136,6 +192,7 @@ def admit_session(
             )
         )
         return Admission(decision)
+    leave_queue(db, username, server_name, "admitted", now)
     row = GPUSession(
         username=username,
         server_name=server_name,
@@ -167,7 +224,9 @@ def close_open(db: Session, row: GPUSession, reason: str, at: datetime) -> None:
 
 
 def close(db: Session, username: str, server_name: str, reason: str, now: datetime) -> bool:
-    """Close the server's open session, if any (idempotent: False when none was open)."""
+    """Close the server's open session, if any, and take it out of its course's queue
+    (idempotent: False when no session was open)."""
+    leave_queue(db, username, server_name, "left", now)
     row = open_session(db, username, server_name)
     if row is None:
         return False

@@ -104,29 +104,19 @@ def admit(
     used_hours: float,
     extra_hours: float,
     now: datetime,
+    gpus_queued_ahead: int = 0,
 ) -> Decision:
     """Whether a spawn of ``environment`` may take its GPUs now.
 
     ``gpus_held``: GPUs the course's open sessions hold (admitted or running);
     ``used_hours``: the user's GPU-hours in this course this week; ``extra_hours``: what
-    admins granted them this week.
+    admins granted them this week; ``gpus_queued_ahead``: GPUs that spawns queued before
+    this one wait for (a course with ``queue_when_full``): they go first.
     """
     policy = course.gpu_policy
     wanted = environment.gpu_count
     if wanted == 0 or is_exempt(course, role):
         return Decision(True)
-    cap = policy.max_concurrent_gpus
-    if cap is not None and gpus_held + wanted > cap:
-        held = min(gpus_held, cap)
-        return Decision(
-            False,
-            "cap",
-            f"{course.id} allows {cap} GPU{'s' if cap != 1 else ''} at once for its "
-            f"students, and {held} {'is' if held == 1 else 'are'} in use, so "
-            f'"{environment.display_name}" cannot start now. Try again when a '
-            f"classmate's GPU server stops.{_suggest_cpu(course)}",
-            429,
-        )
     budget = policy.gpu_hours_per_student_per_week
     if budget is not None and used_hours >= budget + extra_hours:
         total = budget + extra_hours
@@ -138,7 +128,30 @@ def admit(
             f"{_suggest_cpu(course)}",
             403,
         )
+    cap = policy.max_concurrent_gpus
+    if cap is not None and gpus_held + gpus_queued_ahead + wanted > cap:
+        held = min(gpus_held, cap)
+        return Decision(
+            False,
+            "cap",
+            f"{course.id} allows {cap} GPU{'s' if cap != 1 else ''} at once for its "
+            f"students, and {held} {'is' if held == 1 else 'are'} in use, so "
+            f'"{environment.display_name}" cannot start now. Try again when a '
+            f"classmate's GPU server stops.{_suggest_cpu(course)}",
+            429,
+        )
     return Decision(True)
+
+
+def queue_message(course: Course, position: int) -> str:
+    """The progress line of a spawn waiting in the course's GPU queue."""
+    cap = course.gpu_policy.max_concurrent_gpus
+    ahead = "you are next" if position == 1 else f"{position - 1} ahead of you"
+    return (
+        f"Waiting for a GPU of {course.id}: the course allows {cap} at once and all are in "
+        f"use. You are number {position} in the queue ({ahead}); your server starts as soon "
+        "as a classmate's GPU server stops."
+    )
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,12 @@ Extension points used (all documented KubeSpawner / JupyterHub ones, nothing pat
 
 from __future__ import annotations
 
+import asyncio
 import copy
 
 from kubespawner import KubeSpawner
 from tornado import web
-from traitlets import Callable, Unicode, default
+from traitlets import Callable, Float, Unicode, default
 
 from coursehub.gpu.availability import Line, cluster_counts, describe
 from coursehub.hub.profiles import (
@@ -107,7 +108,15 @@ class CourseSpawner(KubeSpawner):
         COURSEHUB_STUDENT_PRIORITY_CLASS.""",
     ).tag(config=True)
 
+    gpu_queue_poll_seconds = Float(
+        2.0,
+        help="""How often a spawn waiting in its course's GPU queue asks the coursehub
+        service again whether its turn has come.""",
+    ).tag(config=True)
+
     entitlement: Entitlement | None = None
+    # While the spawn waits in its course's GPU queue: the sentence progress() shows.
+    queue_message: str | None = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -165,7 +174,11 @@ class CourseSpawner(KubeSpawner):
         )
 
     async def start(self):
-        admitted = await self.admit_gpus()
+        try:
+            admitted = await self.admit_gpus()
+        except asyncio.CancelledError:  # start_timeout while waiting in the GPU queue
+            await self.report_session("stopped", reason="start_failed")
+            raise
         try:
             url = await super().start()
         except BaseException:
@@ -197,18 +210,22 @@ class CourseSpawner(KubeSpawner):
                 self.user.name,
             )
             return False
+        request = {
+            "username": self.user.name,
+            "server_name": self.name or "",
+            "course": entitlement.course.id,
+            "environment": entitlement.environment.slug,
+            "admin": bool(self.user.admin),
+        }
         try:
-            await client.call(
-                "POST",
-                "gpu/admissions",
-                {
-                    "username": self.user.name,
-                    "server_name": self.name or "",
-                    "course": entitlement.course.id,
-                    "environment": entitlement.environment.slug,
-                    "admin": bool(self.user.admin),
-                },
-            )
+            while True:
+                answer = await client.call("POST", "gpu/admissions", request)
+                if not answer.get("queued"):
+                    break
+                # Past the course's cap in a course that queues: wait for our turn (bounded
+                # by start_timeout, like any start); progress() shows the place.
+                self.queue_message = answer["message"]
+                await asyncio.sleep(self.gpu_queue_poll_seconds)
         except ServiceUnavailable as error:
             if error.status in (403, 429):
                 self.log.info("GPU spawn of %s refused: %s", self.user.name, error.message)
@@ -219,6 +236,8 @@ class CourseSpawner(KubeSpawner):
                 "GPU servers cannot start right now: the GPU quota service does not answer. "
                 "Try again in a minute, or start a CPU environment.",
             ) from None
+        finally:
+            self.queue_message = None
         return True
 
     async def report_session(self, event: str, reason: str | None = None) -> None:
@@ -280,6 +299,12 @@ class CourseSpawner(KubeSpawner):
         return result
 
     async def progress(self):
+        shown = None
+        while self.queue_message is not None:
+            if self.queue_message != shown:
+                shown = self.queue_message
+                yield {"progress": 5, "message": shown}
+            await asyncio.sleep(0.5)
         gpus_in_cluster: int | None = None
         environment = self.entitlement.environment if self.entitlement else None
         async for event in super().progress():

@@ -88,6 +88,17 @@ class AdmissionHandler(GPUHandler):
             )
         )
         decision = admission.decision
+        if admission.position is not None:
+            self.write_json(
+                {
+                    "admitted": False,
+                    "queued": True,
+                    "position": admission.position,
+                    "message": policy.queue_message(course, admission.position),
+                },
+                202,
+            )
+            return
         if not decision.admitted:
             raise Refusal(decision.status, decision.message)
         self.write_json({"admitted": True, "session": admission.session_id})

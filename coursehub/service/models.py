@@ -173,6 +173,23 @@ class GPUSession(Base):
     notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class GPUQueueEntry(Base):
+    """A GPU spawn waiting for a place under its course's cap (``queue_when_full``), in
+    order of ``enqueued_at``; ``left_at`` and ``outcome`` (admitted, left) end the wait."""
+
+    __tablename__ = "gpu_queue"
+    __table_args__ = (Index("gpu_queue_course_waiting", "course", "left_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(255))
+    server_name: Mapped[str] = mapped_column(String(255), default="")
+    course: Mapped[str] = mapped_column(String(100))
+    environment: Mapped[str] = mapped_column(String(100))
+    gpus: Mapped[int] = mapped_column(Integer)
+    enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+
+
 class GPURefusal(Base):
     """A GPU spawn refused at admission (course cap or weekly budget)."""
 

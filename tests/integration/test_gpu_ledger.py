@@ -18,7 +18,7 @@ from coursehub.catalog.model import Course
 from coursehub.gpu import ledger
 from coursehub.gpu.enforcer import plan
 from coursehub.service.db import Database
-from coursehub.service.models import GPURefusal, GPUSession
+from coursehub.service.models import GPUQueueEntry, GPURefusal, GPUSession
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 12, 2, 15, 30, tzinfo=UTC)
@@ -134,3 +134,28 @@ def test_the_enforcer_closes_a_vanished_session_when_it_was_last_seen(db):
     db.run_sync(lambda s: ledger.admit_session(s, course, gpu, "s3", "", "student", later))
     assert db.run_sync(lambda s: plan(s, catalog, users, known, later)) == []
     assert {r.username for r in db.run_sync(ledger.open_sessions)} == {"s1", "s3"}
+
+
+def test_a_queueing_course_hands_freed_places_to_the_queue_in_order(db):
+    course = gpu_course(max_concurrent_gpus=1, queue_when_full=True)
+    gpu = course.environment("gpu")
+
+    def ask(name: str, minutes: int):
+        at = NOW + timedelta(minutes=minutes)
+        return db.run_sync(lambda s: ledger.admit_session(s, course, gpu, name, "", "student", at))
+
+    assert ask("s1", 0).session_id is not None
+    assert ask("s2", 1).position == 1
+    assert ask("s3", 2).position == 2
+    assert ask("s3", 3).position == 2  # asking again keeps the place
+    db.run_sync(lambda s: ledger.close(s, "s1", "", "stopped", NOW + timedelta(minutes=4)))
+    assert ask("s3", 5).position == 2  # the freed place is s2's, not the first asker's
+    assert ask("s2", 6).session_id is not None
+    assert ask("s3", 7).position == 1
+    db.run_sync(lambda s: ledger.close(s, "s3", "", "start_failed", NOW + timedelta(minutes=8)))
+    assert ask("s4", 9).position == 1  # s3 gave up: s4 is next
+    with db.sessions() as session:
+        outcomes = {e.username: e.outcome for e in session.execute(select(GPUQueueEntry)).scalars()}
+        session.query(GPUQueueEntry).delete()
+        session.commit()
+    assert outcomes == {"s2": "admitted", "s3": "left", "s4": None}

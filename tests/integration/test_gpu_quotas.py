@@ -4,7 +4,8 @@ The catalog has one course per policy, so the tests do not disturb each other:
 - ``cap-101``: at most 2 GPUs at once, five students (whole A100s);
 - ``budget-101``: 0.1 GPU-hours (6 minutes) per student per week (MIG slices);
 - ``idle-101``: GPU servers idle 30 minutes are stopped (MIG slices and a CPU environment);
-- ``ledger-101``: a generous budget, for the crash-and-restart test.
+- ``ledger-101``: a generous budget, for the crash-and-restart test;
+- ``queue-101``: one GPU at once, and spawns past it wait in a queue instead of failing.
 
 The service's clock is moved forward through ``COURSEHUB_DEV_CLOCK_OFFSET_FILE`` and the
 enforcer runs every second, so budgets and idle times pass in seconds.
@@ -58,6 +59,7 @@ def gpu_course(course_id: str, students: list[str], policy: dict, gpu: dict) -> 
 A100_GPU = {"count": 1, "product": A100}
 MIG = {"count": 1, "resource": "nvidia.com/mig-1g.10gb"}
 CAP_STUDENTS = [f"cap{n}" for n in range(1, 6)]
+QUEUE_STUDENTS = ["first", "second", "third"]
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +71,9 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
         gpu_course("budget-101", ["spender"], {"gpu_hours_per_student_per_week": 0.1}, MIG),
         gpu_course("idle-101", ["idler", "reader"], {"gpu_idle_timeout_minutes": 30}, MIG),
         gpu_course("ledger-101", ["survivor"], {"gpu_hours_per_student_per_week": 10}, MIG),
+        gpu_course(
+            "queue-101", QUEUE_STUDENTS, {"max_concurrent_gpus": 1, "queue_when_full": True}, MIG
+        ),
     )
     clock = root / "clock-offset"
     clock.write_text("0")
@@ -293,3 +298,42 @@ async def test_the_ledger_survives_killing_the_hub_and_the_service_mid_session(
     hours = (stopped - started).total_seconds() / 3600
     assert closed["gpu_hours"] == pytest.approx(hours, abs=1e-4)  # rounded to 4 places
     assert await cluster.user_pods("survivor") == []
+
+
+async def queue_line(hub_api: HubAPI, name: str) -> str:
+    """The first progress message of a queued spawn."""
+    async for event in hub_api.progress(name, timeout=30):
+        if "queue" in event.get("message", ""):
+            return event["message"]
+    raise AssertionError(f"{name}'s progress never mentioned the queue")
+
+
+async def test_a_queueing_course_starts_waiting_spawns_in_order_as_gpus_free(
+    hub_api, service, platform
+):
+    status, body = await hub_api.spawn("first", "queue-101-gpu")
+    assert status in (201, 202), body
+    await hub_api.wait_ready("first")
+    for name in ("second", "third"):  # in this order
+        status, body = await hub_api.spawn(name, "queue-101-gpu")
+        assert status == 202, body  # pending: queued, not refused
+        await asyncio.sleep(1)
+    second, third = await asyncio.gather(
+        queue_line(hub_api, "second"), queue_line(hub_api, "third")
+    )
+    assert "You are number 1 in the queue (you are next)" in second
+    assert "You are number 2 in the queue (1 ahead of you)" in third
+    assert "queue-101: the course allows 1 at once and all are in use" in second
+
+    assert await hub_api.stop("first") in (202, 204)
+    await hub_api.wait_ready("second", timeout=60)
+    server = (await hub_api.user("third"))["servers"][""]
+    assert server["pending"] == "spawn" and not server["ready"]
+    assert "You are number 1 in the queue" in await queue_line(hub_api, "third")
+
+    assert await hub_api.stop("second") in (202, 204)
+    await hub_api.wait_ready("third", timeout=60)
+    assert await hub_api.stop("third") in (202, 204)
+    await hub_api.wait_stopped("third")
+    order = [s["username"] for s in await sessions(service, platform, "queue-101")]
+    assert order == ["first", "second", "third"]
