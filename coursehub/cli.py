@@ -54,6 +54,12 @@ def _usage(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _gpu(args: argparse.Namespace) -> int:
+    from coursehub.gpu_cli import run
+
+    return run(args)
+
+
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hub-url",
@@ -179,6 +185,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_connection_options(usage)
     usage.set_defaults(func=_usage)
+
+    gpu = commands.add_parser("gpu", help="GPU quotas: extra hours, the session ledger")
+    gpu_commands = gpu.add_subparsers(dest="gpu_command", required=True)
+    grant = gpu_commands.add_parser(
+        "grant", help="give a student extra GPU-hours in a course this week (admins)"
+    )
+    grant.add_argument("course")
+    grant.add_argument("student")
+    grant.add_argument("hours", type=float, help="extra GPU-hours, e.g. 2 or 0.5")
+    grant.add_argument("--note", default="", help="why, kept in the ledger")
+    _add_connection_options(grant)
+    grant.set_defaults(func=_gpu)
+    listing = gpu_commands.add_parser(
+        "sessions", help="GPU sessions in the ledger (admins: all; staff: --course)"
+    )
+    listing.add_argument("--course", default=None)
+    listing.add_argument("--open", action="store_true", help="only running sessions")
+    _add_connection_options(listing)
+    listing.set_defaults(func=_gpu)
     return parser
 
 

@@ -14,6 +14,9 @@ enforcer runs every second, so budgets and idle times pass in seconds.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -113,6 +116,28 @@ async def cluster(platform) -> AsyncIterator[Cluster]:
 async def service(platform) -> AsyncIterator[ServiceCalls]:
     async with aiohttp.ClientSession() as session:
         yield ServiceCalls(session, platform.service_url)
+
+
+def gpu_cli(platform: Platform, token: str, *args: str) -> subprocess.CompletedProcess:
+    """``coursehub gpu ARGS`` as an admin runs it against the hub."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("COURSEHUB_")}
+    env["COURSEHUB_TOKEN"] = token
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "coursehub",
+            "gpu",
+            args[0],
+            "--hub-url",
+            platform.public_url,
+            *args[1:],
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def move_clock(platform: Platform, seconds: float) -> None:
@@ -237,14 +262,32 @@ async def test_a_spent_budget_warns_then_stops_the_server_and_refuses_the_next_s
     assert await hub_api.stop("spender") in (202, 204)
     await hub_api.wait_stopped("spender")
 
-    # An admin grants an hour more: the GPU environment starts again.
+    # Only admins grant hours; an admin grants one more with the CLI: the GPU environment
+    # starts again.
     status, body = await service.call(
         "POST",
         "gpu/grants",
-        platform.admin_token,
-        payload={"course": "budget-101", "username": "spender", "hours": 1, "note": "project"},
+        await hub_api.token_for("teacher-budget-101"),
+        payload={"course": "budget-101", "username": "spender", "hours": 1},
     )
-    assert status == 201, body
+    assert status == 403 and "only admins grant GPU-hours" in body["message"]
+    refused = await asyncio.to_thread(
+        gpu_cli, platform, platform.admin_token, "grant", "budget-101", "spender", "-1"
+    )
+    assert refused.returncode == 1 and "HOURS must be more than 0" in refused.stderr
+    granted = await asyncio.to_thread(
+        gpu_cli,
+        platform,
+        platform.admin_token,
+        "grant",
+        "budget-101",
+        "spender",
+        "1",
+        "--note",
+        "project",
+    )
+    assert granted.returncode == 0, granted.stderr
+    assert "spender has 1 more GPU-hours in budget-101 this week" in granted.stdout
     status, body = await hub_api.spawn("spender", "budget-101-gpu")
     assert status in (201, 202), body
     await hub_api.wait_ready("spender")
@@ -298,6 +341,12 @@ async def test_the_ledger_survives_killing_the_hub_and_the_service_mid_session(
     hours = (stopped - started).total_seconds() / 3600
     assert closed["gpu_hours"] == pytest.approx(hours, abs=1e-4)  # rounded to 4 places
     assert await cluster.user_pods("survivor") == []
+    listing = await asyncio.to_thread(
+        gpu_cli, platform, platform.admin_token, "sessions", "--course", "ledger-101"
+    )
+    assert listing.returncode == 0, listing.stderr
+    (line,) = [text for text in listing.stdout.splitlines() if "survivor" in text]
+    assert "ledger-101" in line and "stopped" in line
 
 
 async def queue_line(hub_api: HubAPI, name: str) -> str:
