@@ -13,7 +13,9 @@ service takes hub tokens, the browser holds only the server's cookie), so:
   ``apputils:notify`` command, as a warning that stays until dismissed.
 
 Enabled in every notebook server by ``coursehub/exchange/jupyter_config`` (``/etc/jupyter``
-in the images); the wheel installs the plugin into ``share/jupyter/labextensions``.
+in the images); the wheel installs the plugin into ``share/jupyter/labextensions`` and
+``data/lab-settings/overrides.d/coursehub.json`` into JupyterLab's settings, which turns off
+JupyterLab's own news prompt and update check.
 """
 
 from __future__ import annotations

@@ -73,4 +73,6 @@ async def test_jupyterlab_shows_the_gpu_budget_warning(
     warning = page.get_by_text(re.compile(r"Your GPU server stops in \d+ (min|s)"))
     await expect(warning.first).to_be_visible(timeout=60_000)
     await expect(warning.first).to_contain_text("0.1 GPU-hours for budget-101 this week")
+    # The platform's settings keep JupyterLab's own news prompt out of the way.
+    await expect(page.get_by_text("official Jupyter news")).to_have_count(0)
     await page.screenshot(path=artifacts_dir / "browser-gpu-warning.png", full_page=True)

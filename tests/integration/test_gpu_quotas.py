@@ -24,39 +24,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from hub_platform import A100, Cluster, HubAPI, keep_logs, small, write_courses
+from gpu_platform import gpu_course, gpu_platform, move_clock
+from hub_platform import A100, Cluster, HubAPI
 from service_calls import ServiceCalls
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 pytestmark = pytest.mark.integration
-
-
-def gpu_course(course_id: str, students: list[str], policy: dict, gpu: dict) -> dict:
-    return {
-        "id": course_id,
-        "title": f"{course_id} title",
-        "term": "test",
-        "staff": {"instructors": [f"teacher-{course_id}"]},
-        "students": students,
-        "environments": [
-            {
-                "slug": "gpu",
-                "display_name": f"{course_id.upper()} · 1 GPU",
-                "image": "coursehub/notebook-gpu:test",
-                **small(),
-                "gpu": gpu,
-                "default": True,
-            },
-            {
-                "slug": "cpu",
-                "display_name": f"{course_id.upper()} · CPU",
-                "image": "coursehub/notebook-cpu:test",
-                **small(),
-            },
-        ],
-        "gpu_policy": policy,
-    }
 
 
 A100_GPU = {"count": 1, "product": A100}
@@ -68,8 +42,10 @@ QUEUE_STUDENTS = ["first", "second", "third"]
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("gpu-quotas")
-    courses = write_courses(
-        root / "courses",
+    with gpu_platform(
+        root,
+        "test_gpu_quotas",
+        artifacts_dir,
         gpu_course("cap-101", CAP_STUDENTS, {"max_concurrent_gpus": 2}, A100_GPU),
         gpu_course("budget-101", ["spender"], {"gpu_hours_per_student_per_week": 0.1}, MIG),
         gpu_course("idle-101", ["idler", "reader"], {"gpu_idle_timeout_minutes": 30}, MIG),
@@ -77,26 +53,8 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
         gpu_course(
             "queue-101", QUEUE_STUDENTS, {"max_concurrent_gpus": 1, "queue_when_full": True}, MIG
         ),
-    )
-    clock = root / "clock-offset"
-    clock.write_text("0")
-    running = Platform(
-        PlatformConfig(
-            state_dir=root / "state",
-            courses_dir=courses,
-            port=0,
-            extra_hub_env={
-                "COURSEHUB_DEV_CLOCK_OFFSET_FILE": str(clock),
-                "COURSEHUB_GPU_ENFORCE_SECONDS": "1",
-            },
-        )
-    )
-    try:
-        running.start()
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, "platform-test_gpu_quotas")
 
 
 @pytest.fixture(scope="module")
@@ -138,11 +96,6 @@ def gpu_cli(platform: Platform, token: str, *args: str) -> subprocess.CompletedP
         text=True,
         timeout=60,
     )
-
-
-def move_clock(platform: Platform, seconds: float) -> None:
-    path = Path(platform.config.extra_hub_env["COURSEHUB_DEV_CLOCK_OFFSET_FILE"])
-    path.write_text(str(float(path.read_text()) + seconds))
 
 
 async def sessions(service: ServiceCalls, platform: Platform, course: str) -> list[dict]:

@@ -26,10 +26,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from hub_platform import A100, HubAPI, keep_logs, small, write_courses
+from gpu_platform import gpu_course, gpu_platform, move_clock
+from hub_platform import A100, HubAPI
 from service_calls import ServiceCalls
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 from coursehub.gpu.reports import CSV_HEADER
 
 pytestmark = pytest.mark.integration
@@ -39,38 +40,13 @@ MOVED = 31 * 60  # seconds the service's clock jumps
 CHARGED = (MOVED / 3600, (MOVED + 300) / 3600)
 
 
-def gpu_course(course_id: str, students: list[str], policy: dict, gpu: dict) -> dict:
-    return {
-        "id": course_id,
-        "title": f"{course_id} title",
-        "term": "test",
-        "staff": {"instructors": [f"teacher-{course_id}"]},
-        "students": students,
-        "environments": [
-            {
-                "slug": "gpu",
-                "display_name": f"{course_id.upper()} · 1 GPU",
-                "image": "coursehub/notebook-gpu:test",
-                **small(),
-                "gpu": gpu,
-                "default": True,
-            },
-            {
-                "slug": "cpu",
-                "display_name": f"{course_id.upper()} · CPU",
-                "image": "coursehub/notebook-cpu:test",
-                **small(),
-            },
-        ],
-        "gpu_policy": policy,
-    }
-
-
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("gpu-usage")
-    courses = write_courses(
-        root / "courses",
+    with gpu_platform(
+        root,
+        "test_gpu_usage",
+        artifacts_dir,
         gpu_course(
             "usage-101",
             ["runner", "waiter"],
@@ -83,26 +59,8 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
             {"gpu_idle_timeout_minutes": 30},
             {"count": 1, "resource": "nvidia.com/mig-1g.10gb"},
         ),
-    )
-    clock = root / "clock-offset"
-    clock.write_text("0")
-    running = Platform(
-        PlatformConfig(
-            state_dir=root / "state",
-            courses_dir=courses,
-            port=0,
-            extra_hub_env={
-                "COURSEHUB_DEV_CLOCK_OFFSET_FILE": str(clock),
-                "COURSEHUB_GPU_ENFORCE_SECONDS": "1",
-            },
-        )
-    )
-    try:
-        running.start()
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, "platform-test_gpu_usage")
 
 
 @pytest.fixture(scope="module")
@@ -115,11 +73,6 @@ async def hub_api(platform) -> AsyncIterator[HubAPI]:
 async def service(platform) -> AsyncIterator[ServiceCalls]:
     async with aiohttp.ClientSession() as session:
         yield ServiceCalls(session, platform.service_url)
-
-
-def move_clock(platform: Platform, seconds: float) -> None:
-    path = Path(platform.config.extra_hub_env["COURSEHUB_DEV_CLOCK_OFFSET_FILE"])
-    path.write_text(str(float(path.read_text()) + seconds))
 
 
 async def stop_server(hub_api: HubAPI, name: str) -> None:
