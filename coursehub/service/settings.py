@@ -12,13 +12,17 @@
   (port ``8090``; the Helm chart sets the port).
 - ``JUPYTERHUB_SERVICE_PREFIX`` (``/services/coursehub/``), ``JUPYTERHUB_API_URL``,
   ``JUPYTERHUB_API_TOKEN``: set by the hub; the token identifies the service to the hub.
+  With both, the service keeps the hub's course groups and dropped members' servers in step
+  with the catalog (``coursehub.service.hub_sync``).
+- ``COURSEHUB_GROUP_SYNC_SECONDS``: how often that reconciliation also runs when nothing
+  changed (60), as a safety net for hub restarts and hand edits.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -39,6 +43,9 @@ class ServiceSettings:
     bind_port: int
     limits: Limits
     catalog_poll_seconds: float = 2.0
+    hub_api_url: str | None = None
+    hub_api_token: str | None = field(default=None, repr=False)
+    group_sync_seconds: float = 60.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -78,6 +85,9 @@ class ServiceSettings:
                 max_total_bytes=_megabytes(env, "COURSEHUB_MAX_SUBMISSION_MB", 100),
                 max_files=_whole(env, "COURSEHUB_MAX_FILES", 1000),
             ),
+            hub_api_url=env.get("JUPYTERHUB_API_URL") or None,
+            hub_api_token=env.get("JUPYTERHUB_API_TOKEN") or None,
+            group_sync_seconds=_whole(env, "COURSEHUB_GROUP_SYNC_SECONDS", 60),
         )
 
 
