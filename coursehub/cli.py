@@ -48,6 +48,12 @@ def _assignment(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _roster(args: argparse.Namespace) -> int:
+    from coursehub.roster_cli import run
+
+    return run(args)
+
+
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hub-url",
@@ -144,6 +150,40 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--assignment", default=None, help="one assignment only")
     _add_connection_options(export)
     export.set_defaults(func=_assignment)
+
+    roster = commands.add_parser(
+        "roster",
+        help="a course's imported roster (replaces the course file's students while present)",
+    )
+    roster_commands = roster.add_subparsers(dest="roster_command", required=True)
+    imported = roster_commands.add_parser(
+        "import",
+        help="make a CSV (columns username,email,name; username required) the course's "
+        "students; prints who was added and removed",
+    )
+    imported.add_argument("course", help="course id, e.g. ai-101")
+    imported.add_argument("file", help="the roster CSV (UTF-8), or - for stdin")
+    imported.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="apply the valid rows and list the invalid ones (default: apply nothing if any "
+        "row is invalid)",
+    )
+    imported.add_argument(
+        "--dry-run", action="store_true", help="check the file and show what would change"
+    )
+    shown = roster_commands.add_parser(
+        "show", help="the course's students and staff, and where each comes from"
+    )
+    shown.add_argument("course", help="course id, e.g. ai-101")
+    shown.add_argument("--json", action="store_true", help="print JSON")
+    cleared = roster_commands.add_parser(
+        "clear", help="drop the imported roster: the course file's students count again"
+    )
+    cleared.add_argument("course", help="course id, e.g. ai-101")
+    for command in (imported, shown, cleared):
+        _add_connection_options(command)
+        command.set_defaults(func=_roster)
     return parser
 
 
