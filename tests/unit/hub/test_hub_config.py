@@ -9,6 +9,7 @@ all of it.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
@@ -151,7 +152,10 @@ def test_with_the_service_course_groups_are_created_without_members(configured):
         "properties": {"course": "ai-101", "role": "student"}
     }
     assert "users" not in groups["course-ml-201-staff"]
-    assert configured.CourseSpawner.catalog_ready is not None
+    # spawns wait for the first membership overlay from the service (a coroutine)
+    ready = configured.CourseSpawner.catalog_ready()
+    assert inspect.iscoroutine(ready)
+    ready.close()
 
 
 def test_without_the_service_course_groups_get_the_course_files_members(tmp_path):
