@@ -75,6 +75,7 @@ class CatalogSync:
         self._listeners: list[Callable[[Catalog], None]] = []
         self._poller: PeriodicCallback | None = None
         self._lock: asyncio.Lock | None = None
+        self._tasks: set[asyncio.Task] = set()
 
     # ----- reading --------------------------------------------------------------------
 
@@ -100,7 +101,12 @@ class CatalogSync:
         self._overlay_source = source
         self._overlay_loaded = False
         if self._poller is not None and source is not None:
-            asyncio.get_running_loop().create_task(self.poll())
+            self._poll_soon()
+
+    def _poll_soon(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.poll())
+        self._tasks.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._tasks.discard)
 
     # ----- polling --------------------------------------------------------------------
 
@@ -115,8 +121,7 @@ class CatalogSync:
         self._poller = PeriodicCallback(self.poll, self.interval_seconds * 1000)
         self._poller.start()
         if self._overlay_source is not None:
-            # The first overlay now, not one interval later.
-            asyncio.get_running_loop().create_task(self.poll())
+            self._poll_soon()  # the first overlay now, not one interval later
         return True
 
     def stop(self) -> None:

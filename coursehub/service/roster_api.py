@@ -129,11 +129,12 @@ class RosterHandler(BaseHandler):
             )
         await self.context.catalog_sync.refresh_overlay()
         after = self.context.catalog
+        now_course = after.courses.get(course.id)
         self.write_json(
             {
                 "course": course.id,
                 "cleared": True,
-                "students": len(after.courses[course.id].students),
+                "students": len(now_course.students) if now_course else 0,
                 **membership_changes(before.courses, after.courses, course.id),
             }
         )
