@@ -26,6 +26,7 @@ bench: setup
 	.venv/bin/python bench/spawn.py $(ARGS)
 	.venv/bin/python bench/exchange.py
 	.venv/bin/python bench/autograde.py --students 100
+	.venv/bin/python bench/admission.py
 
 # Copy courses/ into the Helm chart (helm/coursehub/files/courses) and record its checksum.
 helm-catalog: setup

@@ -411,6 +411,15 @@ class Platform:
         if part is not None:
             part.stop()
 
+    def kill_hub(self) -> None:
+        """SIGKILL the hub, as a crash would (its managed services die with it); servers
+        keep running. ``start_hub`` brings it back."""
+        part = self.parts.get("hub")
+        if part is not None and part.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(part.process.pid, signal.SIGKILL)
+            part.process.wait()
+
     def restart_hub(self) -> None:
         """Stop the hub only and start it again (servers keep running: cleanup_servers
         is off)."""

@@ -82,6 +82,13 @@ class Catalog:
                     return course, environment
         return None
 
+    def course_for_lti_context(self, context_id: str) -> Course | None:
+        """The course an LTI 1.3 launch from this context goes to (``lti.context_ids``)."""
+        for course in self.courses.values():
+            if course.lti is not None and context_id in course.lti.context_ids:
+                return course
+        return None
+
     def usernames(self) -> set[str]:
         """Every staff member and student of any course."""
         names: set[str] = set()

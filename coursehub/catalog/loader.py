@@ -88,6 +88,7 @@ def load_catalog(root: Path) -> Catalog:
                 )
             )
     _reject_duplicate_ids(loaded)
+    _reject_shared_lti_contexts(loaded)
     _reject_profile_collisions(loaded)
     courses: dict[str, Course] = {}
     files: list[Path] = []
@@ -347,6 +348,35 @@ def _reject_duplicate_ids(loaded: list[_CourseFile]) -> None:
             item.course = None
         else:
             first[item.raw_id] = item
+
+
+def _reject_shared_lti_contexts(loaded: list[_CourseFile]) -> None:
+    """An LTI context launches into one course: a later course file (by path) that lists
+    a context an earlier one has is left out, as for duplicate ids."""
+    owners: dict[str, _CourseFile] = {}
+    for item in loaded:
+        course = item.course
+        if course is None or course.lti is None:
+            continue
+        clashes = [
+            (index, context)
+            for index, context in enumerate(course.lti.context_ids)
+            if context in owners
+        ]
+        for index, context in clashes:
+            loc = ("lti", "context_ids", index)
+            item.problem(
+                item.line_of(loc),
+                loc_text(loc),
+                f"LTI context {context!r} already launches into course "
+                f"{owners[context].course.id!r} ({owners[context].path}); a context belongs "
+                "to one course",
+            )
+        if clashes:
+            item.course = None
+            continue
+        for context in course.lti.context_ids:
+            owners[context] = item
 
 
 def _reject_profile_collisions(loaded: list[_CourseFile]) -> None:

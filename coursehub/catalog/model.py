@@ -139,7 +139,7 @@ class Environment(_Strict):
 
 
 class GPUPolicy(_Strict):
-    """Per-course GPU limits. Accepted and validated now; enforced by the quota work.
+    """Per-course GPU limits, enforced by ``coursehub.gpu`` (see docs/gpu.md).
 
     None means "no limit" for each field.
     """
@@ -148,6 +148,9 @@ class GPUPolicy(_Strict):
     gpu_hours_per_student_per_week: float | None = Field(default=None, ge=0)
     max_session_hours: float | None = Field(default=None, gt=0)
     gpu_idle_timeout_minutes: float | None = Field(default=None, gt=0)
+    # Staff (instructors, TAs) of the course are not held to its cap and budget; their
+    # sessions are still recorded and count towards what the course holds.
+    staff_exempt: bool = True
 
 
 class SharedData(_Strict):
@@ -211,6 +214,23 @@ class Staff(_Strict):
         return tuple(dict.fromkeys([*self.instructors, *self.tas]))
 
 
+LTI_CONTEXT_ID_PATTERN = r"^[\x21-\x7e]{1,255}$"
+PATTERN_HELP[LTI_CONTEXT_ID_PATTERN] = (
+    "use the LMS course's LTI context id exactly as the launch sends it (up to 255 "
+    "visible ASCII characters, no spaces); the page shown for an unknown course names it"
+)
+
+
+class LTI(_Strict):
+    """Which LMS courses launch into this course over LTI 1.3: the ``id`` of the launch's
+    context claim (``https://purl.imsglobal.org/spec/lti/claim/context``), as the LMS sends
+    it. A context may belong to one course only (the loader refuses a second)."""
+
+    context_ids: list[Annotated[str, StringConstraints(pattern=LTI_CONTEXT_ID_PATTERN)]] = Field(
+        min_length=1
+    )
+
+
 class Course(_Strict):
     """One course. ``students`` is always the resolved list of usernames (a roster
     file named in course.yaml is read by the loader before validation)."""
@@ -224,6 +244,7 @@ class Course(_Strict):
     gpu_policy: GPUPolicy = GPUPolicy()
     shared_data: list[SharedData] = []
     assignments: list[Assignment] = []
+    lti: LTI | None = None
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Course:
@@ -366,6 +387,24 @@ def consistency_issues(course: Mapping[str, Any]) -> list[tuple[Loc, str]]:
                 message=f"no environment {wanted!r} in this course (it has: "
                 f"{', '.join(sorted(first_slug))})",
             )
+
+    lti = course.get("lti")
+    contexts = lti.get("context_ids") if isinstance(lti, Mapping) else None
+    if isinstance(contexts, list):
+        first_context: dict[str, int] = {}
+        for index, context in enumerate(contexts):
+            if not isinstance(context, str):
+                continue
+            if context in first_context:
+                add(
+                    "lti",
+                    "context_ids",
+                    index,
+                    message=f"{context!r} is listed twice (also lti.context_ids"
+                    f"[{first_context[context]}])",
+                )
+            else:
+                first_context[context] = index
 
     for field in ("name", "mount_path"):
         first_shared: dict[str, int] = {}

@@ -34,7 +34,10 @@ from coursehub.hub.auth import (
     DemoAuthenticator,
     ensure_passwords,
 )
+from coursehub.hub.auth_settings import AuthSettingsError
 from coursehub.hub.catalog_sync import CatalogSync, service_overlay_source
+from coursehub.hub.lti import CourseLTIAuthenticator
+from coursehub.hub.oidc import CourseOIDCAuthenticator
 from coursehub.hub.roles import build_groups, build_roles
 from coursehub.hub.service_client import HubServiceClient
 from coursehub.hub.services import (
@@ -138,7 +141,7 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
         services.append(service)
 
     if settings.is_dev:
-        _configure_dev(c, settings, sync)
+        _configure_dev(c, settings)
         services += _dev_graders(settings, catalog)
 
     if settings.admin_token:
@@ -152,6 +155,7 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
             }
         )
     services = extend_by_name(existing(c.JupyterHub, "services", []), services, "service", log)
+    client: HubServiceClient | None = None
     if any(entry.get("name") == SERVICE_NAME for entry in services):
         # The service (ours or the Helm values') may stop servers and manage course groups;
         # the hub reaches it with a fresh token of its own at every start.
@@ -166,6 +170,7 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
         overlay_client = HubServiceClient(client.base.removesuffix("/api"), client.token, 5)
         sync.set_overlay_source(service_overlay_source(overlay_client))
         c.CourseSpawner.catalog_ready = lambda: sync.wait_ready()
+    configure_auth(c, settings, sync, client)
     c.JupyterHub.services = services
     # Course groups, created at hub start for the staff roles to hold. With the coursehub
     # service, their members are the service's to keep (it adds, moves and removes them as
@@ -186,6 +191,73 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
             SERVICE_NAME,
         )
     return sync
+
+
+def configure_auth(
+    c, settings: HubSettings, sync: CatalogSync, client: HubServiceClient | None
+) -> None:
+    """The authenticator ``settings.auth`` names (``coursehub.hub.auth_settings``); none
+    (production without ``COURSEHUB_AUTH``) leaves the Helm values' choice alone."""
+    auth = settings.auth
+    if auth.kind is None:
+        return
+    if auth.admin_users:
+        c.Authenticator.admin_users = set(auth.admin_users)
+    if auth.kind == "demo":
+        _configure_demo(c, settings, sync)
+        return
+
+    async def refresh_overlay() -> None:
+        # The memberships just written, in the hub's catalog before the next spawn.
+        await sync.refresh_overlay()
+
+    if auth.kind == "oidc":
+        try:
+            oidc = auth.oidc.discovered()
+        except AuthSettingsError as error:
+            raise SettingsError(str(error)) from None
+        c.JupyterHub.authenticator_class = CourseOIDCAuthenticator
+        section = c.CourseOIDCAuthenticator
+        section.oidc_issuer = oidc.issuer
+        section.client_id = oidc.client_id
+        section.client_secret = oidc.client_secret
+        section.authorize_url = oidc.authorize_url
+        section.token_url = oidc.token_url
+        section.jwks_url = oidc.jwks_url
+        section.userdata_url = oidc.userinfo_url or ""
+        callback = oidc.callback_url or (
+            f"{settings.public_url}/hub/oauth_callback" if settings.is_dev else None
+        )
+        if callback:
+            section.oauth_callback_url = callback
+        section.scope = list(oidc.scopes)
+        section.name_claims = list(oidc.name_claims)
+        section.course_claim = oidc.course_claim
+        section.course_pattern = oidc.course_pattern
+        section.admin_values = list(oidc.admin_values)
+        section.email_domains = list(oidc.email_domains)
+        section.login_service = "your university account"
+    else:
+        lti = auth.lti
+        c.JupyterHub.authenticator_class = CourseLTIAuthenticator
+        section = c.CourseLTIAuthenticator
+        section.issuer = lti.issuer
+        section.client_id = set(lti.client_ids)
+        section.authorize_url = lti.authorize_url
+        section.jwks_endpoint = lti.jwks_url
+        section.name_claims = list(lti.name_claims)
+        if not settings.is_dev:
+            # The LMS posts the launch from its own site: the hub's state and nonce
+            # cookies must be sent on that cross-site POST (and inside the LMS's iframe),
+            # which browsers allow only for SameSite=None; Secure cookies (HTTPS only).
+            c.JupyterHub.tornado_settings = {
+                **existing(c.JupyterHub, "tornado_settings", {}),
+                "cookie_options": {"samesite": "None", "secure": True},
+            }
+    # Plain functions (traitlets deep-copies configured values).
+    section.catalog = lambda: sync.current()
+    section.service_client = lambda: client
+    section.refresh_overlay = refresh_overlay
 
 
 def existing(section, name: str, empty):
@@ -229,7 +301,7 @@ def _dev_graders(settings: HubSettings, catalog) -> list[dict]:
     return grader_services(settings, catalog, ports)
 
 
-def _configure_dev(c, settings: HubSettings, sync: CatalogSync) -> None:
+def _configure_dev(c, settings: HubSettings) -> None:
     # What z2jh's singleuser.* and the proxy's Service decide in production.
     c.JupyterHub.bind_url = settings.public_url
     c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
@@ -245,8 +317,11 @@ def _configure_dev(c, settings: HubSettings, sync: CatalogSync) -> None:
     # The dev kubelet runs pods as local processes of the current user.
     if os.geteuid() == 0:
         c.KubeSpawner.args = ["--allow-root"]
+
+
+def _configure_demo(c, settings: HubSettings, sync: CatalogSync) -> None:
     c.JupyterHub.authenticator_class = DemoAuthenticator
-    c.Authenticator.admin_users = {ADMIN_USERNAME}
+    c.Authenticator.admin_users = {ADMIN_USERNAME, *settings.auth.admin_users}
     c.DemoAuthenticator.passwords_file = str(settings.demo_passwords_file)
 
     def known_usernames() -> set[str]:

@@ -31,6 +31,7 @@ SERVICE_PREFIX = f"/services/{SERVICE_NAME}"
 # Dev: managed services stop when the hub process dies, however it dies.
 DIE_WITH_HUB = [sys.executable, "-m", "coursehub.die_with_parent"]
 EXCHANGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "exchange" / "jupyter_config"
+NOTICES_DATA_DIR = Path(__file__).resolve().parent.parent / "notices" / "data"
 
 
 def service_api_url(settings: HubSettings) -> str:
@@ -156,6 +157,8 @@ def pod_environment(settings: HubSettings) -> dict[str, str]:
     """What every notebook pod needs to reach the exchange (the plugin reads these)."""
     environment = {"COURSEHUB_SERVICE_URL": service_api_url(settings)}
     if settings.is_dev:
-        # Dev pods run this checkout's Python; images install the same files in /etc/jupyter.
+        # Dev pods run this checkout's Python; images install the same files in /etc/jupyter
+        # and the GPU-warnings JupyterLab plugin in share/jupyter/labextensions.
         environment["JUPYTER_CONFIG_PATH"] = str(EXCHANGE_CONFIG_DIR)
+        environment["JUPYTER_PATH"] = str(NOTICES_DATA_DIR)
     return environment

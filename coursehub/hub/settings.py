@@ -39,11 +39,14 @@ Variables (defaults for dev / production):
   its prefix (dev: ``http://127.0.0.1:<COURSEHUB_SERVICE_PORT>``, where the hub starts it as
   a managed service; production: ``http://coursehub:8090``, its own Deployment).
 - ``COURSEHUB_SERVICE_PORT``: dev only, the port of the managed service (``8090``).
-- ``COURSEHUB_SERVICE_DATA_DIR``, ``COURSEHUB_SERVICE_DB_URL``, ``COURSEHUB_MAX_*``: dev
-  only, passed to the managed service (``<state>/service``, SQLite in it); see
-  ``coursehub.service.settings``.
+- ``COURSEHUB_SERVICE_DATA_DIR``, ``COURSEHUB_SERVICE_DB_URL``, ``COURSEHUB_MAX_*``,
+  ``COURSEHUB_GPU_*``, ``COURSEHUB_DEV_CLOCK_*``: dev only, passed to the managed service
+  (``<state>/service``, SQLite in it); see ``coursehub.service.settings``.
 - ``COURSEHUB_SERVICE_API_TOKEN``: production only, the external service's hub API token
   (from a Secret); unset, the hub runs without the service (no assignments).
+- ``COURSEHUB_AUTH`` and ``COURSEHUB_OIDC_*``, ``COURSEHUB_LTI_*``,
+  ``COURSEHUB_ADMIN_USERS``: sign-in (``coursehub.hub.auth_settings``; dev: the demo
+  accounts; production: unset leaves the authenticator to the Helm values' ``hub.config``).
 - ``KUBECONFIG``: the cluster's kubeconfig (dev: required, the dev cluster's one;
   production: in-cluster config).
 """
@@ -53,13 +56,19 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
+from coursehub.hub.auth_settings import AuthSettings, AuthSettingsError
+
 # A Kubernetes object name (DNS-1123 subdomain), as PriorityClass names must be.
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+# Dev: variables of the managed service's own that the hub hands on to it.
+SERVICE_PASSTHROUGH = ("COURSEHUB_MAX_", "COURSEHUB_GPU_", "COURSEHUB_DEV_CLOCK_")
 
 
 class SettingsError(ValueError):
@@ -88,11 +97,13 @@ class HubSettings:
     service_data_dir: Path | None = None
     service_db_url: str | None = None
     service_api_token: str | None = None
-    # Dev: the service's upload limits (COURSEHUB_MAX_*), handed on to the managed service.
+    # Dev: the service's own settings (upload limits, GPU enforcement, the tests' clock),
+    # handed on to the managed service.
     service_limits: tuple[tuple[str, str], ...] = ()
     staff_priority_class: str | None = None
     student_priority_class: str | None = None
     hub_client_token: str | None = None
+    auth: AuthSettings = field(default_factory=lambda: AuthSettings(kind=None))
 
     @property
     def is_dev(self) -> bool:
@@ -156,6 +167,10 @@ class HubSettings:
         # Production without a token: the hub runs without assignments (the chart's
         # service.enabled=false); the hub logs that.
         service_api_token = env.get("COURSEHUB_SERVICE_API_TOKEN") or None
+        try:
+            auth = AuthSettings.from_environ(env, dev)
+        except AuthSettingsError as error:
+            raise SettingsError(str(error)) from None
         return cls(
             mode=mode,
             courses_dir=courses_dir,
@@ -178,11 +193,12 @@ class HubSettings:
             service_db_url=(env.get("COURSEHUB_SERVICE_DB_URL") or None) if dev else None,
             service_api_token=service_api_token,
             service_limits=tuple(
-                sorted((k, v) for k, v in env.items() if k.startswith("COURSEHUB_MAX_"))
+                sorted((k, v) for k, v in env.items() if k.startswith(SERVICE_PASSTHROUGH))
             ),
             staff_priority_class=_k8s_name(env, "COURSEHUB_STAFF_PRIORITY_CLASS"),
             student_priority_class=_k8s_name(env, "COURSEHUB_STUDENT_PRIORITY_CLASS"),
             hub_client_token=hub_client_token,
+            auth=auth,
         )
 
 

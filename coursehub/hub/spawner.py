@@ -19,6 +19,10 @@ Extension points used (all documented KubeSpawner / JupyterHub ones, nothing pat
   scheduler preempts a student's server before a staff member's.
 - ``progress`` rewrites KubeSpawner's raw event messages into plain sentences
   (``coursehub.hub.progress``).
+- ``start`` asks the coursehub service to admit a GPU environment first (course cap,
+  weekly budget; ``coursehub.gpu``) and reports the server's start and stop, so the usage
+  ledger holds every GPU session. A refusal is an HTTP error with a sentence for the user,
+  raised before any Kubernetes object exists.
 """
 
 from __future__ import annotations
@@ -29,16 +33,20 @@ from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Callable, Unicode, default
 
+from coursehub.gpu.availability import Line, cluster_counts, describe
 from coursehub.hub.profiles import (
     PROFILE_TRAITS,
     Entitlement,
     ProfileRefused,
     build_profiles,
+    entitlements,
     priority_class,
     resolve_profile,
 )
 from coursehub.hub.progress import count_gpus, translate_event, waits_for_gpu
 from coursehub.hub.roles import server_access_scopes
+from coursehub.hub.service_client import ServiceUnavailable
+from coursehub.hub.spawn_form import render_spawn_form
 
 
 def _catalog_not_configured():
@@ -51,6 +59,14 @@ def _catalog_not_configured():
 def course_profiles(spawner: CourseSpawner) -> list[dict]:
     """``profile_list`` callable: the profiles the spawner's user may start now."""
     return build_profiles(spawner.catalog(), spawner.user.name, bool(spawner.user.admin))
+
+
+async def spawn_form(spawner: CourseSpawner) -> str:
+    """``options_form`` callable: the user's environments with live GPU availability."""
+    profiles = course_profiles(spawner)
+    availability = await spawner.gpu_availability()
+    previous = (spawner.user_options or {}).get("profile")
+    return render_spawn_form(profiles, availability, previous)
 
 
 async def refuse_foreign_profiles(spawner: CourseSpawner, user_options: dict) -> None:
@@ -115,6 +131,10 @@ class CourseSpawner(KubeSpawner):
     def _default_profile_list(self):
         return course_profiles
 
+    @default("options_form")
+    def _default_options_form(self):
+        return spawn_form
+
     @default("apply_user_options")
     def _default_apply_user_options(self):
         return refuse_foreign_profiles
@@ -154,6 +174,121 @@ class CourseSpawner(KubeSpawner):
         self.oauth_access_scopes = self._default_access_scopes() + server_access_scopes(
             self.catalog(), self.user.name
         )
+
+    async def start(self):
+        admitted = await self.admit_gpus()
+        try:
+            url = await super().start()
+        except BaseException:
+            if admitted:
+                await self.report_session("stopped", reason="start_failed")
+            raise
+        if admitted:
+            await self.report_session("started")
+        return url
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        # Always: after a hub restart the spawner no longer knows whether it ran a GPU
+        # environment; the service closes the server's open session if there is one.
+        await self.report_session("stopped", reason="stopped")
+
+    async def admit_gpus(self) -> bool:
+        """Ask the service to admit this spawn's GPUs; True when a session was opened.
+        Raises ``web.HTTPError`` with the service's sentence when refused, and 503 when
+        the service cannot be asked (quotas hold even then)."""
+        entitlement = self.entitlement
+        if entitlement is None or not entitlement.environment.gpu_count:
+            return False
+        client = self.service_client()
+        if client is None:
+            self.log.warning(
+                "No coursehub service: starting %s for %s without GPU quotas",
+                entitlement.slug,
+                self.user.name,
+            )
+            return False
+        try:
+            await client.call(
+                "POST",
+                "gpu/admissions",
+                {
+                    "username": self.user.name,
+                    "server_name": self.name or "",
+                    "course": entitlement.course.id,
+                    "environment": entitlement.environment.slug,
+                    "admin": bool(self.user.admin),
+                },
+            )
+        except ServiceUnavailable as error:
+            if error.status in (403, 429):
+                self.log.info("GPU spawn of %s refused: %s", self.user.name, error.message)
+                raise _http_error(error.status, error.message) from None
+            self.log.error("GPU admission for %s failed: %s", self.user.name, error.message)
+            raise _http_error(
+                503,
+                "GPU servers cannot start right now: the GPU quota service does not answer. "
+                "Try again in a minute, or start a CPU environment.",
+            ) from None
+        return True
+
+    async def report_session(self, event: str, reason: str | None = None) -> None:
+        client = self.service_client()
+        if client is None:
+            return
+        body = {"username": self.user.name, "server_name": self.name or ""}
+        if reason is not None:
+            body["reason"] = reason
+        try:
+            await client.call("POST", f"gpu/sessions/{event}", body)
+        except ServiceUnavailable as error:
+            # The service's enforcer reconciles with the hub and closes what is gone.
+            self.log.warning(
+                "Could not report %s of %s's server to the GPU ledger: %s",
+                event,
+                self.user.name,
+                error.message,
+            )
+
+    async def gpu_availability(self) -> dict[str, list[Line]]:
+        """Per GPU profile slug the user may start, the spawn page's availability lines.
+        Missing numbers (cluster or service unreachable) become "unknown" lines."""
+        gpu_entitlements = [
+            item
+            for item in entitlements(self.catalog(), self.user.name, bool(self.user.admin))
+            if item.environment.gpu_count
+        ]
+        if not gpu_entitlements:
+            return {}
+        nodes = pods = None
+        try:
+            timeout = self.k8s_api_request_timeout
+            serialize = self.api.api_client.sanitize_for_serialization
+            nodes = serialize(await self.api.list_node(_request_timeout=timeout))["items"]
+            pods = serialize(
+                await self.api.list_namespaced_pod(self.namespace, _request_timeout=timeout)
+            )["items"]
+        except Exception as exc:  # the form must render without the numbers
+            self.log.warning("Could not read nodes and pods for GPU availability: %s", exc)
+        courses = None
+        client = self.service_client()
+        if client is not None:
+            try:
+                query = {"username": self.user.name, "admin": "1" if self.user.admin else None}
+                answer = await client.call("GET", "gpu/availability", query=query)
+                courses = answer["courses"]
+            except ServiceUnavailable as error:
+                self.log.warning("Could not read GPU quotas: %s", error.message)
+        result = {}
+        for item in gpu_entitlements:
+            cluster = None
+            if nodes is not None:
+                cluster = cluster_counts(nodes, pods, item.environment)
+            numbers = (courses or {}).get(item.course.id) if courses is not None else None
+            if courses is not None and numbers is None:
+                numbers = {}
+            result[item.slug] = describe(item.course, item.environment, cluster, numbers)
+        return result
 
     async def progress(self):
         gpus_in_cluster: int | None = None

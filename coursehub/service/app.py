@@ -18,8 +18,10 @@ from jupyterhub.services.auth import HubAuth
 from tornado.httpserver import HTTPServer
 from tornado.web import Application
 
+from coursehub.gpu.enforcer import Enforcer
 from coursehub.service.context import ServiceContext
 from coursehub.service.handlers import routes
+from coursehub.service.hub_client import HubClient
 from coursehub.service.settings import ServiceSettings
 from coursehub.service.workflow import fail_interrupted_jobs
 
@@ -69,6 +71,13 @@ async def serve(settings: ServiceSettings) -> None:
     # The overlay of memberships before the first request is answered.
     await context.catalog_sync.refresh_overlay()
     context.catalog_sync.start()
+    enforcer = None
+    if settings.hub_api_token:
+        hub = HubClient(settings.hub_api_url, settings.hub_api_token)
+        enforcer = Enforcer(context, hub, settings.gpu_enforce_seconds)
+        enforcer.start()
+    else:
+        log.warning("JUPYTERHUB_API_TOKEN is not set: GPU budgets and limits are not enforced")
     app = make_app(context)
     server = HTTPServer(app, max_body_size=app.settings["max_body_size"])
     server.listen(settings.bind_port, settings.bind_host)
@@ -96,6 +105,8 @@ async def serve(settings: ServiceSettings) -> None:
     server.stop()
     if context.hub_sync is not None:
         await context.hub_sync.stop()
+    if enforcer is not None:
+        await enforcer.stop()
     await server.close_all_connections()
     context.catalog_sync.stop()
     context.db.close()

@@ -17,6 +17,7 @@ from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course
 from coursehub.grading.settings import GradingSettings
 from coursehub.hub.catalog_sync import CatalogSync
+from coursehub.service.clock import make_clock
 from coursehub.service.db import Database
 from coursehub.service.hub_sync import HubREST, HubSync
 from coursehub.service.memberships import database_overlay_source
@@ -62,6 +63,7 @@ class ServiceContext:
             store=BlobStore(settings.data_dir / "store"),
             catalog_sync=catalog_sync,
             grading=GradingSettings.from_environ(),
+            now=make_clock(settings.clock_offset_file),
             hub_sync=hub_sync,
         )
 

@@ -17,7 +17,7 @@ from tornado.web import HTTPError, RequestHandler
 
 from coursehub.archive import ArchiveError, check_name, read_archive
 from coursehub.catalog.model import Course
-from coursehub.service import exchange, workflow
+from coursehub.service import exchange, identities, workflow
 from coursehub.service.context import ServiceContext
 from coursehub.service.rules import (
     Caller,
@@ -390,6 +390,30 @@ class JobHandler(BaseHandler):
         self.write_json(job)
 
 
+class IdentitiesHandler(BaseHandler):
+    """``POST /api/identities``: the hub asks which username a signed-in person has
+    (``coursehub.service.identities``). Only the hub's own client may ask: the answer
+    decides who a person is."""
+
+    async def post(self):
+        if not self.caller.is_hub:
+            raise Refusal(403, f"{self.caller} may not resolve identities: only the hub may")
+        try:
+            body = json.loads(self.request.body or b"null")
+        except ValueError:
+            raise Refusal(400, "the body is not JSON") from None
+        request = identities.parse_request(body)
+        resolved = await identities.resolve(self.context.db, request, self.context.now())
+        if resolved.created:
+            log.info(
+                "New identity %s (issuer %s) signs in as %s",
+                request["subject"],
+                request["issuer"],
+                resolved.username,
+            )
+        self.write_json(resolved.json())
+
+
 def routes(prefix: str, context: ServiceContext) -> list[tuple]:
     from coursehub.service.roster_api import OverlayHandler, RosterHandler, UserMembershipsHandler
 
@@ -408,9 +432,13 @@ def routes(prefix: str, context: ServiceContext) -> list[tuple]:
         (rf"{assignment}/status", StatusHandler),
         (rf"{course}/grades\.csv", GradesHandler),
         (rf"{prefix}api/jobs/{segment}", JobHandler),
+        (rf"{prefix}api/identities", IdentitiesHandler),
         (rf"{course}/roster", RosterHandler),
         (rf"{prefix}api/users/{segment}/memberships", UserMembershipsHandler),
         (rf"{prefix}api/memberships", OverlayHandler),
         (rf"{prefix}api/health", HealthHandler),
     ]
+    from coursehub.service.gpu_handlers import gpu_routes  # its handlers extend BaseHandler
+
+    table += gpu_routes(prefix)
     return [(pattern, handler, {"context": context}) for pattern, handler in table]

@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -135,6 +145,79 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class GPUSession(Base):
+    """One GPU server of one user: admitted (holds a place in the course's cap), started
+    (charged from here), stopped (with the reason). Open while ``stopped_at`` is null; at
+    most one open session per server (the partial unique index)."""
+
+    __tablename__ = "gpu_sessions"
+    __table_args__ = (
+        Index(
+            "gpu_sessions_one_open_per_server",
+            "username",
+            "server_name",
+            unique=True,
+            sqlite_where=text("stopped_at IS NULL"),
+            postgresql_where=text("stopped_at IS NULL"),
+        ),
+        Index("gpu_sessions_course_open", "course", "stopped_at"),
+        Index("gpu_sessions_user_course", "username", "course", "started_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(255))
+    server_name: Mapped[str] = mapped_column(String(255), default="")
+    course: Mapped[str] = mapped_column(String(100))
+    environment: Mapped[str] = mapped_column(String(100))
+    resource: Mapped[str] = mapped_column(String(100))
+    gpus: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(20))
+    admitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The last time the enforcer saw the server running: a session whose server vanished
+    # while nobody watched is closed at this time, not at the time it was noticed.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    stop_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The newest warning for the user (budget or session end), shown in JupyterLab.
+    notice: Mapped[str | None] = mapped_column(Text, nullable=True)
+    notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class GPURefusal(Base):
+    """A GPU spawn refused at admission (course cap or weekly budget)."""
+
+    __tablename__ = "gpu_refusals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(255))
+    course: Mapped[str] = mapped_column(String(100), index=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class GPUGrant(Base):
+    """Extra GPU-hours an admin gave a student in one course for one week."""
+
+    __tablename__ = "gpu_grants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(255))
+    course: Mapped[str] = mapped_column(String(100))
+    week_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    hours: Mapped[float] = mapped_column(Float)
+    note: Mapped[str] = mapped_column(Text, default="")
+    granted_by: Mapped[str] = mapped_column(String(255))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class GPUCourseLock(Base):
+    """One row per course, locked (SELECT ... FOR UPDATE) while a GPU spawn of the course
+    is admitted, so concurrent admissions of one course are decided one after the other."""
+
+    __tablename__ = "gpu_course_locks"
+    course: Mapped[str] = mapped_column(String(100), primary_key=True)
 
 
 class RosterImport(Base):

@@ -12,10 +12,14 @@
   (port ``8090``; the Helm chart sets the port).
 - ``JUPYTERHUB_SERVICE_PREFIX`` (``/services/coursehub/``), ``JUPYTERHUB_API_URL``,
   ``JUPYTERHUB_API_TOKEN``: set by the hub; the token identifies the service to the hub.
-  With both, the service keeps the hub's course groups and dropped members' servers in step
-  with the catalog (``coursehub.service.hub_sync``).
+  With the token, the service keeps the hub's course groups and dropped members' servers in
+  step with the catalog (``coursehub.service.hub_sync``) and enforces GPU limits.
 - ``COURSEHUB_GROUP_SYNC_SECONDS``: how often that reconciliation also runs when nothing
   changed (60), as a safety net for hub restarts and hand edits.
+- ``COURSEHUB_GPU_ENFORCE_SECONDS``: how often GPU budgets, session limits and idle GPU
+  servers are checked (30).
+- ``COURSEHUB_DEV_CLOCK_OFFSET_FILE`` (dev only): a file holding seconds to add to the
+  service's clock, read at every use, so tests can move time forward without waiting.
 """
 
 from __future__ import annotations
@@ -43,8 +47,10 @@ class ServiceSettings:
     bind_port: int
     limits: Limits
     catalog_poll_seconds: float = 2.0
-    hub_api_url: str | None = None
-    hub_api_token: str | None = field(default=None, repr=False)
+    hub_api_url: str = "http://hub:8081/hub/api"
+    hub_api_token: str = field(default="", repr=False)
+    gpu_enforce_seconds: float = 30.0
+    clock_offset_file: Path | None = None
     group_sync_seconds: float = 60.0
 
     @classmethod
@@ -72,7 +78,26 @@ class ServiceSettings:
         prefix = env.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/coursehub/"
         if not prefix.endswith("/"):
             prefix += "/"
+        enforce = env.get("COURSEHUB_GPU_ENFORCE_SECONDS") or "30"
+        try:
+            gpu_enforce_seconds = float(enforce)
+        except ValueError:
+            gpu_enforce_seconds = -1.0
+        if not 0.1 <= gpu_enforce_seconds <= 3600:
+            raise ServiceSettingsError(
+                f"COURSEHUB_GPU_ENFORCE_SECONDS={enforce!r}: give seconds between 0.1 and 3600"
+            )
+        offset_file = env.get("COURSEHUB_DEV_CLOCK_OFFSET_FILE") or None
+        if offset_file and not dev:
+            raise ServiceSettingsError(
+                "COURSEHUB_DEV_CLOCK_OFFSET_FILE is set but COURSEHUB_MODE is not 'dev': moving "
+                "the clock is for tests only; unset it"
+            )
         return cls(
+            hub_api_url=(env.get("JUPYTERHUB_API_URL") or "http://hub:8081/hub/api").rstrip("/"),
+            hub_api_token=env.get("JUPYTERHUB_API_TOKEN", ""),
+            gpu_enforce_seconds=gpu_enforce_seconds,
+            clock_offset_file=Path(offset_file) if offset_file else None,
             db_url=env.get("COURSEHUB_SERVICE_DB_URL")
             or f"sqlite:///{data_dir / 'coursehub-service.sqlite'}",
             data_dir=data_dir,
@@ -85,8 +110,6 @@ class ServiceSettings:
                 max_total_bytes=_megabytes(env, "COURSEHUB_MAX_SUBMISSION_MB", 100),
                 max_files=_whole(env, "COURSEHUB_MAX_FILES", 1000),
             ),
-            hub_api_url=env.get("JUPYTERHUB_API_URL") or None,
-            hub_api_token=env.get("JUPYTERHUB_API_TOKEN") or None,
             group_sync_seconds=_whole(env, "COURSEHUB_GROUP_SYNC_SECONDS", 60),
         )
 

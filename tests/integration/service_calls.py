@@ -64,11 +64,15 @@ class ServiceCalls:
         data: bytes | None = None,
         params: dict | None = None,
         headers: dict | None = None,
+        payload: dict | None = None,
     ):
         all_headers = dict(headers or {})
         if token is not None:
             all_headers["Authorization"] = f"token {token}"
-        if data is not None:
+        if payload is not None:
+            data = json.dumps(payload).encode()
+            all_headers["Content-Type"] = "application/json"
+        elif data is not None:
             all_headers["Content-Type"] = "application/gzip"
         async with self.session.request(
             method, f"{self.base}/api/{path}", data=data, params=params, headers=all_headers

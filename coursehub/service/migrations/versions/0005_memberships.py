@@ -1,8 +1,9 @@
 """Course memberships from outside the course files: imported rosters and sign-in
 (OIDC/LTI) memberships, and the revision that tells pollers they changed.
 
-Revision ID: 0004
-Revises: 0002 (the GPU ledger's 0003 is chained in between when both are merged)
+Revision ID: 0005
+Revises: 0004 (written as 0004 after 0002 on the roster branch; re-chained after the GPU
+ledger's 0003 and the identities' 0004 when main was merged into it)
 """
 
 import sqlalchemy as sa
@@ -10,8 +11,8 @@ from alembic import op
 
 from coursehub.service.models import UTCDateTime
 
-revision = "0004"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,183 @@
+"""The GPU usage ledger in the service's SQL database: every function takes an open
+SQLAlchemy ``Session`` inside a transaction (``Database.run``) and the current time.
+
+Admission is race-free: ``admit_session`` first locks the course's row in
+``gpu_course_locks`` (a row lock on PostgreSQL, the write lock on SQLite), then counts the
+GPUs the course holds and the user's hours and inserts the new session in the same
+transaction, so concurrent spawns of one course are decided one after the other, by any
+number of service threads or replicas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from coursehub.catalog.model import Course, Environment
+from coursehub.gpu import policy
+from coursehub.service.models import GPUCourseLock, GPUGrant, GPURefusal, GPUSession
+
+
+@dataclass(frozen=True)
+class Admission:
+    decision: policy.Decision
+    session_id: int | None = None
+
+
+def ensure_course_lock(db: Session, course_id: str) -> None:
+    """Create the course's lock row if it is missing (in a transaction of its own, before
+    ``admit_session``'s: two first admissions must not both insert it)."""
+    if db.get(GPUCourseLock, course_id) is None:
+        try:
+            with db.begin_nested():
+                db.add(GPUCourseLock(course=course_id))
+        except IntegrityError:
+            pass  # another admission created it first
+
+
+def lock_course(db: Session, course_id: str) -> None:
+    """Hold the course's admission lock until the transaction ends. An UPDATE rather than
+    ``SELECT ... FOR UPDATE``: PostgreSQL locks the row either way, and SQLite (which
+    ignores FOR UPDATE) takes its database write lock here, before anything is counted."""
+    locked = db.execute(
+        update(GPUCourseLock).where(GPUCourseLock.course == course_id).values(course=course_id)
+    ).rowcount
+    if not locked:
+        db.add(GPUCourseLock(course=course_id))
+        db.flush()
+
+
+def open_session(db: Session, username: str, server_name: str) -> GPUSession | None:
+    return db.execute(
+        select(GPUSession).where(
+            GPUSession.username == username,
+            GPUSession.server_name == server_name,
+            GPUSession.stopped_at.is_(None),
+        )
+    ).scalar_one_or_none()
+
+
+def gpus_held(db: Session, course_id: str) -> int:
+    return int(
+        db.execute(
+            select(func.coalesce(func.sum(GPUSession.gpus), 0)).where(
+                GPUSession.course == course_id, GPUSession.stopped_at.is_(None)
+            )
+        ).scalar_one()
+    )
+
+
+def used_hours(db: Session, username: str, course_id: str, now: datetime) -> float:
+    """The user's GPU-hours in the course this week, running sessions up to ``now``."""
+    since = policy.week_start(now)
+    rows = db.execute(
+        select(GPUSession.gpus, GPUSession.started_at, GPUSession.stopped_at).where(
+            GPUSession.username == username,
+            GPUSession.course == course_id,
+            GPUSession.started_at.is_not(None),
+            GPUSession.started_at < now,
+            or_(GPUSession.stopped_at.is_(None), GPUSession.stopped_at > since),
+        )
+    ).all()
+    return policy.gpu_hours((policy.Span(*row) for row in rows), since, now)
+
+
+def extra_hours(db: Session, username: str, course_id: str, now: datetime) -> float:
+    return float(
+        db.execute(
+            select(func.coalesce(func.sum(GPUGrant.hours), 0.0)).where(
+                GPUGrant.username == username,
+                GPUGrant.course == course_id,
+                GPUGrant.week_start == policy.week_start(now),
+            )
+        ).scalar_one()
+    )
+
+
+def admit_session(
+    db: Session,
+    course: Course,
+    environment: Environment,
+    username: str,
+    server_name: str,
+    role: str,
+    now: datetime,
+) -> Admission:
+    """Decide a GPU spawn and, when admitted, open its session (see the module doc)."""
+    lock_course(db, course.id)
+    stale = open_session(db, username, server_name)
+    if stale is not None:
+        # The hub starts this server again, so the last start never reported its end
+        # (a hub crash mid-spawn): close it where it was last known to run.
+        close_open(db, stale, "restarted", stale.last_seen_at or stale.started_at or now)
+        db.flush()
+    decision = policy.admit(
+        course,
+        environment,
+        role,
+        gpus_held(db, course.id),
+        used_hours(db, username, course.id, now),
+        extra_hours(db, username, course.id, now),
+        now,
+    )
+    if not decision.admitted:
+        db.add(
+            GPURefusal(
+                username=username,
+                course=course.id,
+                environment=environment.slug,
+                reason=decision.reason,
+                message=decision.message,
+                at=now,
+            )
+        )
+        return Admission(decision)
+    row = GPUSession(
+        username=username,
+        server_name=server_name,
+        course=course.id,
+        environment=environment.slug,
+        resource=environment.gpu.resource,
+        gpus=environment.gpu_count,
+        role=role,
+        admitted_at=now,
+    )
+    db.add(row)
+    db.flush()
+    return Admission(decision, row.id)
+
+
+def mark_started(db: Session, username: str, server_name: str, now: datetime) -> bool:
+    row = open_session(db, username, server_name)
+    if row is None:
+        return False
+    if row.started_at is None:
+        row.started_at = now
+    row.last_seen_at = now
+    return True
+
+
+def close_open(db: Session, row: GPUSession, reason: str, at: datetime) -> None:
+    row.stopped_at = max(at, row.admitted_at)
+    row.stop_reason = reason
+
+
+def close(db: Session, username: str, server_name: str, reason: str, now: datetime) -> bool:
+    """Close the server's open session, if any (idempotent: False when none was open)."""
+    row = open_session(db, username, server_name)
+    if row is None:
+        return False
+    close_open(db, row, reason, now)
+    return True
+
+
+def open_sessions(db: Session) -> list[GPUSession]:
+    return list(
+        db.execute(
+            select(GPUSession).where(GPUSession.stopped_at.is_(None)).order_by(GPUSession.id)
+        ).scalars()
+    )

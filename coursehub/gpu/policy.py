@@ -1,0 +1,223 @@
+"""GPU policy decisions: pure functions over the catalog and the ledger's numbers.
+
+- Weeks run Monday 00:00 to Monday 00:00 UTC; ``week_start`` and ``week_reset`` name them.
+- GPU-hours are hours times GPUs: two GPUs for 30 minutes are one GPU-hour. A session is
+  charged from ``started_at`` (its server runs) to ``stopped_at`` or now; only the part
+  inside a week counts towards that week's budget.
+- ``admit`` decides one GPU spawn: refused past the course's cap of GPUs held at once or
+  with no budget left this week, with a sentence for the user.
+- ``judge`` decides what to do with one running GPU session now: stop it (budget used up,
+  session too long, idle too long), warn its user (less than ``WARNING`` left), or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from coursehub.catalog.model import Course, Environment
+
+WEEK = timedelta(days=7)
+WARNING = timedelta(minutes=10)
+StopReason = Literal["budget", "session_limit", "idle"]
+
+
+def week_start(now: datetime) -> datetime:
+    """Monday 00:00 UTC of the week that holds ``now``."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day - timedelta(days=day.weekday())
+
+
+def week_reset(now: datetime) -> datetime:
+    return week_start(now) + WEEK
+
+
+def when(moment: datetime) -> str:
+    """``Monday 7 December, 00:00 UTC``."""
+    moment = moment.astimezone(UTC)
+    return f"{moment:%A} {moment.day} {moment:%B}, {moment:%H:%M} UTC"
+
+
+def duration(delta: timedelta) -> str:
+    """``2 h 05 min``, ``9 min``, ``40 s``."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+@dataclass(frozen=True)
+class Span:
+    """The charged part of one session: ``gpus`` from ``started_at`` to ``stopped_at``
+    (None: still running). A session that never started has ``started_at`` None."""
+
+    gpus: int
+    started_at: datetime | None
+    stopped_at: datetime | None
+
+
+def gpu_hours(spans: Iterable[Span], since: datetime, until: datetime) -> float:
+    """GPU-hours of ``spans`` between ``since`` and ``until`` (running ones up to ``until``)."""
+    total = 0.0
+    for span in spans:
+        if span.started_at is None:
+            continue
+        start = max(span.started_at, since)
+        end = min(span.stopped_at or until, until)
+        if end > start:
+            total += span.gpus * (end - start).total_seconds() / 3600
+    return total
+
+
+def is_exempt(course: Course, role: str) -> bool:
+    """Staff of a course are exempt from its cap and budget when the course says so."""
+    return role == "staff" and course.gpu_policy.staff_exempt
+
+
+def cpu_alternative(course: Course) -> Environment | None:
+    return next((env for env in course.environments if not env.gpu_count), None)
+
+
+def _suggest_cpu(course: Course) -> str:
+    cpu = cpu_alternative(course)
+    return f' Until then you can start "{cpu.display_name}", which needs no GPU.' if cpu else ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    admitted: bool
+    reason: Literal["cap", "budget"] | None = None
+    message: str = ""
+    status: int = 200
+
+
+def admit(
+    course: Course,
+    environment: Environment,
+    role: str,
+    gpus_held: int,
+    used_hours: float,
+    extra_hours: float,
+    now: datetime,
+) -> Decision:
+    """Whether a spawn of ``environment`` may take its GPUs now.
+
+    ``gpus_held``: GPUs the course's open sessions hold (admitted or running);
+    ``used_hours``: the user's GPU-hours in this course this week; ``extra_hours``: what
+    admins granted them this week.
+    """
+    policy = course.gpu_policy
+    wanted = environment.gpu_count
+    if wanted == 0 or is_exempt(course, role):
+        return Decision(True)
+    cap = policy.max_concurrent_gpus
+    if cap is not None and gpus_held + wanted > cap:
+        held = min(gpus_held, cap)
+        return Decision(
+            False,
+            "cap",
+            f"{course.id} allows {cap} GPU{'s' if cap != 1 else ''} at once for its "
+            f"students, and {held} {'is' if held == 1 else 'are'} in use, so "
+            f'"{environment.display_name}" cannot start now. Try again when a '
+            f"classmate's GPU server stops.{_suggest_cpu(course)}",
+            429,
+        )
+    budget = policy.gpu_hours_per_student_per_week
+    if budget is not None and used_hours >= budget + extra_hours:
+        total = budget + extra_hours
+        return Decision(
+            False,
+            "budget",
+            f"You have used your {total:g} GPU-hours for {course.id} this week "
+            f"({used_hours:.1f} used). Your budget resets on {when(week_reset(now))}."
+            f"{_suggest_cpu(course)}",
+            403,
+        )
+    return Decision(True)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: Literal["stop", "warn"]
+    reason: StopReason
+    message: str
+
+
+def judge(
+    course: Course,
+    role: str,
+    gpus: int,
+    started_at: datetime,
+    used_hours: float,
+    user_gpus_running: int,
+    extra_hours: float,
+    last_activity: datetime | None,
+    now: datetime,
+) -> Verdict | None:
+    """What to do with one running GPU session now (``None``: nothing).
+
+    ``used_hours`` counts all the user's sessions in the course this week, this one
+    included, up to ``now``; ``user_gpus_running`` is how many GPUs they hold in the course
+    now (it sets how fast the rest of the budget goes).
+    """
+    policy = course.gpu_policy
+    if policy.gpu_idle_timeout_minutes is not None and last_activity is not None:
+        idle = now - last_activity
+        if idle >= timedelta(minutes=policy.gpu_idle_timeout_minutes):
+            return Verdict(
+                "stop",
+                "idle",
+                f"Your GPU server was stopped after {duration(idle)} without activity "
+                f"({course.id} frees idle GPUs after {policy.gpu_idle_timeout_minutes:g} "
+                "min). Your files are kept; start it again when you need it.",
+            )
+    exempt = is_exempt(course, role)
+    endings: list[tuple[timedelta, StopReason, str]] = []
+    budget = policy.gpu_hours_per_student_per_week
+    if budget is not None and not exempt:
+        left_hours = budget + extra_hours - used_hours
+        rate = max(user_gpus_running, gpus, 1)
+        endings.append(
+            (
+                timedelta(hours=left_hours / rate),
+                "budget",
+                f"your {budget + extra_hours:g} GPU-hours for {course.id} this week",
+            )
+        )
+    if policy.max_session_hours is not None:
+        limit = timedelta(hours=policy.max_session_hours)
+        endings.append(
+            (
+                started_at + limit - now,
+                "session_limit",
+                f"{course.id}'s {policy.max_session_hours:g}-hour limit per GPU session",
+            )
+        )
+    if not endings:
+        return None
+    left, reason, what = min(endings, key=lambda ending: ending[0])
+    if left <= timedelta(0):
+        if reason == "budget":
+            message = (
+                f"Your GPU server was stopped: you used {what}. The budget resets on "
+                f"{when(week_reset(now))}. Your files are kept."
+            )
+        else:
+            message = (
+                f"Your GPU server was stopped: it reached {what}. Your files are kept; "
+                "you can start a new session."
+            )
+        return Verdict("stop", reason, message)
+    if left <= WARNING:
+        return Verdict(
+            "warn",
+            reason,
+            f"Your GPU server stops in {duration(left)} (at {now + left:%H:%M} UTC): it "
+            f"will have used {what}. Save your work now.",
+        )
+    return None

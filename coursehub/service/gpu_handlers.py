@@ -1,0 +1,255 @@
+"""HTTP handlers of the GPU ledger (``api/gpu/...``; see docs/gpu.md).
+
+Admission and the session start and stop reports come only from the hub's own client
+(``Caller.is_hub``): a user or a server cannot open, close or extend a session. Users read
+their own notices; admins grant extra hours; admins and a course's staff read its sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+
+from sqlalchemy import select
+
+from coursehub.gpu import ledger, policy
+from coursehub.service.handlers import BaseHandler
+from coursehub.service.models import GPUGrant, GPUSession
+from coursehub.service.rules import Refusal, find_course, role_in
+
+STOP_REASONS = ("stopped", "start_failed", "budget", "session_limit", "idle", "vanished")
+
+
+def session_json(row: GPUSession, now: datetime) -> dict:
+    charged = policy.gpu_hours(
+        [policy.Span(row.gpus, row.started_at, row.stopped_at)],
+        row.started_at or row.admitted_at,
+        now,
+    )
+    return {
+        "id": row.id,
+        "username": row.username,
+        "server_name": row.server_name,
+        "course": row.course,
+        "environment": row.environment,
+        "resource": row.resource,
+        "gpus": row.gpus,
+        "role": row.role,
+        "admitted_at": row.admitted_at.isoformat(),
+        "started_at": row.started_at.isoformat() if row.started_at else None,
+        "stopped_at": row.stopped_at.isoformat() if row.stopped_at else None,
+        "stop_reason": row.stop_reason,
+        "gpu_hours": round(charged, 4),
+    }
+
+
+class GPUHandler(BaseHandler):
+    def body(self) -> dict:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError as error:
+            raise Refusal(400, f"the request body is not JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise Refusal(400, "the request body must be a JSON object")
+        return data
+
+    def field(self, data: dict, name: str, kind: type = str, default=None):
+        value = data.get(name, default)
+        if value is None or not isinstance(value, kind) or isinstance(value, bool):
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                return float(value)
+            raise Refusal(400, f"'{name}' must be a {kind.__name__}, not {value!r}")
+        return value
+
+    def require_hub(self) -> None:
+        if not self.caller.is_hub:
+            raise Refusal(403, f"{self.caller} may not do this: only the hub reports GPU sessions")
+
+
+class AdmissionHandler(GPUHandler):
+    async def post(self):
+        self.require_hub()
+        data = self.body()
+        username = self.field(data, "username")
+        server_name = self.field(data, "server_name", default="")
+        course = find_course(self.context.catalog, self.field(data, "course"))
+        environment = course.environment(self.field(data, "environment"))
+        if environment is None:
+            raise Refusal(404, f"{course.id} has no environment {data['environment']!r}")
+        role = course.role_of(username) or ("staff" if data.get("admin") else None)
+        if role is None:
+            raise Refusal(403, f"{username} is not a member of {course.id}")
+        now = self.context.now()
+        await self.context.db.run(lambda db: ledger.ensure_course_lock(db, course.id))
+        admission = await self.context.db.run(
+            lambda db: ledger.admit_session(
+                db, course, environment, username, server_name, role, now
+            )
+        )
+        decision = admission.decision
+        if not decision.admitted:
+            raise Refusal(decision.status, decision.message)
+        self.write_json({"admitted": True, "session": admission.session_id})
+
+
+class SessionReportHandler(GPUHandler):
+    async def post(self, event: str):
+        self.require_hub()
+        data = self.body()
+        username = self.field(data, "username")
+        server_name = self.field(data, "server_name", default="")
+        now = self.context.now()
+        if event == "started":
+            found = await self.context.db.run(
+                lambda db: ledger.mark_started(db, username, server_name, now)
+            )
+        elif event == "stopped":
+            reason = self.field(data, "reason", default="stopped")
+            if reason not in STOP_REASONS:
+                raise Refusal(400, f"'reason' must be one of {', '.join(STOP_REASONS)}")
+            found = await self.context.db.run(
+                lambda db: ledger.close(db, username, server_name, reason, now)
+            )
+        else:
+            raise Refusal(404, f"unknown session event {event!r}: use started or stopped")
+        self.write_json({"found": found})
+
+
+class AvailabilityHandler(GPUHandler):
+    """Per course of the user: the cap and what the course holds, the user's budget, what
+    they used this week and when it resets (the spawn page's numbers)."""
+
+    async def get(self):
+        username = self.get_argument("username", self.caller.name)
+        if username != self.caller.name and not (self.caller.is_hub or self.caller.admin):
+            raise Refusal(403, f"{self.caller} may only read their own GPU availability")
+        catalog = self.context.catalog
+        # Admins may start every course's environments (as staff).
+        admin = self.get_argument("admin", "") == "1" and (self.caller.is_hub or self.caller.admin)
+        courses = [
+            course
+            for course in catalog.courses.values()
+            if any(env.gpu_count for env in course.environments)
+            and (course.role_of(username) is not None or admin)
+        ]
+        now = self.context.now()
+
+        def read(db):
+            answer = {}
+            for course in courses:
+                gpu_policy = course.gpu_policy
+                role = course.role_of(username) or "staff"
+                budget = gpu_policy.gpu_hours_per_student_per_week
+                used = ledger.used_hours(db, username, course.id, now)
+                extra = ledger.extra_hours(db, username, course.id, now)
+                exempt = policy.is_exempt(course, role)
+                remaining = None
+                if budget is not None and not exempt:
+                    remaining = max(0.0, budget + extra - used)
+                answer[course.id] = {
+                    "cap": gpu_policy.max_concurrent_gpus,
+                    "held": ledger.gpus_held(db, course.id),
+                    "budget_hours": budget,
+                    "extra_hours": extra,
+                    "used_hours": round(used, 4),
+                    "remaining_hours": None if remaining is None else round(remaining, 4),
+                    "exempt": exempt,
+                    "resets_at": policy.week_reset(now).isoformat(),
+                }
+            return answer
+
+        self.write_json({"username": username, "courses": await self.context.db.run(read)})
+
+
+class NoticeHandler(GPUHandler):
+    """The caller's warnings for their running GPU servers (JupyterLab shows them)."""
+
+    async def get(self):
+        name = self.caller.name
+
+        def read(db):
+            return [
+                {"id": f"{row.id}-{row.notice_at.timestamp():.0f}", "message": row.notice}
+                for row in ledger.open_sessions(db)
+                if row.username == name and row.notice
+            ]
+
+        self.write_json({"notices": await self.context.db.run(read)})
+
+
+class GrantHandler(GPUHandler):
+    async def post(self):
+        if not self.caller.admin:
+            raise Refusal(403, f"{self.caller} is not an admin: only admins grant GPU-hours")
+        data = self.body()
+        course = find_course(self.context.catalog, self.field(data, "course"))
+        username = self.field(data, "username")
+        if course.role_of(username) is None:
+            raise Refusal(404, f"{username} is not a member of {course.id}")
+        hours = self.field(data, "hours", float)
+        if not math.isfinite(hours) or hours <= 0 or hours > 1000:
+            raise Refusal(400, f"'hours' must be more than 0 and at most 1000, not {hours!r}")
+        note = str(data.get("note") or "")[:500]
+        now = self.context.now()
+        grant = GPUGrant(
+            username=username,
+            course=course.id,
+            week_start=policy.week_start(now),
+            hours=hours,
+            note=note,
+            granted_by=self.caller.name,
+            granted_at=now,
+        )
+
+        def save(db):
+            db.add(grant)
+            return ledger.extra_hours(db, username, course.id, now) + hours
+
+        total = await self.context.db.run(save)
+        self.write_json(
+            {
+                "course": course.id,
+                "username": username,
+                "hours": hours,
+                "extra_hours_this_week": total,
+                "week_start": grant.week_start.isoformat(),
+            },
+            201,
+        )
+
+
+class SessionListHandler(GPUHandler):
+    async def get(self):
+        course_id = self.get_argument("course", None)
+        if course_id is None:
+            if not self.caller.admin:
+                raise Refusal(403, f"{self.caller} is not an admin: name a course you teach")
+        else:
+            course = find_course(self.context.catalog, course_id)
+            if role_in(course, self.caller) != "staff":
+                raise Refusal(403, f"{self.caller} is not staff of {course.id}")
+        only_open = self.get_argument("open", "") in ("1", "true")
+        now = self.context.now()
+
+        def read(db):
+            query = select(GPUSession).order_by(GPUSession.id)
+            if course_id is not None:
+                query = query.where(GPUSession.course == course_id)
+            if only_open:
+                query = query.where(GPUSession.stopped_at.is_(None))
+            return [session_json(row, now) for row in db.execute(query).scalars()]
+
+        self.write_json({"sessions": await self.context.db.run(read)})
+
+
+def gpu_routes(prefix: str) -> list[tuple]:
+    gpu = rf"{prefix}api/gpu"
+    return [
+        (rf"{gpu}/admissions", AdmissionHandler),
+        (rf"{gpu}/sessions/(started|stopped)", SessionReportHandler),
+        (rf"{gpu}/sessions", SessionListHandler),
+        (rf"{gpu}/availability", AvailabilityHandler),
+        (rf"{gpu}/notices", NoticeHandler),
+        (rf"{gpu}/grants", GrantHandler),
+    ]

@@ -1,0 +1,76 @@
+"""A GPU budget warning reaches the student inside JupyterLab, in headless Chromium.
+
+The course gives 0.1 GPU-hours (6 minutes) a week, less than the 10-minute warning time, so
+the service warns as soon as the GPU server runs; JupyterLab's coursehub-notices plugin
+shows it as a notification without a page reload.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page, expect
+from ruamel.yaml import YAML
+from test_student_spawn import SPAWN_TIMEOUT_MS, sign_in
+
+from coursehub.dev import Platform, PlatformConfig
+
+COURSE = {
+    "id": "budget-101",
+    "title": "A course with a small GPU budget",
+    "term": "test",
+    "staff": {"instructors": ["teacher"]},
+    "students": ["spender"],
+    "environments": [
+        {
+            "slug": "gpu",
+            "display_name": "BUDGET-101 · MIG slice",
+            "image": "coursehub/notebook-gpu:test",
+            "cpu": {"guarantee": "100m", "limit": 1},
+            "memory": {"guarantee": "128Mi", "limit": "1Gi"},
+            "gpu": {"count": 1, "resource": "nvidia.com/mig-1g.10gb"},
+            "default": True,
+        }
+    ],
+    "gpu_policy": {"gpu_hours_per_student_per_week": 0.1},
+}
+
+
+@pytest.fixture(scope="module")
+def budget_platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
+    root = tmp_path_factory.mktemp("gpu-warning")
+    folder = root / "courses" / COURSE["id"]
+    folder.mkdir(parents=True)
+    YAML().dump(COURSE, folder / "course.yaml")
+    platform = Platform(
+        PlatformConfig(
+            state_dir=root / "state",
+            courses_dir=root / "courses",
+            port=0,
+            extra_hub_env={"COURSEHUB_GPU_ENFORCE_SECONDS": "1"},
+        )
+    )
+    try:
+        platform.start()
+        yield platform
+    finally:
+        platform.stop()
+
+
+async def test_jupyterlab_shows_the_gpu_budget_warning(
+    budget_platform: Platform, page: Page, artifacts_dir: Path
+) -> None:
+    await sign_in(page, budget_platform, "spender")
+    await expect(page).to_have_url(re.compile(r"/hub/spawn"), timeout=30_000)
+    await page.locator("input[name='profile'][value='budget-101-gpu']").check()
+    await page.locator(
+        "#spawn_form input[type='submit'], #spawn_form button[type='submit']"
+    ).click()
+    await expect(page).to_have_url(re.compile(r"/user/spender/lab"), timeout=SPAWN_TIMEOUT_MS)
+    warning = page.get_by_text(re.compile(r"Your GPU server stops in \d+ (min|s)"))
+    await expect(warning.first).to_be_visible(timeout=60_000)
+    await expect(warning.first).to_contain_text("0.1 GPU-hours for budget-101 this week")
+    await page.screenshot(path=artifacts_dir / "browser-gpu-warning.png", full_page=True)

@@ -1,0 +1,258 @@
+"""Sign-in through a real OpenID Connect provider, clicked through in headless Chromium.
+
+The hub runs ``CourseOIDCAuthenticator`` (``COURSEHUB_AUTH=oidc``) against node's
+``oidc-provider`` (``oidc_fixtures.OIDCProvider``), whose token answers pass through
+``TokenTamperer`` so tests can hand the hub a tampered or an expired ID token. Accounts are
+opaque subjects with e-mail addresses; the hub makes usernames from the addresses.
+
+The catalog lists ``stu.dent`` (student) and ``prof.ada`` (instructor) in ai-101, so those
+sign-ins land in their groups and environments on this branch alone.
+``test_claim_only_student_gets_the_course_of_the_claim`` relies on the membership overlay
+(the coursehub service's ``PUT users/<name>/memberships`` and
+``CatalogSync.refresh_overlay``) of the roster work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from oidc_fixtures import CLIENT_ID, CLIENT_SECRET, OIDCProvider, TokenTamperer
+from playwright.async_api import Page, Response, expect
+from ruamel.yaml import YAML
+
+from coursehub.dev import Platform, PlatformConfig
+
+SMALL = {"cpu": {"guarantee": "100m", "limit": 1}, "memory": {"guarantee": "128Mi", "limit": "1Gi"}}
+COURSES = [
+    {
+        "id": "ai-101",
+        "title": "Introduction to AI",
+        "term": "test",
+        "staff": {"instructors": ["prof.ada"]},
+        "students": ["stu.dent"],
+        "environments": [
+            {"slug": "cpu", "display_name": "AI-101 · CPU", "image": "img:cpu", **SMALL},
+        ],
+    },
+    {
+        "id": "ml-201",
+        "title": "Machine Learning II",
+        "term": "test",
+        "staff": {"instructors": ["instructor2"]},
+        "students": [],
+        "environments": [
+            {"slug": "cpu", "display_name": "ML-201 · CPU", "image": "img:cpu", **SMALL},
+        ],
+    },
+]
+# Subject -> claims. The subject is what one types on the provider's login page.
+ACCOUNTS = {
+    "s-1001": {"email": "Stu.Dent+ai@Uni.Example", "email_verified": True, "groups": []},
+    "p-2001": {
+        "email": "Prof.Ada@uni.example",
+        "email_verified": True,
+        "groups": ["ai-101:instructor", "all-staff"],
+    },
+    "x-3001": {"email": "stu.dent@elsewhere.example", "email_verified": True, "groups": []},
+    "a-4001": {
+        "email": "it.admin@uni.example",
+        "email_verified": True,
+        "groups": ["coursehub:admin"],
+    },
+    "c-5001": {
+        "email": "Claim.Only@uni.example",
+        "email_verified": True,
+        "groups": ["ml-201:student"],
+    },
+}
+
+
+def write_courses(root: Path) -> Path:
+    yaml = YAML()
+    for course in COURSES:
+        folder = root / course["id"]
+        folder.mkdir(parents=True)
+        with open(folder / "course.yaml", "w") as file:
+            yaml.dump(course, file)
+    return root
+
+
+@pytest.fixture(scope="module")
+def oidc_platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[tuple[Platform, OIDCProvider]]:
+    root = tmp_path_factory.mktemp("oidc")
+    platform = Platform(
+        PlatformConfig(
+            state_dir=root / "state", courses_dir=write_courses(root / "courses"), port=0
+        )
+    )
+    platform.state_dir.mkdir(parents=True)
+    provider = OIDCProvider(
+        platform.state_dir, f"{platform.public_url}/hub/oauth_callback", ACCOUNTS
+    ).start()
+    try:
+        yield platform, provider
+    finally:
+        platform.stop()
+        provider.stop()
+        target = artifacts_dir / "oidc-signin-logs"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(platform.logs_dir, target, dirs_exist_ok=True)
+
+
+@pytest.fixture(scope="module")
+async def tamperer(oidc_platform) -> AsyncIterator[TokenTamperer]:
+    platform, provider = oidc_platform
+    running = await TokenTamperer(provider).start()
+    platform.config.extra_hub_env.update(
+        COURSEHUB_AUTH="oidc",
+        COURSEHUB_OIDC_ISSUER=provider.issuer,
+        COURSEHUB_OIDC_CLIENT_ID=CLIENT_ID,
+        COURSEHUB_OIDC_CLIENT_SECRET=CLIENT_SECRET,
+        COURSEHUB_OIDC_TOKEN_URL=running.url,
+        COURSEHUB_OIDC_ADMIN_VALUES="coursehub:admin",
+    )
+    # The hub reads the provider's discovery document as it starts; the platform starts
+    # in a thread so this loop keeps serving the token endpoint.
+    await asyncio.to_thread(platform.start)
+    yield running
+    running.mode = "pass"
+    await running.stop()
+
+
+@pytest.fixture
+def hub(oidc_platform, tamperer) -> Platform:
+    tamperer.mode = "pass"
+    return oidc_platform[0]
+
+
+async def hub_user(platform: Platform, name: str) -> dict | None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{platform.hub_url}/hub/api/users/{name}",
+            headers={"Authorization": f"token {platform.admin_token}"},
+        ) as response,
+    ):
+        return await response.json() if response.status == 200 else None
+
+
+async def sign_in(page: Page, platform: Platform, subject: str) -> Response:
+    """Click through the hub's login page and the provider's login and consent pages;
+    return the response of the hub's OAuth callback."""
+    # The provider's development pages import a web font; there is no internet here.
+    await page.route(re.compile(r"^https://fonts\."), lambda route: route.abort())
+    await page.goto(f"{platform.public_url}/hub/login")
+    await page.locator("a", has_text="Sign in with").click()
+    await page.fill("input[name=login]", subject)
+    await page.fill("input[name=password]", "any")
+    await page.click("button[type=submit]")
+    async with page.expect_response(re.compile(r"/hub/oauth_callback")) as callback:
+        await page.get_by_role("button", name="Continue").click()
+    return await callback.value
+
+
+async def test_student_signs_in_and_sees_their_course(hub, page: Page, artifacts_dir: Path):
+    await sign_in(page, hub, "s-1001")
+    await expect(page).to_have_url(re.compile(r"/hub/spawn"), timeout=30_000)
+    form = page.locator("#spawn_form")
+    await expect(form).to_contain_text("AI-101 · CPU")
+    await expect(form).not_to_contain_text("ML-201")
+    await page.screenshot(path=artifacts_dir / "oidc-1-student-spawn.png", full_page=True)
+    user = await hub_user(hub, "stu.dent")
+    assert user is not None, "Stu.Dent+ai@Uni.Example signs in as stu.dent"
+    assert "course-ai-101-students" in user["groups"]
+    assert not user["admin"]
+
+
+async def test_instructor_signs_in_as_staff(hub, page: Page):
+    await sign_in(page, hub, "p-2001")
+    await expect(page).to_have_url(re.compile(r"/hub/spawn"), timeout=30_000)
+    await expect(page.locator("#spawn_form")).to_contain_text("AI-101 · CPU")
+    user = await hub_user(hub, "prof.ada")
+    assert "course-ai-101-staff" in user["groups"]
+    assert not user["admin"]
+
+
+async def test_the_username_stays_when_the_email_changes(hub, oidc_platform, page: Page):
+    provider = oidc_platform[1]
+    await sign_in(page, hub, "s-1001")  # stu.dent exists from the first sign-in or now
+    provider.set_accounts(
+        {**ACCOUNTS, "s-1001": {**ACCOUNTS["s-1001"], "email": "stu.married@uni.example"}}
+    )
+    try:
+        await page.context.clear_cookies()
+        await sign_in(page, hub, "s-1001")
+        await expect(page).to_have_url(re.compile(r"/hub/spawn"), timeout=30_000)
+        assert await hub_user(hub, "stu.married") is None
+    finally:
+        provider.set_accounts(ACCOUNTS)
+
+
+async def test_a_user_without_a_course_gets_a_clear_page(hub, page: Page, artifacts_dir: Path):
+    callback = await sign_in(page, hub, "x-3001")
+    assert callback.status == 403
+    body = page.locator("body")
+    await expect(body).to_contain_text("No course for this account")
+    # the same local part as stu.dent, another person: the next free name
+    await expect(body).to_contain_text("the hub knows you as 'stu.dent-2'")
+    await expect(body).to_contain_text("ask its instructor to add you")
+    await expect(body).not_to_contain_text("Traceback")
+    await page.screenshot(path=artifacts_dir / "oidc-2-no-course.png", full_page=True)
+    assert await hub_user(hub, "stu.dent-2") is None, "refused users are not created"
+
+
+async def test_admin_from_the_claim(hub, page: Page):
+    await sign_in(page, hub, "a-4001")
+    await expect(page).not_to_have_url(re.compile(r"/hub/login"), timeout=30_000)
+    user = await hub_user(hub, "it.admin")
+    assert user["admin"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [("tamper", "Signature verification failed"), ("expire", "Signature has expired")],
+)
+async def test_a_tampered_or_expired_id_token_is_refused(
+    hub, tamperer, page: Page, artifacts_dir: Path, mode, reason
+):
+    tamperer.mode = mode
+    callback = await sign_in(page, hub, "s-1001")
+    assert tamperer.seen[-1] == mode
+    assert callback.status == 403
+    body = page.locator("body")
+    await expect(body).to_contain_text("Sign-in refused")
+    await expect(body).to_contain_text(reason)
+    await expect(body).not_to_contain_text("Traceback")
+    await page.screenshot(path=artifacts_dir / f"oidc-3-{mode}.png", full_page=True)
+    assert not (await hub_user(hub, "stu.dent") or {}).get("admin")
+
+
+async def test_only_the_hub_may_resolve_identities(hub):
+    token = hub.admin_token  # an admin token, but not the hub's own client
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{hub.public_url}/services/coursehub/api/identities",
+            headers={"Authorization": f"token {token}"},
+            json={"issuer": "x", "subject": "y", "preferred": "admin"},
+        ) as response,
+    ):
+        assert response.status == 403
+        assert "only the hub may" in (await response.json())["message"]
+
+
+# Needs the roster branch: the membership overlay makes a claim-only member a member.
+async def test_claim_only_student_gets_the_course_of_the_claim(hub, page: Page):
+    await sign_in(page, hub, "c-5001")
+    await expect(page).to_have_url(re.compile(r"/hub/spawn"), timeout=30_000)
+    form = page.locator("#spawn_form")
+    await expect(form).to_contain_text("ML-201 · CPU", timeout=15_000)
+    await expect(form).not_to_contain_text("AI-101")
+    user = await hub_user(hub, "claim.only")
+    assert "course-ml-201-students" in user["groups"]

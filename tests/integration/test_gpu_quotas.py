@@ -1,0 +1,295 @@
+"""GPU quotas through the real hub, proxy, service and dev cluster (docs/gpu.md).
+
+The catalog has one course per policy, so the tests do not disturb each other:
+- ``cap-101``: at most 2 GPUs at once, five students (whole A100s);
+- ``budget-101``: 0.1 GPU-hours (6 minutes) per student per week (MIG slices);
+- ``idle-101``: GPU servers idle 30 minutes are stopped (MIG slices and a CPU environment);
+- ``ledger-101``: a generous budget, for the crash-and-restart test.
+
+The service's clock is moved forward through ``COURSEHUB_DEV_CLOCK_OFFSET_FILE`` and the
+enforcer runs every second, so budgets and idle times pass in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import aiohttp
+import pytest
+from hub_platform import A100, Cluster, HubAPI, keep_logs, small, write_courses
+from service_calls import ServiceCalls
+
+from coursehub.dev import Platform, PlatformConfig
+
+pytestmark = pytest.mark.integration
+
+
+def gpu_course(course_id: str, students: list[str], policy: dict, gpu: dict) -> dict:
+    return {
+        "id": course_id,
+        "title": f"{course_id} title",
+        "term": "test",
+        "staff": {"instructors": [f"teacher-{course_id}"]},
+        "students": students,
+        "environments": [
+            {
+                "slug": "gpu",
+                "display_name": f"{course_id.upper()} · 1 GPU",
+                "image": "coursehub/notebook-gpu:test",
+                **small(),
+                "gpu": gpu,
+                "default": True,
+            },
+            {
+                "slug": "cpu",
+                "display_name": f"{course_id.upper()} · CPU",
+                "image": "coursehub/notebook-cpu:test",
+                **small(),
+            },
+        ],
+        "gpu_policy": policy,
+    }
+
+
+A100_GPU = {"count": 1, "product": A100}
+MIG = {"count": 1, "resource": "nvidia.com/mig-1g.10gb"}
+CAP_STUDENTS = [f"cap{n}" for n in range(1, 6)]
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
+    root = tmp_path_factory.mktemp("gpu-quotas")
+    courses = write_courses(
+        root / "courses",
+        gpu_course("cap-101", CAP_STUDENTS, {"max_concurrent_gpus": 2}, A100_GPU),
+        gpu_course("budget-101", ["spender"], {"gpu_hours_per_student_per_week": 0.1}, MIG),
+        gpu_course("idle-101", ["idler", "reader"], {"gpu_idle_timeout_minutes": 30}, MIG),
+        gpu_course("ledger-101", ["survivor"], {"gpu_hours_per_student_per_week": 10}, MIG),
+    )
+    clock = root / "clock-offset"
+    clock.write_text("0")
+    running = Platform(
+        PlatformConfig(
+            state_dir=root / "state",
+            courses_dir=courses,
+            port=0,
+            extra_hub_env={
+                "COURSEHUB_DEV_CLOCK_OFFSET_FILE": str(clock),
+                "COURSEHUB_GPU_ENFORCE_SECONDS": "1",
+            },
+        )
+    )
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+        keep_logs(running, artifacts_dir, "platform-test_gpu_quotas")
+
+
+@pytest.fixture(scope="module")
+async def hub_api(platform) -> AsyncIterator[HubAPI]:
+    async with aiohttp.ClientSession() as session:
+        yield HubAPI(platform, session)
+
+
+@pytest.fixture(scope="module")
+async def cluster(platform) -> AsyncIterator[Cluster]:
+    connected = await Cluster.connect(platform.kubeconfig)
+    yield connected
+    await connected.close()
+
+
+@pytest.fixture(scope="module")
+async def service(platform) -> AsyncIterator[ServiceCalls]:
+    async with aiohttp.ClientSession() as session:
+        yield ServiceCalls(session, platform.service_url)
+
+
+def move_clock(platform: Platform, seconds: float) -> None:
+    path = Path(platform.config.extra_hub_env["COURSEHUB_DEV_CLOCK_OFFSET_FILE"])
+    path.write_text(str(float(path.read_text()) + seconds))
+
+
+async def sessions(service: ServiceCalls, platform: Platform, course: str) -> list[dict]:
+    status, body = await service.call("GET", f"gpu/sessions?course={course}", platform.admin_token)
+    assert status == 200, body
+    return body["sessions"]
+
+
+async def wait_for(check, timeout: float = 60, what: str = "the condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.5)
+
+
+async def test_a_course_cap_of_two_admits_exactly_two_of_five_simultaneous_spawns(
+    hub_api, service, platform
+):
+    tokens = [await hub_api.token_for(name) for name in CAP_STUDENTS]
+    answers = await asyncio.gather(
+        *(
+            hub_api.spawn(name, "cap-101-gpu", token)
+            for name, token in zip(CAP_STUDENTS, tokens, strict=True)
+        )
+    )
+    admitted = [
+        name
+        for name, (status, _) in zip(CAP_STUDENTS, answers, strict=True)
+        if status in (201, 202)
+    ]
+    refused = [body for status, body in answers if status == 429]
+    assert len(admitted) == 2, answers
+    assert len(refused) == 3, answers
+    for body in refused:
+        message = body["message"]
+        assert "cap-101 allows 2 GPUs at once" in message
+        assert '"CAP-101 · CPU"' in message  # the course's CPU environment is suggested
+    for name in admitted:
+        await hub_api.wait_ready(name)
+    open_sessions = [s for s in await sessions(service, platform, "cap-101") if not s["stopped_at"]]
+    assert sorted(s["username"] for s in open_sessions) == sorted(admitted)
+    assert all(s["started_at"] and s["gpus"] == 1 for s in open_sessions)
+
+    # A refused student can start the CPU environment at once; the cap is about GPUs.
+    loser = next(name for name in CAP_STUDENTS if name not in admitted)
+    status, body = await hub_api.spawn(loser, "cap-101-cpu")
+    assert status in (201, 202), body
+    await hub_api.wait_ready(loser)
+    assert await hub_api.stop(loser) in (202, 204)
+    await hub_api.wait_stopped(loser)
+
+    # When one GPU server stops, its place goes to the next student who asks.
+    assert await hub_api.stop(admitted[0]) in (202, 204)
+    await hub_api.wait_stopped(admitted[0])
+    status, body = await hub_api.spawn(loser, "cap-101-gpu")
+    assert status in (201, 202), body
+    await hub_api.wait_ready(loser)
+    closed = [s for s in await sessions(service, platform, "cap-101") if s["stopped_at"]]
+    assert [(s["username"], s["stop_reason"]) for s in closed] == [(admitted[0], "stopped")]
+    for name in (admitted[1], loser):
+        assert await hub_api.stop(name) in (202, 204)
+        await hub_api.wait_stopped(name)
+
+
+async def test_the_ledger_is_written_only_by_the_hub(hub_api, service, platform):
+    token = await hub_api.token_for("cap1")
+    status, body = await service.call(
+        "POST",
+        "gpu/admissions",
+        token,
+        payload={"username": "cap1", "course": "cap-101", "environment": "gpu"},
+    )
+    assert status == 403 and "only the hub" in body["message"]
+    status, body = await service.call(
+        "POST", "gpu/sessions/stopped", token, payload={"username": "cap2"}
+    )
+    assert status == 403
+    status, body = await service.call("GET", "gpu/sessions?course=cap-101", token)
+    assert status == 403 and "not staff of cap-101" in body["message"]
+
+
+async def test_a_spent_budget_warns_then_stops_the_server_and_refuses_the_next_spawn(
+    hub_api, service, platform
+):
+    status, body = await hub_api.spawn("spender", "budget-101-gpu")
+    assert status in (201, 202), body
+    await hub_api.wait_ready("spender")
+    token = await hub_api.token_for("spender")
+
+    # 6 minutes of budget: less than 10 minutes left from the start, so a warning comes.
+    async def notices():
+        status, body = await service.call("GET", "gpu/notices", token)
+        assert status == 200, body
+        return body["notices"]
+
+    (notice,) = await wait_for(notices, what="the budget warning")
+    assert "Your GPU server stops in" in notice["message"]
+    assert "0.1 GPU-hours for budget-101" in notice["message"]
+    assert (await hub_api.user("spender"))["servers"][""]["ready"]
+
+    move_clock(platform, 7 * 60)  # past the 6 minutes
+    await hub_api.wait_stopped("spender", timeout=60)
+    (session,) = await sessions(service, platform, "budget-101")
+    assert session["stop_reason"] == "budget"
+    assert session["gpu_hours"] >= 0.1
+
+    status, body = await hub_api.spawn("spender", "budget-101-gpu")
+    assert status == 403, body
+    assert "You have used your 0.1 GPU-hours for budget-101 this week" in body["message"]
+    assert "resets on Monday" in body["message"]
+    status, body = await hub_api.spawn("spender", "budget-101-cpu")
+    assert status in (201, 202), body
+    await hub_api.wait_ready("spender")
+    assert await hub_api.stop("spender") in (202, 204)
+    await hub_api.wait_stopped("spender")
+
+    # An admin grants an hour more: the GPU environment starts again.
+    status, body = await service.call(
+        "POST",
+        "gpu/grants",
+        platform.admin_token,
+        payload={"course": "budget-101", "username": "spender", "hours": 1, "note": "project"},
+    )
+    assert status == 201, body
+    status, body = await hub_api.spawn("spender", "budget-101-gpu")
+    assert status in (201, 202), body
+    await hub_api.wait_ready("spender")
+    assert await hub_api.stop("spender") in (202, 204)
+    await hub_api.wait_stopped("spender")
+
+
+async def test_gpu_idle_culling_stops_an_idle_gpu_server_and_leaves_an_idle_cpu_server(
+    hub_api, service, platform
+):
+    for name, profile in (("idler", "idle-101-gpu"), ("reader", "idle-101-cpu")):
+        status, body = await hub_api.spawn(name, profile)
+        assert status in (201, 202), body
+        await hub_api.wait_ready(name)
+
+    move_clock(platform, 31 * 60)  # both servers now look idle for 31 minutes
+    await hub_api.wait_stopped("idler", timeout=60)
+    (session,) = await sessions(service, platform, "idle-101")
+    assert session["username"] == "idler" and session["stop_reason"] == "idle"
+    await asyncio.sleep(3)  # three more enforcement passes
+    assert (await hub_api.user("reader"))["servers"][""]["ready"]
+    assert await hub_api.stop("reader") in (202, 204)
+    await hub_api.wait_stopped("reader")
+
+
+async def test_the_ledger_survives_killing_the_hub_and_the_service_mid_session(
+    hub_api, service, platform, cluster
+):
+    status, body = await hub_api.spawn("survivor", "ledger-101-gpu")
+    assert status in (201, 202), body
+    await hub_api.wait_ready("survivor")
+    (before,) = await sessions(service, platform, "ledger-101")
+    assert before["started_at"] and not before["stopped_at"]
+
+    # SIGKILL: no stop hook runs, the managed service dies with the hub; the pod lives on.
+    await asyncio.to_thread(platform.kill_hub)
+    await asyncio.to_thread(platform.start_hub)
+    assert (await hub_api.user("survivor"))["servers"][""]["ready"]
+    await asyncio.sleep(3)  # enforcement passes of the new service against the new hub
+
+    (after,) = await sessions(service, platform, "ledger-101")
+    assert after["id"] == before["id"] and after["started_at"] == before["started_at"]
+    assert after["stopped_at"] is None  # not lost, not closed as vanished, not doubled
+
+    assert await hub_api.stop("survivor") in (202, 204)
+    await hub_api.wait_stopped("survivor")
+    (closed,) = await sessions(service, platform, "ledger-101")
+    assert closed["id"] == before["id"] and closed["stop_reason"] == "stopped"
+    started = datetime.fromisoformat(closed["started_at"])
+    stopped = datetime.fromisoformat(closed["stopped_at"])
+    hours = (stopped - started).total_seconds() / 3600
+    assert closed["gpu_hours"] == pytest.approx(hours, abs=1e-4)  # rounded to 4 places
+    assert await cluster.user_pods("survivor") == []

@@ -1,0 +1,201 @@
+"""LTI 1.3 launches from a real platform implementation into a real hub.
+
+The platform (``lti_platform.LTIPlatform``, PyPI ``lti1p3platform``) signs each launch
+with its own key; the hub runs ``CourseLTIAuthenticator`` (``COURSEHUB_AUTH=lti``). A
+client with a cookie jar plays the browser: it follows the platform's login initiation to
+the hub and back, and posts the platform's launch form to the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from hub_platform import HubAPI, small, write_courses
+from lti_platform import CLIENT_ID, INSTRUCTOR, LEARNER, MENTOR, LTIPlatform, form_fields
+from yarl import URL
+
+from coursehub.dev import Platform, PlatformConfig
+
+CONTEXT = "4dde05e8ca1973bcca9bffc13e1548820eee93a3"
+COURSES = [
+    {
+        "id": "ai-101",
+        "title": "Introduction to AI",
+        "term": "test",
+        "staff": {"instructors": ["lti.prof"]},
+        "students": ["lti.student"],
+        "environments": [
+            {"slug": "cpu", "display_name": "AI-101 · CPU", "image": "img:cpu", **small()},
+        ],
+        "lti": {"context_ids": [CONTEXT]},
+    },
+    {
+        "id": "ml-201",
+        "title": "Machine Learning II",
+        "term": "test",
+        "environments": [
+            {"slug": "cpu", "display_name": "ML-201 · CPU", "image": "img:cpu", **small()},
+        ],
+    },
+]
+STUDENT = {
+    "user_id": "lms-user-17",
+    "email": "LTI.Student@uni.example",
+    "roles": [LEARNER],
+    "context_id": CONTEXT,
+    "context_title": "AI-101 Introduction to AI",
+}
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
+    root = tmp_path_factory.mktemp("lti")
+    courses = write_courses(root / "courses", *COURSES)
+    platform = Platform(PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0))
+    try:
+        yield platform
+    finally:
+        platform.stop()
+        target = artifacts_dir / "lti-launch-logs"
+        shutil.rmtree(target, ignore_errors=True)
+        if platform.logs_dir.exists():
+            shutil.copytree(platform.logs_dir, target)
+
+
+@pytest.fixture(scope="module")
+async def lms(hub: Platform) -> AsyncIterator[LTIPlatform]:
+    platform = await LTIPlatform().start(hub.public_url)
+    hub.config.extra_hub_env.update(
+        COURSEHUB_AUTH="lti",
+        COURSEHUB_LTI_ISSUER=platform.issuer,
+        COURSEHUB_LTI_CLIENT_IDS=CLIENT_ID,
+        COURSEHUB_LTI_AUTHORIZE_URL=f"{platform.url}/authorize",
+        COURSEHUB_LTI_JWKS_URL=f"{platform.url}/jwks",
+    )
+    await asyncio.to_thread(hub.start)  # this loop keeps serving the platform meanwhile
+    yield platform
+    await platform.stop()
+
+
+@pytest.fixture(scope="module")
+async def hub_api(hub: Platform, lms) -> AsyncIterator[HubAPI]:
+    async with aiohttp.ClientSession() as session:
+        yield HubAPI(hub, session)
+
+
+class Browser:
+    """What the browser does in a launch: follow redirects, keep cookies, post forms."""
+
+    def __init__(self):
+        self.session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+    async def launch(self, link: str) -> tuple[aiohttp.ClientResponse, str, dict, dict]:
+        """Click ``link``; returns the hub's answer to the launch form post, its body, the
+        form's fields and the cookies the hub had set (for a replay)."""
+        async with self.session.get(link) as page:
+            assert page.status == 200, await page.text()
+            action, fields = form_fields(await page.text())
+        cookies = {
+            name: morsel.value
+            for name, morsel in self.session.cookie_jar.filter_cookies(URL(action)).items()
+        }
+        async with self.session.post(action, data=fields, allow_redirects=False) as answer:
+            return answer, await answer.text(), fields, cookies
+
+    async def close(self):
+        await self.session.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    opened = Browser()
+    yield opened
+    await opened.close()
+
+
+async def test_learner_launch_signs_in_and_starts_the_linked_environment(
+    hub, lms, hub_api, browser
+):
+    link = lms.prepare(**STUDENT, custom={"environment": "cpu"})
+    answer, body, _, _ = await browser.launch(link)
+    assert answer.status == 302, body
+    assert answer.headers["Location"] == "/hub/spawn?profile=ai-101-cpu"
+
+    user = await hub_api.user("lti.student")  # from LTI.Student@uni.example
+    assert "course-ai-101-students" in user["groups"]
+    assert not user["admin"]
+
+    # The deep link starts the environment (the launch's session cookie signs the user in).
+    async with browser.session.get(
+        f"{hub.public_url}/hub/spawn?profile=ai-101-cpu", allow_redirects=False
+    ) as spawn:
+        assert spawn.status == 302, await spawn.text()
+        assert "/hub/spawn-pending/lti.student" in spawn.headers["Location"]
+    await hub_api.wait_ready("lti.student")
+    assert await hub_api.stop("lti.student") in (202, 204)
+    await hub_api.wait_stopped("lti.student")
+
+
+async def test_instructor_launch_lands_on_the_spawn_page_as_staff(lms, hub_api, browser):
+    link = lms.prepare(
+        user_id="lms-user-1",
+        email="lti.prof@uni.example",
+        roles=[INSTRUCTOR],
+        context_id=CONTEXT,
+        context_title="AI-101 Introduction to AI",
+    )
+    answer, body, _, _ = await browser.launch(link)
+    assert answer.status == 302, body
+    assert answer.headers["Location"] == "/hub/spawn"
+    assert "course-ai-101-staff" in (await hub_api.user("lti.prof"))["groups"]
+
+
+async def test_a_replayed_launch_is_refused(hub, lms, browser):
+    answer, body, fields, cookies = await browser.launch(lms.prepare(**STUDENT))
+    assert answer.status == 302, body
+    # An attacker who captured the form post and the cookies posts them again.
+    async with (
+        aiohttp.ClientSession() as attacker,
+        attacker.post(
+            f"{hub.public_url}/hub/lti13/oauth_callback",
+            data=fields,
+            headers={"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())},
+            allow_redirects=False,
+        ) as replay,
+    ):
+        page = await replay.text()
+    assert replay.status == 403, page
+    assert "Launch refused" in page
+    assert "This launch was already used once" in page
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "words"),
+    [
+        ({"issuer": "https://lms.evil.example"}, 401, "Invalid issuer"),
+        ({"forged": True}, 401, "Signature verification failed"),
+        ({"context_id": "canvas-course-999"}, 403, "Course not set up on this hub"),
+        ({"roles": [MENTOR]}, 403, "Role not allowed"),
+        ({"custom": {"environment": "tpu"}}, 403, "does not have (it has: cpu)"),
+    ],
+    ids=["wrong-issuer", "bad-signature", "unknown-course", "unknown-role", "unknown-env"],
+)
+async def test_bad_launches_get_a_clear_page(
+    hub, lms, hub_api, browser, artifacts_dir, change, status, words
+):
+    launch = {**STUDENT, "user_id": "lms-user-99", "email": "mallory@uni.example", **change}
+    answer, body, _, _ = await browser.launch(lms.prepare(**launch))
+    assert answer.status == status, body
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert words in body
+    assert "Traceback" not in body
+    if change.get("context_id"):
+        assert "canvas-course-999" in body, "the page names the context id to configure"
+        (artifacts_dir / "lti-unknown-course.html").write_text(body)
+    status_code, _ = await hub_api.request("GET", "/users/mallory", hub.admin_token)
+    assert status_code == 404, "a refused launch creates no user"

@@ -1,0 +1,156 @@
+"""Sign-in rules: usernames, course claims, LTI roles and deep links (pure)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from coursehub.catalog.model import USERNAME_PATTERN, Course
+from coursehub.hub.signin import (
+    DEFAULT_COURSE_PATTERN,
+    SignInProblem,
+    base_username,
+    claim_values,
+    deep_link,
+    is_admin,
+    lti_role,
+    memberships_from_claims,
+    merge_courses,
+    next_free_username,
+)
+
+
+@pytest.mark.parametrize(
+    ("preferred", "expected"),
+    [
+        ("Jane.Doe+x@Uni.edu", "jane.doe"),
+        ("jane.doe@uni.edu", "jane.doe"),
+        ("JOSÉ.Müller@uni.edu", "jose.muller"),
+        ("o'brien@uni.edu", "o-brien"),
+        ("first last", "first-last"),
+        ("..dots..@x", "dots"),
+        ("a...b--c@x", "a.b-c"),
+        ("student1", "student1"),
+        ("x" * 80 + "@uni.edu", "x" * 48),
+        ("../../etc/passwd", "etc-passwd"),
+    ],
+)
+def test_base_username_is_a_valid_lower_case_name(preferred, expected):
+    name = base_username(preferred, "sub-1")
+    assert name == expected
+    assert re.match(USERNAME_PATTERN, name)
+
+
+@pytest.mark.parametrize("preferred", [None, "", "@uni.edu", "李雷@uni.edu", "+++"])
+def test_without_a_usable_name_the_subject_decides(preferred):
+    name = base_username(preferred, "248289761001")
+    assert re.fullmatch(r"user-[0-9a-f]{10}", name)
+    assert name == base_username(None, "248289761001")
+    assert name != base_username(None, "248289761002")
+
+
+def test_next_free_username_counts_up_past_taken_names():
+    assert next_free_username("jane.doe", []) == "jane.doe"
+    assert next_free_username("jane.doe", ["jane.doe"]) == "jane.doe-2"
+    assert next_free_username("jane.doe", ["jane.doe", "jane.doe-2", "jane.doe-4"]) == (
+        "jane.doe-3"
+    )
+
+
+CLAIMS = {
+    "groups": ["ai-101:student", "ml-201:Instructor", "staff-all", "ai-101:ta"],
+    "realm_access": {"roles": ["ml-201:student", "offline_access"]},
+    "roles": "ai-101:student  ml-201:teacher",
+    "count": 3,
+}
+
+
+def test_claim_values_walk_dotted_paths_and_split_strings():
+    assert claim_values(CLAIMS, "groups") == CLAIMS["groups"]
+    assert claim_values(CLAIMS, "realm_access.roles") == ["ml-201:student", "offline_access"]
+    assert claim_values(CLAIMS, "roles") == ["ai-101:student", "ml-201:teacher"]
+    assert claim_values(CLAIMS, "missing") == []
+    assert claim_values(CLAIMS, "groups.deeper") == []
+    assert claim_values(CLAIMS, "count") == []
+
+
+def test_memberships_from_claims_staff_wins_and_unknowns_are_ignored():
+    values = [*CLAIMS["groups"], "xx-999:student", "ml-201:janitor"]
+    found = memberships_from_claims(values, DEFAULT_COURSE_PATTERN, ["ai-101", "ml-201"])
+    assert found.courses == {"ai-101": "staff", "ml-201": "staff"}
+    assert found.ignored == (
+        ("xx-999:student", "no course 'xx-999' in the catalog"),
+        ("ml-201:janitor", "unknown role 'janitor'"),
+    )
+
+
+def test_memberships_from_claims_with_a_provider_specific_pattern():
+    pattern = r"^/courses/(?P<course>[a-z0-9-]+)/(?P<role>[a-z]+)s$"
+    values = ["/courses/ai-101/students", "/courses/ml-201/instructors", "/other"]
+    found = memberships_from_claims(values, pattern, ["ai-101", "ml-201"])
+    assert found.courses == {"ai-101": "student", "ml-201": "staff"}
+
+
+def test_admin_values_are_case_insensitive():
+    assert is_admin(["coursehub:Admin"], ["coursehub:admin"])
+    assert not is_admin(["ai-101:instructor"], ["coursehub:admin"])
+    assert not is_admin(["coursehub:admin"], [])
+
+
+LIS = "http://purl.imsglobal.org/vocab/lis/v2"
+
+
+@pytest.mark.parametrize(
+    ("roles", "expected"),
+    [
+        ([f"{LIS}/membership#Learner"], "student"),
+        ([f"{LIS}/membership#Instructor"], "staff"),
+        ([f"{LIS}/membership/Instructor#TeachingAssistant"], "staff"),
+        ([f"{LIS}/membership#ContentDeveloper"], "staff"),
+        ([f"{LIS}/membership#Learner", f"{LIS}/membership#Instructor"], "staff"),
+        (["Learner"], "student"),
+        ([f"{LIS}/institution/person#Student"], None),
+        ([f"{LIS}/institution/person#Faculty", f"{LIS}/system/person#Administrator"], None),
+        ([f"{LIS}/membership#Mentor"], None),
+        ([], None),
+        ([42, None], None),
+    ],
+)
+def test_lti_roles_map_to_staff_or_student(roles, expected):
+    assert lti_role(roles) == expected
+
+
+def test_merge_courses_keeps_earlier_launches():
+    assert merge_courses({}, "ai-101", "student") == {"ai-101": "student"}
+    assert merge_courses({"ml-201": "staff", "ai-101": "student"}, "ai-101", "staff") == {
+        "ai-101": "staff",
+        "ml-201": "staff",
+    }
+    assert merge_courses({"x": "owner"}, "ai-101", "student") == {"ai-101": "student"}
+
+
+def test_deep_links(catalog):
+    course = catalog.courses["ai-101"]
+    assert deep_link(course, {}) == "/hub/spawn"
+    assert deep_link(course, {"environment": "cpu"}) == "/hub/spawn?profile=ai-101-cpu"
+    assert deep_link(course, {"environment": "gpu"}, "/base/hub/") == (
+        "/base/hub/spawn?profile=ai-101-gpu"
+    )
+
+
+def test_deep_link_to_an_assignment_starts_the_default_environment(catalog):
+    data = catalog.courses["ai-101"].model_dump()
+    data["assignments"] = [{"name": "ps1", "title": "PS 1", "due": "2030-01-01T00:00:00Z"}]
+    course = Course.model_validate(data, strict=False)
+    assert deep_link(course, {"assignment": "ps1"}) == (
+        "/hub/spawn?profile=ai-101-gpu&next=%2Fhub%2Fuser-redirect%2Flab%2Ftree%2Fps1"
+    )
+
+
+def test_deep_link_to_what_the_course_lacks_says_so(catalog):
+    course = catalog.courses["ai-101"]
+    with pytest.raises(SignInProblem, match=r"environment 'tpu'.*\(it has: gpu, cpu\)"):
+        deep_link(course, {"environment": "tpu"})
+    with pytest.raises(SignInProblem, match="assignment 'ps9'"):
+        deep_link(course, {"assignment": "ps9"})
