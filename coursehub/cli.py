@@ -181,7 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
         "clear", help="drop the imported roster: the course file's students count again"
     )
     cleared.add_argument("course", help="course id, e.g. ai-101")
-    for command in (imported, shown, cleared):
+    removed = roster_commands.add_parser(
+        "remove",
+        help="take users out of a course now: out of its imported roster and without their "
+        "sign-in (OIDC/LTI) memberships of it",
+    )
+    removed.add_argument("course", help="course id, e.g. ai-101")
+    removed.add_argument("usernames", nargs="+", metavar="USERNAME")
+    for command in (imported, shown, cleared, removed):
         _add_connection_options(command)
         command.set_defaults(func=_roster)
     return parser

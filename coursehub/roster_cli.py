@@ -46,6 +46,9 @@ class RosterAPI(ServiceAPI):
     def clear(self, course: str) -> dict:
         return self.json("DELETE", f"courses/{course}/roster")
 
+    def remove(self, course: str, username: str) -> dict:
+        return self.json("DELETE", f"courses/{course}/members/{username}")
+
 
 def _names(label: str, names: list[str], out: TextIO) -> None:
     listed = ", ".join(names) if names else "-"
@@ -123,6 +126,25 @@ def clear(api: RosterAPI, course: str, out: TextIO) -> int:
     return 0
 
 
+def remove(api: RosterAPI, course: str, usernames: list[str], out: TextIO) -> int:
+    code = 0
+    for username in usernames:
+        try:
+            body = api.remove(course, username)
+        except ServiceError as error:
+            if error.status != 404:
+                raise
+            print(f"{course}: {error.message}", file=out)
+            code = 1
+            continue
+        where = " and ".join(body["removed_from"]) or "nothing"
+        print(f"{course}: removed {username} (from: {where})", file=out)
+        if body.get("role"):
+            print(f"  {body['message']}", file=out)
+            code = 1
+    return code
+
+
 def run(args) -> int:
     """Entry point for the argparse namespace built in ``coursehub.cli``."""
     try:
@@ -133,6 +155,8 @@ def run(args) -> int:
             )
         if args.roster_command == "show":
             return show(api, args.course, args.json, sys.stdout)
+        if args.roster_command == "remove":
+            return remove(api, args.course, args.usernames, sys.stdout)
         return clear(api, args.course, sys.stdout)
     except CLIError as error:
         print(f"coursehub: {error}", file=sys.stderr)

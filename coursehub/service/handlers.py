@@ -415,7 +415,12 @@ class IdentitiesHandler(BaseHandler):
 
 
 def routes(prefix: str, context: ServiceContext) -> list[tuple]:
-    from coursehub.service.roster_api import OverlayHandler, RosterHandler, UserMembershipsHandler
+    from coursehub.service.roster_api import (
+        MemberHandler,
+        OverlayHandler,
+        RosterHandler,
+        UserMembershipsHandler,
+    )
 
     segment = r"([^/]+)"
     course = rf"{prefix}api/courses/{segment}"
@@ -434,6 +439,7 @@ def routes(prefix: str, context: ServiceContext) -> list[tuple]:
         (rf"{prefix}api/jobs/{segment}", JobHandler),
         (rf"{prefix}api/identities", IdentitiesHandler),
         (rf"{course}/roster", RosterHandler),
+        (rf"{course}/members/{segment}", MemberHandler),
         (rf"{prefix}api/users/{segment}/memberships", UserMembershipsHandler),
         (rf"{prefix}api/memberships", OverlayHandler),
         (rf"{prefix}api/health", HealthHandler),

@@ -105,6 +105,35 @@ def clear_roster(session: Session, course: str) -> bool:
     return False
 
 
+def remove_member(session: Session, course: str, username: str) -> list[str]:
+    """Take ``username`` out of the course's imported roster and drop their sign-in
+    memberships of the course; returns where they were removed from (``import``, ``oidc``,
+    ``lti``), empty if nowhere."""
+    removed: list[str] = []
+    gone = session.execute(
+        delete(RosterStudent).where(
+            RosterStudent.course == course, RosterStudent.username == username
+        )
+    )
+    if gone.rowcount:
+        removed.append("import")
+    sources = session.scalars(
+        select(IdpMembership.source).where(
+            IdpMembership.course == course, IdpMembership.username == username
+        )
+    ).all()
+    if sources:
+        session.execute(
+            delete(IdpMembership).where(
+                IdpMembership.course == course, IdpMembership.username == username
+            )
+        )
+        removed.extend(sorted(sources))
+    if removed:
+        _bump(session)
+    return removed
+
+
 def replace_memberships(
     session: Session,
     username: str,

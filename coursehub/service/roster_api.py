@@ -140,6 +140,34 @@ class RosterHandler(BaseHandler):
         )
 
 
+class MemberHandler(BaseHandler):
+    """``DELETE api/courses/<id>/members/<username>``: take someone out of the course now:
+    out of its imported roster and without their sign-in memberships of it (staff and
+    admins). Their next sign-in may record a membership again if the identity provider or
+    LMS still says so; a membership from the course files stays (edit the files)."""
+
+    async def delete(self, course_id: str, username: str):
+        course = self.course(course_id)
+        require_staff(course, self.caller)
+        username = check_username(username)
+        removed = await self.context.db.run(
+            lambda session: memberships.remove_member(session, course.id, username)
+        )
+        if removed:
+            await self.context.catalog_sync.refresh_overlay()
+        now_course = self.context.catalog.courses.get(course.id)
+        role = now_course.role_of(username) if now_course else None
+        if not removed and role is None:
+            raise Refusal(404, f"{username} is not a member of {course.id}")
+        body = {"course": course.id, "username": username, "removed_from": removed, "role": role}
+        if role is not None:
+            body["message"] = (
+                f"{username} is still {'staff' if role == 'staff' else 'a student'} of "
+                f"{course.id} through its course file; edit the course file to remove them"
+            )
+        self.write_json(body)
+
+
 def roster_json(
     course: Course,
     file_course: Course,

@@ -417,6 +417,47 @@ async def test_the_cli_imports_shows_and_clears(platform, hub_api, tokens, tmp_p
     assert result.returncode == 2 and "cannot read" in result.stderr
 
 
+async def test_staff_remove_a_member_from_the_import_and_sign_in(
+    platform, service, hub_api, tokens, file_roster
+):
+    status, _ = await service.call(
+        "PUT",
+        "users/ltistudent/memberships",
+        HUB_CLIENT_TOKEN,
+        json={"source": "lti", "courses": {"ai-101": "student"}},
+    )
+    assert status == 200
+    status, body = await service.import_roster(tokens["instructor1"], GOOD_ROSTER)
+    assert status == 200, body
+    await wait_for_group(hub_api, STUDENTS, {"student1", "newbie", "student3", "ltistudent"})
+
+    token = tokens["instructor1"]
+    result = await asyncio.to_thread(
+        cli, platform, token, "remove", "ai-101", "ltistudent", "newbie"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "ai-101: removed ltistudent (from: lti)",
+        "ai-101: removed newbie (from: import)",
+    ]
+    await wait_for_group(hub_api, STUDENTS, {"student1", "student3"})
+    status, answer = await service.call("GET", "users/ltistudent/memberships", HUB_CLIENT_TOKEN)
+    assert answer["courses"] == {} and answer["sign_in"] == []
+
+    # Nobody, a student only the course file lists, a caller who is not staff.
+    status, body = await service.call("DELETE", "courses/ai-101/members/nobody", token)
+    assert status == 404 and body["message"] == "nobody is not a member of ai-101"
+    await service.call("DELETE", "courses/ai-101/roster", token)
+    result = await asyncio.to_thread(cli, platform, token, "remove", "ai-101", "student2")
+    assert result.returncode == 1
+    assert "still a student of ai-101 through its course file" in result.stdout
+    status, body = await service.call(
+        "DELETE", "courses/ai-101/members/student3", tokens["student1"]
+    )
+    assert status == 403 and "not staff of ai-101" in body["message"]
+    await wait_for_group(hub_api, STUDENTS, FILE_STUDENTS)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request, tmp_path) -> Iterator[Database]:
     with contextlib.ExitStack() as stack:
@@ -449,6 +490,14 @@ async def test_membership_tables_on_sqlite_and_postgresql(database):
     assert [(m.username, m.role) for m in overlay.memberships] == [("eve", "staff")]
     await database.run(lambda s: memberships.replace_roster(s, "ai-101", rows[1:], "teach", now))
     assert (await source()).roster("ai-101").usernames == ["adam"]
+    await database.run(
+        lambda s: memberships.replace_memberships(s, "adam", "oidc", {"ai-101": "student"}, now)
+    )
+    removed = await database.run(lambda s: memberships.remove_member(s, "ai-101", "adam"))
+    assert removed == ["import", "oidc"]
+    assert await database.run(lambda s: memberships.remove_member(s, "ai-101", "adam")) == []
+    overlay = await source()
+    assert overlay.roster("ai-101").usernames == [] and len(overlay.memberships) == 1
     assert await database.run(lambda s: memberships.clear_roster(s, "ai-101")) is True
     assert await database.run(lambda s: memberships.clear_roster(s, "ai-101")) is False
     assert (await source()).rosters == ()
