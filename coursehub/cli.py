@@ -60,6 +60,12 @@ def _gpu(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _roster(args: argparse.Namespace) -> int:
+    from coursehub.roster_cli import run
+
+    return run(args)
+
+
 def _add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--hub-url",
@@ -204,6 +210,47 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--open", action="store_true", help="only running sessions")
     _add_connection_options(listing)
     listing.set_defaults(func=_gpu)
+
+    roster = commands.add_parser(
+        "roster",
+        help="a course's imported roster (replaces the course file's students while present)",
+    )
+    roster_commands = roster.add_subparsers(dest="roster_command", required=True)
+    imported = roster_commands.add_parser(
+        "import",
+        help="make a CSV (columns username,email,name; username required) the course's "
+        "students; prints who was added and removed",
+    )
+    imported.add_argument("course", help="course id, e.g. ai-101")
+    imported.add_argument("file", help="the roster CSV (UTF-8), or - for stdin")
+    imported.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="apply the valid rows and list the invalid ones (default: apply nothing if any "
+        "row is invalid)",
+    )
+    imported.add_argument(
+        "--dry-run", action="store_true", help="check the file and show what would change"
+    )
+    shown = roster_commands.add_parser(
+        "show", help="the course's students and staff, and where each comes from"
+    )
+    shown.add_argument("course", help="course id, e.g. ai-101")
+    shown.add_argument("--json", action="store_true", help="print JSON")
+    cleared = roster_commands.add_parser(
+        "clear", help="drop the imported roster: the course file's students count again"
+    )
+    cleared.add_argument("course", help="course id, e.g. ai-101")
+    removed = roster_commands.add_parser(
+        "remove",
+        help="take users out of a course now: out of its imported roster and without their "
+        "sign-in (OIDC/LTI) memberships of it",
+    )
+    removed.add_argument("course", help="course id, e.g. ai-101")
+    removed.add_argument("usernames", nargs="+", metavar="USERNAME")
+    for command in (imported, shown, cleared, removed):
+        _add_connection_options(command)
+        command.set_defaults(func=_roster)
     return parser
 
 

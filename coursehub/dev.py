@@ -9,8 +9,9 @@ hub pod), each logging to ``<state>/logs/<part>.log``:
   when its API answers.
 - ``hub``: ``python -m jupyterhub -f hub_config/jupyterhub_config.py`` with settings in
   environment variables (see ``coursehub.hub.settings``); ready when ``/hub/api`` answers
-  directly and through the proxy, and the coursehub service it manages answers too. The
-  hub also starts one formgrader per course (``grader-<course>``).
+  directly and through the proxy, and the coursehub service it manages answers too and has
+  reconciled the hub's course groups once. The hub also starts one formgrader per course
+  (``grader-<course>``).
 
 ``Platform`` is the reusable part (tests start one with their own courses folder and
 free ports, restart only the hub and stop everything). ``run`` is the command: it starts
@@ -116,6 +117,18 @@ def http_status(url: str, token: str | None = None, timeout: float = 2.0) -> int
         return error.code
     except (urllib.error.URLError, OSError):
         return None
+
+
+def service_ready(health_url: str) -> bool:
+    """The coursehub service answers and has reconciled the hub's course groups once (or
+    runs without the hub API, so never will)."""
+    try:
+        with urllib.request.urlopen(health_url, timeout=2) as response:
+            body = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    groups = body.get("groups") or {}
+    return bool(groups.get("synced") or groups.get("disabled"))
 
 
 class Part:
@@ -386,10 +399,11 @@ class Platform:
             lambda: (
                 http_status(f"{self.hub_url}/hub/api/") == 200
                 and http_status(f"{self.public_url}/hub/api/") == 200
-                and http_status(f"{self.public_url}/services/coursehub/api/health") == 200
+                and service_ready(f"{self.public_url}/services/coursehub/api/health")
             ),
             self.config.start_timeout,
-            "its API answering through the proxy and the coursehub service answering",
+            "its API answering through the proxy and the coursehub service answering, "
+            "with the course groups reconciled",
         )
 
     def stop_hub(self) -> None:

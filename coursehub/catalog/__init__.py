@@ -1,13 +1,16 @@
 """The course catalog: course files in, a validated ``Catalog`` out.
 
 Public interface (the hub codes against it): ``Catalog``, ``CatalogProblem``,
-``CatalogError``, ``load_catalog(root)``, ``load_course(path)`` and ``CatalogReloader``;
+``CatalogError``, ``load_catalog(root)``, ``load_course(path)``, ``CatalogReloader`` and
+``with_memberships(catalog, Overlay)`` (the effective catalog: files plus imported rosters
+and sign-in memberships);
 the model classes live in ``coursehub.catalog.model``. No JupyterHub or Kubernetes here.
 """
 
 from coursehub.catalog.catalog import Catalog, CatalogError, CatalogProblem
 from coursehub.catalog.loader import load_catalog, load_course
 from coursehub.catalog.model import Course, Environment, profile_slug
+from coursehub.catalog.overlay import Overlay, with_memberships
 from coursehub.catalog.reloader import CatalogReloader
 
 __all__ = [
@@ -17,7 +20,9 @@ __all__ = [
     "CatalogReloader",
     "Course",
     "Environment",
+    "Overlay",
     "load_catalog",
     "load_course",
     "profile_slug",
+    "with_memberships",
 ]

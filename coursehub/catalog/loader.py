@@ -10,9 +10,7 @@ root folder is missing or not a folder. Several problems in one file are all rep
 
 from __future__ import annotations
 
-import csv
 import difflib
-import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,17 +25,15 @@ from coursehub.catalog.catalog import Catalog, CatalogError, CatalogProblem
 from coursehub.catalog.model import (
     PATTERN_HELP,
     SKIP_CONSISTENCY,
-    USERNAME_PATTERN,
     Course,
     Loc,
     consistency_issues,
     loc_text,
     profile_slug,
 )
+from coursehub.catalog.roster import ROSTER_COLUMNS, read_roster
 
 COURSE_FILE = "course.yaml"
-ROSTER_COLUMNS = ("username", "email", "name")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass
@@ -224,72 +220,14 @@ def _resolve_students(loaded: _CourseFile, data: dict) -> dict[str, int] | None:
 
 
 def parse_roster(text: str, path: Path) -> tuple[dict[str, int], list[CatalogProblem]]:
-    """Parse roster CSV text: a header with ``username`` (required), ``email``, ``name``;
-    blank lines and ``#`` comment lines skipped. Returns ``{username: line}`` for the
-    good rows, in file order, and a problem per bad row (1-based CSV line)."""
-    problems: list[CatalogProblem] = []
-
-    def problem(line: int, message: str) -> None:
-        problems.append(CatalogProblem(path, line, f"students (roster row {line})", message))
-
-    usernames: dict[str, int] = {}
-    header: list[str] | None = None
-    reader = csv.reader(text.splitlines(keepends=True))
-    next_line = 1
-    try:
-        for row in reader:
-            line, next_line = next_line, reader.line_num + 1
-            if not any(cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
-                continue
-            cells = [cell.strip() for cell in row]
-            if header is None:
-                header = cells
-                unknown = [c for c in header if c not in ROSTER_COLUMNS]
-                duplicated = sorted({c for c in header if header.count(c) > 1})
-                if unknown or duplicated or "username" not in header:
-                    parts = []
-                    if unknown:
-                        parts.append(f"unknown column(s) {', '.join(map(repr, unknown))}")
-                    if duplicated:
-                        parts.append(f"repeated column(s) {', '.join(map(repr, duplicated))}")
-                    if "username" not in header:
-                        parts.append("no 'username' column")
-                    problem(
-                        line,
-                        f"bad header: {'; '.join(parts)}; the header names the columns, "
-                        f"from {', '.join(ROSTER_COLUMNS)} (username required)",
-                    )
-                    return {}, problems
-                continue
-            if len(cells) != len(header):
-                problem(
-                    line,
-                    f"{len(cells)} value(s) but the header has {len(header)} column(s) "
-                    f"({','.join(header)}); quote values that contain commas",
-                )
-                continue
-            record = dict(zip(header, cells, strict=True))
-            username = record["username"]
-            if not username:
-                problem(line, "the username is empty")
-            elif not re.match(USERNAME_PATTERN, username):
-                hint = (
-                    f"write {username.lower()!r}"
-                    if re.match(USERNAME_PATTERN, username.lower())
-                    else PATTERN_HELP[USERNAME_PATTERN]
-                )
-                problem(line, f"username {username!r} is not valid: {hint}")
-            elif username in usernames:
-                problem(
-                    line, f"username {username!r} is already listed on line {usernames[username]}"
-                )
-            elif record.get("email") and not _EMAIL.match(record["email"]):
-                problem(line, f"email {record['email']!r} is not an email address")
-            else:
-                usernames[username] = line
-    except csv.Error as exc:
-        problem(next_line, f"not valid CSV: {exc}")
-    return usernames, problems
+    """Parse roster CSV text (see ``coursehub.catalog.roster``). Returns ``{username: line}``
+    for the good rows, in file order, and a problem per bad row (1-based CSV line)."""
+    reading = read_roster(text)
+    problems = [
+        CatalogProblem(path, issue.line, f"students (roster row {issue.line})", issue.message)
+        for issue in reading.issues
+    ]
+    return reading.usernames, problems
 
 
 # ---------------------------------------------------------------------------------------
@@ -468,4 +406,11 @@ def _reject_profile_collisions(loaded: list[_CourseFile]) -> None:
             owners[profile_slug(course, env)] = (item, env.slug)
 
 
-__all__ = ["COURSE_FILE", "CatalogError", "load_catalog", "load_course", "parse_roster"]
+__all__ = [
+    "COURSE_FILE",
+    "ROSTER_COLUMNS",
+    "CatalogError",
+    "load_catalog",
+    "load_course",
+    "parse_roster",
+]

@@ -36,7 +36,7 @@ from coursehub.hub.auth import (
     ensure_passwords,
 )
 from coursehub.hub.auth_settings import AuthSettingsError
-from coursehub.hub.catalog_sync import CatalogSync
+from coursehub.hub.catalog_sync import CatalogSync, service_overlay_source
 from coursehub.hub.lti import CourseLTIAuthenticator
 from coursehub.hub.oidc import CourseOIDCAuthenticator
 from coursehub.hub.roles import build_groups, build_roles
@@ -106,11 +106,7 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
     # One server per user for now: GPU quotas must hold before named servers are allowed.
     c.JupyterHub.allow_named_servers = False
 
-    # Course membership as groups and roles, applied at hub start.
-    c.JupyterHub.load_groups = {
-        **existing(c.JupyterHub, "load_groups", {}),
-        **build_groups(catalog),
-    }
+    # The course staff roles, applied at hub start (their groups are set below).
     roles = build_roles(catalog)
 
     # The spawner.
@@ -171,13 +167,28 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
     if any(entry.get("name") == SERVICE_NAME for entry in services):
         # The service (ours or the Helm values') may stop servers and manage course groups;
         # the hub reaches it with a fresh token of its own at every start.
-        client = HubServiceClient(service_api_url(settings), secrets.token_urlsafe(32))
+        token = settings.hub_client_token or secrets.token_urlsafe(32)
+        client = HubServiceClient(service_api_url(settings), token)
         client_service, client_role = hub_client(client.token)
         services = extend_by_name(services, [client_service], "service", log)
         roles += [service_role(), client_role, service_users_role(catalog)]
         c.CourseSpawner.service_client = lambda: client
+        # Imported rosters and sign-in memberships come from the service, at every poll;
+        # a short timeout, so a hung service cannot hold up a refresh for long.
+        overlay_client = HubServiceClient(client.base.removesuffix("/api"), client.token, 5)
+        sync.set_overlay_source(service_overlay_source(overlay_client))
+        c.CourseSpawner.catalog_ready = lambda: sync.wait_ready()
     configure_auth(c, settings, sync, client)
     c.JupyterHub.services = services
+    # Course groups, created at hub start for the staff roles to hold. With the coursehub
+    # service, their members are the service's to keep (it adds, moves and removes them as
+    # the effective catalog changes; load_groups could only add, and would bring back at
+    # every restart a student an import dropped); without it, the course files' members.
+    with_service = any(entry.get("name") == SERVICE_NAME for entry in services)
+    c.JupyterHub.load_groups = {
+        **existing(c.JupyterHub, "load_groups", {}),
+        **build_groups(catalog, members=not with_service),
+    }
     c.JupyterHub.load_roles = extend_by_name(
         existing(c.JupyterHub, "load_roles", []), roles, "role", log
     )
@@ -205,11 +216,8 @@ def configure_auth(
         return
 
     async def refresh_overlay() -> None:
-        # CatalogSync.refresh_overlay arrives with the roster work; until then the
-        # catalog's own rosters are all the hub sees.
-        refresh = getattr(sync, "refresh_overlay", None)
-        if refresh is not None:
-            await refresh()
+        # The memberships just written, in the hub's catalog before the next spawn.
+        await sync.refresh_overlay()
 
     if auth.kind == "oidc":
         try:

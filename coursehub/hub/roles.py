@@ -7,8 +7,9 @@ may use anyway through JupyterHub's default ``user`` role).
 
 The dicts are in the JupyterHub 5+ formats of ``c.JupyterHub.load_groups`` and
 ``c.JupyterHub.load_roles``. JupyterHub applies them at start and ``load_groups`` only adds
-members: someone removed from a course keeps the group until groups are reconciled from the
-catalog (not built yet; profiles do follow the catalog at once).
+members, so with the coursehub service the hub creates the groups without members and the
+service keeps their members in step with the effective catalog
+(``coursehub.service.reconcile``, which builds its target with ``build_groups`` too).
 """
 
 from __future__ import annotations
@@ -29,19 +30,19 @@ def staff_role(course_id: str) -> str:
     return f"course-{course_id}-staff"
 
 
-def build_groups(catalog: Catalog) -> dict[str, dict]:
-    """``load_groups``: two groups per course, users sorted, course named in properties."""
+def build_groups(catalog: Catalog, members: bool = True) -> dict[str, dict]:
+    """``load_groups``: two groups per course, users sorted, course named in properties.
+    ``members=False`` leaves out ``users`` (the groups are created, members left alone)."""
     groups: dict[str, dict] = {}
     for course_id in sorted(catalog.courses):
         course = catalog.courses[course_id]
-        groups[students_group(course_id)] = {
-            "users": sorted(course.students),
-            "properties": {"course": course_id, "role": "student"},
-        }
-        groups[staff_group(course_id)] = {
-            "users": sorted(course.staff.all),
-            "properties": {"course": course_id, "role": "staff"},
-        }
+        for name, role, users in (
+            (students_group(course_id), "student", course.students),
+            (staff_group(course_id), "staff", course.staff.all),
+        ):
+            groups[name] = {"properties": {"course": course_id, "role": role}}
+            if members:
+                groups[name] = {"users": sorted(users), **groups[name]}
     return groups
 
 

@@ -21,6 +21,9 @@ Variables (defaults for dev / production):
 - ``CONFIGPROXY_AUTH_TOKEN``: the proxy API token, shared with the proxy (required).
 - ``COURSEHUB_DEV_ADMIN_TOKEN``: an admin API token the hub accepts (dev and tests only:
   refused in production mode).
+- ``COURSEHUB_DEV_HUB_CLIENT_TOKEN``: the token the hub process uses towards the coursehub
+  service (identity ``coursehub-hub``), so tests can act as the hub (dev and tests only;
+  otherwise, and always in production, a new random token at every hub start).
 - ``COURSEHUB_NAMESPACE``: namespace of user pods (``default`` / the hub's own).
 - ``COURSEHUB_DB_URL``: hub database (``sqlite:///<state>/jupyterhub.sqlite``).
 - ``COURSEHUB_CATALOG_POLL_SECONDS``: how often the hub checks the catalog (``2``).
@@ -99,6 +102,7 @@ class HubSettings:
     service_limits: tuple[tuple[str, str], ...] = ()
     staff_priority_class: str | None = None
     student_priority_class: str | None = None
+    hub_client_token: str | None = None
     auth: AuthSettings = field(default_factory=lambda: AuthSettings(kind=None))
 
     @property
@@ -134,6 +138,12 @@ class HubSettings:
             raise SettingsError(
                 "COURSEHUB_DEV_ADMIN_TOKEN is set but COURSEHUB_MODE is 'production': an admin "
                 "token from an environment variable is for development only; unset it"
+            )
+        hub_client_token = env.get("COURSEHUB_DEV_HUB_CLIENT_TOKEN") or None
+        if hub_client_token and not dev:
+            raise SettingsError(
+                "COURSEHUB_DEV_HUB_CLIENT_TOKEN is set but COURSEHUB_MODE is 'production': the "
+                "hub's token towards the service is chosen at each start there; unset it"
             )
         proxy_auth_token = env.get("CONFIGPROXY_AUTH_TOKEN", "")
         if not proxy_auth_token:
@@ -187,6 +197,7 @@ class HubSettings:
             ),
             staff_priority_class=_k8s_name(env, "COURSEHUB_STAFF_PRIORITY_CLASS"),
             student_priority_class=_k8s_name(env, "COURSEHUB_STUDENT_PRIORITY_CLASS"),
+            hub_client_token=hub_client_token,
             auth=auth,
         )
 

@@ -70,9 +70,13 @@ async def spawn_form(spawner: CourseSpawner) -> str:
     return render_spawn_form(profiles, availability, previous)
 
 
-def refuse_foreign_profiles(spawner: CourseSpawner, user_options: dict) -> None:
+async def refuse_foreign_profiles(spawner: CourseSpawner, user_options: dict) -> None:
     """``apply_user_options`` hook: raise ``web.HTTPError`` for a profile the user may
-    not start (called by JupyterHub before ``Spawner.start``)."""
+    not start (called by JupyterHub before ``Spawner.start``). Waits for the course
+    memberships first if the hub has not loaded them yet (just after a restart)."""
+    ready = spawner.catalog_ready()
+    if ready is not None:
+        await ready
     spawner.entitlement = spawner.resolve_entitlement(user_options)
 
 
@@ -85,6 +89,13 @@ class CourseSpawner(KubeSpawner):
         ``coursehub.catalog.Catalog``. Set by ``coursehub.hub.config.configure`` to read
         the hub's ``CatalogSync``. (A function, not the catalog itself, because traitlets
         deep-copies configured values.)""",
+    ).tag(config=True)
+
+    catalog_ready = Callable(
+        default_value=lambda: None,
+        help="""Called without arguments before a spawn is decided; may return an awaitable
+        that completes once the catalog's membership overlay (imported rosters, sign-in
+        memberships) has been loaded at least once. Set by ``configure``.""",
     ).tag(config=True)
 
     service_client = Callable(

@@ -29,6 +29,29 @@ from coursehub.service.workflow import fail_interrupted_jobs
 log = logging.getLogger("coursehub.service")
 
 
+# Requests made every few seconds by machines (the hub's membership poll, health probes):
+# logged at debug level unless they fail, so the log shows what people do.
+QUIET_PATHS = ("api/memberships", "api/health")
+
+
+def log_request(handler) -> None:
+    status = handler.get_status()
+    quiet = handler.request.path.endswith(QUIET_PATHS)
+    if status >= 400:
+        level = logging.WARNING if status < 500 else logging.ERROR
+    else:
+        level = logging.DEBUG if quiet else logging.INFO
+    access = logging.getLogger("tornado.access")
+    if access.isEnabledFor(level):
+        access.log(
+            level,
+            "%d %s %.2fms",
+            status,
+            handler._request_summary(),
+            1000.0 * handler.request.request_time(),
+        )
+
+
 def make_app(context: ServiceContext, hub_auth: HubAuth | None = None) -> Application:
     # Token lookups are cached briefly: a submission rush asks the hub once per student.
     auth = hub_auth or HubAuth(cache_max_age=60)
@@ -38,6 +61,7 @@ def make_app(context: ServiceContext, hub_auth: HubAuth | None = None) -> Applic
         routes(prefix, context) + page_routes(prefix, context, make_hub_oauth(context.settings)),
         hub_auth=auth,
         cookie_secret=cookie_secret(context.settings),
+        log_function=log_request,
         # Uploads up to the submission limit, with room for tar and gzip overhead.
         max_body_size=context.settings.limits.max_total_bytes * 2 + 1024 * 1024,
     )
@@ -48,6 +72,8 @@ async def serve(settings: ServiceSettings) -> None:
     interrupted = fail_interrupted_jobs(context)
     if interrupted:
         log.warning("Marked %d job(s) interrupted by the last shutdown as failed", interrupted)
+    # The overlay of memberships before the first request is answered.
+    await context.catalog_sync.refresh_overlay()
     context.catalog_sync.start()
     enforcer = None
     if settings.hub_api_token:
@@ -67,6 +93,13 @@ async def serve(settings: ServiceSettings) -> None:
         settings.data_dir,
         settings.db_url.split("@")[-1],
     )
+    if context.hub_sync is not None:
+        context.hub_sync.start()
+    else:
+        log.warning(
+            "JUPYTERHUB_API_URL or JUPYTERHUB_API_TOKEN is not set: course groups and dropped "
+            "members' servers are not kept in step with the catalog"
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -74,6 +107,8 @@ async def serve(settings: ServiceSettings) -> None:
     await stop.wait()
     log.info("coursehub service stopping")
     server.stop()
+    if context.hub_sync is not None:
+        await context.hub_sync.stop()
     if enforcer is not None:
         await enforcer.stop()
     await server.close_all_connections()

@@ -1,5 +1,10 @@
 """Everything a request handler needs, built once at start: settings, database, blob store,
-catalog, course workspaces, the job runner and the clock."""
+catalog, course workspaces, the job runner and the clock.
+
+``catalog`` is the *effective* catalog: the course files with the membership overlay of
+the service's own database applied (imported rosters, sign-in memberships), kept current
+by ``catalog_sync``; ``hub_sync`` (None without a hub API) keeps the hub's course groups
+and dropped members' servers in step with it."""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from coursehub.grading.settings import GradingSettings
 from coursehub.hub.catalog_sync import CatalogSync
 from coursehub.service.clock import make_clock
 from coursehub.service.db import Database
+from coursehub.service.hub_sync import HubREST, HubSync
+from coursehub.service.memberships import database_overlay_source
 from coursehub.service.models import utcnow
 from coursehub.service.settings import ServiceSettings
 from coursehub.service.store import BlobStore
@@ -30,6 +37,7 @@ class ServiceContext:
     catalog_sync: CatalogSync
     grading: GradingSettings = field(default_factory=GradingSettings)
     now: Callable[[], datetime] = utcnow
+    hub_sync: HubSync | None = None
     _workspaces: dict[str, Workspace] = field(default_factory=dict)
     _cluster: object | None = None
 
@@ -38,13 +46,25 @@ class ServiceContext:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.db_url)
         db.upgrade()
+        catalog_sync = CatalogSync(
+            settings.courses_dir,
+            log,
+            settings.catalog_poll_seconds,
+            overlay_source=database_overlay_source(db),
+            overlay_origin="the service database",
+        )
+        hub_sync = None
+        if settings.hub_api_url and settings.hub_api_token:
+            hub = HubREST(settings.hub_api_url, settings.hub_api_token)
+            hub_sync = HubSync(catalog_sync, hub, log, settings.group_sync_seconds)
         return cls(
             settings=settings,
             db=db,
             store=BlobStore(settings.data_dir / "store"),
-            catalog_sync=CatalogSync(settings.courses_dir, log, settings.catalog_poll_seconds),
+            catalog_sync=catalog_sync,
             grading=GradingSettings.from_environ(),
             now=make_clock(settings.clock_offset_file),
+            hub_sync=hub_sync,
         )
 
     async def cluster(self):

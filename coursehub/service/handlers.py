@@ -63,6 +63,7 @@ class BaseHandler(RequestHandler):
 
     def write_error(self, status_code: int, **kwargs):
         message = self._reason
+        details: dict = {}
         exc_info = kwargs.get("exc_info")
         if exc_info:
             error = exc_info[1]
@@ -70,8 +71,9 @@ class BaseHandler(RequestHandler):
                 message = error.log_message % error.args if error.args else error.log_message
             elif isinstance(error, Refusal | ArchiveError | WorkspaceError):
                 message = str(error)
+                details = getattr(error, "details", None) or {}
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"status": status_code, "message": message}))
+        self.finish(json.dumps({**details, "status": status_code, "message": message}))
 
     def log_exception(self, typ, value, tb):
         if isinstance(value, Refusal | ArchiveError):
@@ -125,9 +127,17 @@ class BaseHandler(RequestHandler):
 
 
 class HealthHandler(RequestHandler):
+    """Always 200 while the service runs; ``groups`` says whether course groups were
+    reconciled with the hub yet (``coursehub dev`` waits for it)."""
+
+    def initialize(self, context: ServiceContext):
+        self.context = context
+
     def get(self):
+        sync = self.context.hub_sync
+        groups = sync.state() if sync is not None else {"synced": False, "disabled": True}
         self.set_header("Content-Type", "application/json")
-        self.finish('{"status": "ok"}')
+        self.finish(json.dumps({"status": "ok", "groups": groups}))
 
 
 class MeHandler(BaseHandler):
@@ -405,6 +415,13 @@ class IdentitiesHandler(BaseHandler):
 
 
 def routes(prefix: str, context: ServiceContext) -> list[tuple]:
+    from coursehub.service.roster_api import (
+        MemberHandler,
+        OverlayHandler,
+        RosterHandler,
+        UserMembershipsHandler,
+    )
+
     segment = r"([^/]+)"
     course = rf"{prefix}api/courses/{segment}"
     assignment = rf"{course}/assignments/{segment}"
@@ -421,11 +438,14 @@ def routes(prefix: str, context: ServiceContext) -> list[tuple]:
         (rf"{course}/grades\.csv", GradesHandler),
         (rf"{prefix}api/jobs/{segment}", JobHandler),
         (rf"{prefix}api/identities", IdentitiesHandler),
+        (rf"{course}/roster", RosterHandler),
+        (rf"{course}/members/{segment}", MemberHandler),
+        (rf"{prefix}api/users/{segment}/memberships", UserMembershipsHandler),
+        (rf"{prefix}api/memberships", OverlayHandler),
+        (rf"{prefix}api/health", HealthHandler),
     ]
     from coursehub.service.gpu_handlers import gpu_routes  # its handlers extend BaseHandler
     from coursehub.service.usage import usage_routes
 
     table += gpu_routes(prefix) + usage_routes(prefix)
-    return [(rf"{prefix}api/health", HealthHandler)] + [
-        (pattern, handler, {"context": context}) for pattern, handler in table
-    ]
+    return [(pattern, handler, {"context": context}) for pattern, handler in table]

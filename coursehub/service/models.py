@@ -1,15 +1,27 @@
 """The service's tables (SQLAlchemy 2 declarative). Migrations: ``migrations/versions``.
 
 Rows are facts: a release, a fetch, a submission version, a collection choice, a feedback
-release, a job. Files live in the blob store; rows name them by ``blob`` (a sha256). Times
-are UTC, taken from the service's clock.
+release, a job; and course memberships from outside the course files (an imported roster,
+memberships recorded at sign-in), with a revision that every change of those bumps. Files
+live in the blob store; rows name them by ``blob`` (a sha256). Times are UTC, taken from
+the service's clock.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Float, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -223,3 +235,53 @@ class GPUCourseLock(Base):
 
     __tablename__ = "gpu_course_locks"
     course: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+
+class RosterImport(Base):
+    """A course's imported roster: while it exists, its students replace those of the
+    course files. Its rows are ``RosterStudent``."""
+
+    __tablename__ = "roster_imports"
+    course: Mapped[str] = mapped_column(String(100), primary_key=True)
+    imported_by: Mapped[str] = mapped_column(String(255))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+
+
+class RosterStudent(Base):
+    """One student of an imported roster; ``position`` keeps the file's order, ``line`` its
+    CSV line."""
+
+    __tablename__ = "roster_students"
+    __table_args__ = (UniqueConstraint("course", "username"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course: Mapped[str] = mapped_column(
+        String(100), ForeignKey("roster_imports.course", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    line: Mapped[int] = mapped_column(Integer)
+    username: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(255), default="")
+    name: Mapped[str] = mapped_column(String(255), default="")
+
+
+class IdpMembership(Base):
+    """A course role an identity provider (``source``: oidc, lti) gave a user at sign-in."""
+
+    __tablename__ = "idp_memberships"
+    __table_args__ = (UniqueConstraint("username", "source", "course"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(255), index=True)
+    source: Mapped[str] = mapped_column(String(20))
+    course: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MembershipRevision(Base):
+    """One row (id 1): a number bumped by every change of imported rosters or sign-in
+    memberships, so a poller knows in one small query whether to reload them."""
+
+    __tablename__ = "membership_revision"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)

@@ -22,10 +22,13 @@ HUB_CLIENT_SERVICE = "coursehub-hub"
 
 
 class Refusal(Exception):
-    def __init__(self, status: int, message: str):
+    """``details``: more JSON for the error body (e.g. a roster's bad rows)."""
+
+    def __init__(self, status: int, message: str, details: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.details = details or {}
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,10 @@
   (port ``8090``; the Helm chart sets the port).
 - ``JUPYTERHUB_SERVICE_PREFIX`` (``/services/coursehub/``), ``JUPYTERHUB_API_URL``,
   ``JUPYTERHUB_API_TOKEN``: set by the hub; the token identifies the service to the hub.
+  With the token, the service keeps the hub's course groups and dropped members' servers in
+  step with the catalog (``coursehub.service.hub_sync``) and enforces GPU limits.
+- ``COURSEHUB_GROUP_SYNC_SECONDS``: how often that reconciliation also runs when nothing
+  changed (60), as a safety net for hub restarts and hand edits.
 - ``COURSEHUB_GPU_ENFORCE_SECONDS``: how often GPU budgets, session limits and idle GPU
   servers are checked (30).
 - ``JUPYTERHUB_SERVICE_NAME`` (``coursehub``) and ``JUPYTERHUB_CLIENT_ID``
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -49,12 +53,13 @@ class ServiceSettings:
     limits: Limits
     catalog_poll_seconds: float = 2.0
     hub_api_url: str = "http://hub:8081/hub/api"
-    hub_api_token: str = ""
+    hub_api_token: str = field(default="", repr=False)
     gpu_enforce_seconds: float = 30.0
     clock_offset_file: Path | None = None
     service_name: str = "coursehub"
     oauth_client_id: str = "service-coursehub"
     cookie_secret: str = ""
+    group_sync_seconds: float = 60.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -117,6 +122,7 @@ class ServiceSettings:
                 max_total_bytes=_megabytes(env, "COURSEHUB_MAX_SUBMISSION_MB", 100),
                 max_files=_whole(env, "COURSEHUB_MAX_FILES", 1000),
             ),
+            group_sync_seconds=_whole(env, "COURSEHUB_GROUP_SYNC_SECONDS", 60),
         )
 
 

@@ -147,6 +147,7 @@ def test_catalog_configmap_holds_both_sample_courses(default_objects):
         "ai-101__course.yaml": (courses / "ai-101" / "course.yaml").read_text(),
         "ai-101__roster.csv": (courses / "ai-101" / "roster.csv").read_text(),
         "ml-201__course.yaml": (courses / "ml-201" / "course.yaml").read_text(),
+        "ml-201__roster.csv": (courses / "ml-201" / "roster.csv").read_text(),
         # the assignment source travels with the catalog (unpacked to source/ps1/)
         "ai-101__source__ps1__ps1.ipynb": (
             courses / "ai-101" / "source" / "ps1" / "ps1.ipynb"

@@ -77,7 +77,7 @@ def test_a_broken_copy_fails_with_file_line_messages(tmp_path, sample_courses):
 def test_a_yaml_syntax_error(tmp_path, sample_courses):
     shutil.copytree(sample_courses / "ml-201", tmp_path / "ml-201")
     course_file = tmp_path / "ml-201" / "course.yaml"
-    text = course_file.read_text().replace("students: [student3]", "students: [student3")
+    text = course_file.read_text().replace("[instructor2]", "[instructor2")
     course_file.write_text(text)
     result = validate(course_file, cwd=tmp_path)
     assert result.returncode == 1

@@ -9,6 +9,7 @@ all of it.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,28 @@ def test_dicts_are_updated_not_replaced(configured):
     groups = configured.JupyterHub.load_groups
     assert groups["it-staff"] == {"users": ["it-admin"]}
     assert "course-ai-101-students" in groups and "course-ml-201-staff" in groups
+
+
+def test_with_the_service_course_groups_are_created_without_members(configured):
+    # the service keeps their members; load_groups could only add them back at restarts
+    groups = configured.JupyterHub.load_groups
+    assert groups["course-ai-101-students"] == {
+        "properties": {"course": "ai-101", "role": "student"}
+    }
+    assert "users" not in groups["course-ml-201-staff"]
+    # spawns wait for the first membership overlay from the service (a coroutine)
+    ready = configured.CourseSpawner.catalog_ready()
+    assert inspect.iscoroutine(ready)
+    ready.close()
+
+
+def test_without_the_service_course_groups_get_the_course_files_members(tmp_path):
+    c = Config()
+    configure(c, production_settings(tmp_path))
+    assert c.JupyterHub.services == []
+    groups = c.JupyterHub.load_groups
+    assert groups["course-ml-201-students"]["users"] == ["student3"]
+    assert groups["course-ai-101-staff"]["users"] == ["instructor1", "ta1"]
 
 
 def test_z2jh_pod_basics_and_home_storage_are_left_alone(configured):
