@@ -26,7 +26,7 @@ from datetime import datetime
 
 from coursehub.catalog import Catalog
 from coursehub.gpu import ledger, policy
-from coursehub.service.hub_client import HubClient, HubUnavailable
+from coursehub.service.hub_client import HubError, HubREST
 
 log = logging.getLogger("coursehub.gpu")
 
@@ -48,7 +48,7 @@ class Action:
 
 
 class Enforcer:
-    def __init__(self, context, hub: HubClient, interval: float):
+    def __init__(self, context, hub: HubREST, interval: float):
         self.context = context
         self.hub = hub
         self.interval = interval
@@ -81,8 +81,8 @@ class Enforcer:
         if not known and not queued:
             return []
         try:
-            users = await self.hub.active_users()
-        except HubUnavailable as error:
+            users = {user["name"]: user for user in await self.hub.active_users()}
+        except HubError as error:
             if not self._hub_down:
                 log.warning("GPU enforcement paused: the hub does not answer (%s)", error)
             self._hub_down = True
@@ -104,8 +104,9 @@ class Enforcer:
                 )
                 try:
                     await self.hub.stop_server(action.username, action.server_name)
-                except HubUnavailable as error:
-                    log.error("Could not stop %s's GPU server: %s", action.username, error)
+                except HubError as error:
+                    if error.status != 404:  # 404: it stopped meanwhile
+                        log.error("Could not stop %s's GPU server: %s", action.username, error)
             elif action.kind == "warn":
                 log.info("Warned %s: %s", action.username, action.message)
             elif action.kind == "vanished":

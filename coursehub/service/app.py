@@ -21,7 +21,7 @@ from tornado.web import Application
 from coursehub.gpu.enforcer import Enforcer
 from coursehub.service.context import ServiceContext
 from coursehub.service.handlers import routes
-from coursehub.service.hub_client import HubClient
+from coursehub.service.hub_client import HubREST
 from coursehub.service.settings import ServiceSettings
 from coursehub.service.usage_page import cookie_secret, make_hub_oauth, page_routes
 from coursehub.service.workflow import fail_interrupted_jobs
@@ -77,7 +77,7 @@ async def serve(settings: ServiceSettings) -> None:
     context.catalog_sync.start()
     enforcer = None
     if settings.hub_api_token:
-        hub = HubClient(settings.hub_api_url, settings.hub_api_token)
+        hub = HubREST(settings.hub_api_url, settings.hub_api_token)
         enforcer = Enforcer(context, hub, settings.gpu_enforce_seconds)
         enforcer.start()
     else:

@@ -19,7 +19,8 @@ from coursehub.grading.settings import GradingSettings
 from coursehub.hub.catalog_sync import CatalogSync
 from coursehub.service.clock import make_clock
 from coursehub.service.db import Database
-from coursehub.service.hub_sync import HubREST, HubSync
+from coursehub.service.hub_client import HubREST
+from coursehub.service.hub_sync import HubSync
 from coursehub.service.memberships import database_overlay_source
 from coursehub.service.models import utcnow
 from coursehub.service.settings import ServiceSettings
