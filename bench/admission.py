@@ -3,9 +3,10 @@
 The ledger holds ``--users`` students (2,000) in ``--courses`` courses (50), each with
 ``--sessions`` past GPU sessions (20) spread over the last four weeks, and one student in
 ten with a server running now. Each decision is what the service does for a GPU spawn
-(``api/gpu/admissions``): make sure the course's lock row exists, then in one transaction
-lock the course, count the GPUs it holds, sum the student's GPU-hours this week and their
-extra hours, decide, and insert the session (or the refusal), committed. Random students,
+(``api/gpu/admissions``) once the course's lock row exists (the service creates it at the
+course's first GPU spawn and remembers that): in one transaction lock the course, count the
+GPUs it holds, sum the student's GPU-hours this week and their extra hours, decide, and
+insert the session (or the refusal), committed. Random students,
 their own course; each admitted session is closed again outside the timing, so the ledger
 stays the same size.
 
@@ -123,7 +124,6 @@ def decide(db: Database, catalog: list[Course], decisions: int, rng: random.Rand
         student = rng.choice(course.students)
         gpu = course.environments[0]
         started = time.perf_counter()
-        db.run_sync(lambda s, c=course: ledger.ensure_course_lock(s, c.id))
         admission = db.run_sync(
             lambda s, c=course, u=student, e=gpu: ledger.admit_session(
                 s, c, e, u, "", "student", NOW

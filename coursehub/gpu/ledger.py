@@ -180,7 +180,8 @@ def admit_session(
             )
         return Admission(decision, position=len(ahead) + 1)
     if not decision.admitted:
-        leave_queue(db, username, server_name, "refused", now)
+        if mine is not None:
+            mine.left_at, mine.outcome = now, "refused"
         db.add(
             GPURefusal(
                 username=username,
@@ -192,7 +193,8 @@ def admit_session(
             )
         )
         return Admission(decision)
-    leave_queue(db, username, server_name, "admitted", now)
+    if mine is not None:
+        mine.left_at, mine.outcome = now, "admitted"
     row = GPUSession(
         username=username,
         server_name=server_name,

@@ -40,6 +40,8 @@ class ServiceContext:
     now: Callable[[], datetime] = utcnow
     hub_sync: HubSync | None = None
     _workspaces: dict[str, Workspace] = field(default_factory=dict)
+    # Courses whose GPU admission lock row is known to exist (rows are never deleted).
+    gpu_lock_rows: set[str] = field(default_factory=set)
     _cluster: object | None = None
 
     @classmethod

@@ -81,7 +81,9 @@ class AdmissionHandler(GPUHandler):
         if role is None:
             raise Refusal(403, f"{username} is not a member of {course.id}")
         now = self.context.now()
-        await self.context.db.run(lambda db: ledger.ensure_course_lock(db, course.id))
+        if course.id not in self.context.gpu_lock_rows:  # lock rows are never deleted
+            await self.context.db.run(lambda db: ledger.ensure_course_lock(db, course.id))
+            self.context.gpu_lock_rows.add(course.id)
         admission = await self.context.db.run(
             lambda db: ledger.admit_session(
                 db, course, environment, username, server_name, role, now
