@@ -5,7 +5,8 @@ The catalog has one course per policy, so the tests do not disturb each other:
 - ``budget-101``: 0.1 GPU-hours (6 minutes) per student per week (MIG slices);
 - ``idle-101``: GPU servers idle 30 minutes are stopped (MIG slices and a CPU environment);
 - ``ledger-101``: a generous budget, for the crash-and-restart test;
-- ``queue-101``: one GPU at once, and spawns past it wait in a queue instead of failing.
+- ``queue-101``: one GPU at once, and spawns past it wait in a queue instead of failing;
+- ``session-101``: GPU sessions end after one hour.
 
 The service's clock is moved forward through ``COURSEHUB_DEV_CLOCK_OFFSET_FILE`` and the
 enforcer runs every second, so budgets and idle times pass in seconds.
@@ -53,6 +54,7 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
         gpu_course(
             "queue-101", QUEUE_STUDENTS, {"max_concurrent_gpus": 1, "queue_when_full": True}, MIG
         ),
+        gpu_course("session-101", ["marathon"], {"max_session_hours": 1}, MIG),
     ) as running:
         yield running
 
@@ -339,3 +341,30 @@ async def test_a_queueing_course_starts_waiting_spawns_in_order_as_gpus_free(
     await hub_api.wait_stopped("third")
     order = [s["username"] for s in await sessions(service, platform, "queue-101")]
     assert order == ["first", "second", "third"]
+
+
+async def test_a_long_session_is_warned_ten_minutes_before_its_limit_then_stopped(
+    hub_api, service, platform
+):
+    status, body = await hub_api.spawn("marathon", "session-101-gpu")
+    assert status in (201, 202), body
+    await hub_api.wait_ready("marathon")
+    token = await hub_api.token_for("marathon")
+
+    async def notices():
+        status, body = await service.call("GET", "gpu/notices", token)
+        assert status == 200, body
+        return body["notices"]
+
+    await asyncio.sleep(3)  # enforcement passes: an hour is far off, nothing to say
+    assert await notices() == []
+    move_clock(platform, 55 * 60)
+    (notice,) = await wait_for(notices, what="the session-limit warning")
+    assert "Your GPU server stops in" in notice["message"]
+    assert "session-101's 1-hour limit per GPU session" in notice["message"]
+    assert (await hub_api.user("marathon"))["servers"][""]["ready"]
+
+    move_clock(platform, 6 * 60)
+    await hub_api.wait_stopped("marathon", timeout=60)
+    (session,) = await sessions(service, platform, "session-101")
+    assert session["stop_reason"] == "session_limit"
