@@ -5,6 +5,10 @@
   everything is stopped after the module.
 - ``hub_api`` (module scope): ``HubAPI`` for that platform over one aiohttp session.
 - ``cluster`` (module scope): ``Cluster``, the dev cluster's Kubernetes API.
+- ``service`` (module scope): ``ServiceCalls``, the coursehub service's API directly.
+
+Modules that need another catalog or settings define their own ``platform``; these
+fixtures then use it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from hub_platform import Cluster, HubAPI, course_dicts, keep_logs, write_courses
+from service_calls import ServiceCalls
 
 from coursehub.dev import Platform, PlatformConfig
 
@@ -43,3 +48,9 @@ async def cluster(platform: Platform) -> AsyncIterator[Cluster]:
     connected = await Cluster.connect(platform.kubeconfig)
     yield connected
     await connected.close()
+
+
+@pytest.fixture(scope="module")
+async def service(platform: Platform) -> AsyncIterator[ServiceCalls]:
+    async with aiohttp.ClientSession() as session:
+        yield ServiceCalls(session, platform.service_url)

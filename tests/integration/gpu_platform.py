@@ -69,5 +69,9 @@ def gpu_platform(root: Path, name: str, artifacts_dir: Path, *courses: dict) -> 
 
 
 def move_clock(platform: Platform, seconds: float) -> None:
+    """Atomically (a new file renamed over the old one), so the service never reads a
+    half-written offset."""
     path = Path(platform.config.extra_hub_env[CLOCK_VARIABLE])
-    path.write_text(str(float(path.read_text()) + seconds))
+    partial = path.with_suffix(".partial")
+    partial.write_text(str(float(path.read_text()) + seconds))
+    partial.replace(path)

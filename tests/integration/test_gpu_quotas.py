@@ -19,14 +19,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import aiohttp
 import pytest
 from gpu_platform import gpu_course, gpu_platform, move_clock
-from hub_platform import A100, Cluster, HubAPI
+from hub_platform import A100, HubAPI
 from service_calls import ServiceCalls
 
 from coursehub.dev import Platform
@@ -59,25 +58,6 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
         yield running
 
 
-@pytest.fixture(scope="module")
-async def hub_api(platform) -> AsyncIterator[HubAPI]:
-    async with aiohttp.ClientSession() as session:
-        yield HubAPI(platform, session)
-
-
-@pytest.fixture(scope="module")
-async def cluster(platform) -> AsyncIterator[Cluster]:
-    connected = await Cluster.connect(platform.kubeconfig)
-    yield connected
-    await connected.close()
-
-
-@pytest.fixture(scope="module")
-async def service(platform) -> AsyncIterator[ServiceCalls]:
-    async with aiohttp.ClientSession() as session:
-        yield ServiceCalls(session, platform.service_url)
-
-
 def gpu_cli(platform: Platform, token: str, *args: str) -> subprocess.CompletedProcess:
     """``coursehub gpu ARGS`` as an admin runs it against the hub."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("COURSEHUB_")}
@@ -104,6 +84,13 @@ async def sessions(service: ServiceCalls, platform: Platform, course: str) -> li
     status, body = await service.call("GET", f"gpu/sessions?course={course}", platform.admin_token)
     assert status == 200, body
     return body["sessions"]
+
+
+async def notices(service: ServiceCalls, token: str) -> list[dict]:
+    """The GPU warnings the token's user sees (what JupyterLab shows)."""
+    status, body = await service.call("GET", "gpu/notices", token)
+    assert status == 200, body
+    return body["notices"]
 
 
 async def wait_for(check, timeout: float = 60, what: str = "the condition"):
@@ -191,12 +178,7 @@ async def test_a_spent_budget_warns_then_stops_the_server_and_refuses_the_next_s
     token = await hub_api.token_for("spender")
 
     # 6 minutes of budget: less than 10 minutes left from the start, so a warning comes.
-    async def notices():
-        status, body = await service.call("GET", "gpu/notices", token)
-        assert status == 200, body
-        return body["notices"]
-
-    (notice,) = await wait_for(notices, what="the budget warning")
+    (notice,) = await wait_for(lambda: notices(service, token), what="the budget warning")
     assert "Your GPU server stops in" in notice["message"]
     assert "0.1 GPU-hours for budget-101" in notice["message"]
     assert (await hub_api.user("spender"))["servers"][""]["ready"]
@@ -350,16 +332,10 @@ async def test_a_long_session_is_warned_ten_minutes_before_its_limit_then_stoppe
     assert status in (201, 202), body
     await hub_api.wait_ready("marathon")
     token = await hub_api.token_for("marathon")
-
-    async def notices():
-        status, body = await service.call("GET", "gpu/notices", token)
-        assert status == 200, body
-        return body["notices"]
-
     await asyncio.sleep(3)  # enforcement passes: an hour is far off, nothing to say
-    assert await notices() == []
+    assert await notices(service, token) == []
     move_clock(platform, 55 * 60)
-    (notice,) = await wait_for(notices, what="the session-limit warning")
+    (notice,) = await wait_for(lambda: notices(service, token), what="the session-limit warning")
     assert "Your GPU server stops in" in notice["message"]
     assert "session-101's 1-hour limit per GPU session" in notice["message"]
     assert (await hub_api.user("marathon"))["servers"][""]["ready"]

@@ -20,11 +20,10 @@ import os
 import struct
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiohttp
 import pytest
 from gpu_platform import gpu_course, gpu_platform, move_clock
 from hub_platform import A100, HubAPI
@@ -61,18 +60,6 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
         ),
     ) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-async def hub_api(platform) -> AsyncIterator[HubAPI]:
-    async with aiohttp.ClientSession() as session:
-        yield HubAPI(platform, session)
-
-
-@pytest.fixture(scope="module")
-async def service(platform) -> AsyncIterator[ServiceCalls]:
-    async with aiohttp.ClientSession() as session:
-        yield ServiceCalls(session, platform.service_url)
 
 
 async def stop_server(hub_api: HubAPI, name: str) -> None:
