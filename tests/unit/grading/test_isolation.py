@@ -43,9 +43,11 @@ HIDDEN_LATER = "MALLORY" + "_HIDDEN_7733"
 LEFTOVER = "LEFT" + "OVER_7734"
 DISK_LIMIT = 30 * 1024**2
 
+# The searches hold each marker in two halves and look for the first half followed by the
+# second: the whole marker is never in the attacker's own memory unless it leaked there.
 FIND_IN_GC = """\
 import gc
-wanted = ['ALICE' + '_ANSWER', 'ALICE' + '_OUTPUT', 'MALLORY' + '_HIDDEN']
+halves = [('ALICE_AN', 'SWER_7731'), ('ALICE_OU', 'TPUT_7732'), ('MALLORY_', 'HIDDEN_7733')]
 found = set()
 for o in gc.get_objects():
     try:
@@ -58,14 +60,19 @@ for o in gc.get_objects():
     except Exception:
         continue
     for v in items:
-        if isinstance(v, str) and any(w in v for w in wanted):
-            found.add(v[:60])
+        if not isinstance(v, str):
+            continue
+        for head, tail in halves:
+            at = v.find(head)
+            if at >= 0 and v[at + len(head):at + len(head) + len(tail)] == tail:
+                found.add(head)
 print('gc:', sorted(found))
 """
 
 FIND_IN_MEMORY = """\
-import re
-wanted = [w.encode() for w in ('ALICE' + '_ANSWER', 'ALICE' + '_OUTPUT', 'MALLORY' + '_HIDDEN')]
+import ctypes
+ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: its own /proc/self/mem
+halves = [(b'ALICE_AN', b'SWER_7731'), (b'ALICE_OU', b'TPUT_7732'), (b'MALLORY_', b'HIDDEN_7733')]
 found = set()
 with open('/proc/self/maps') as maps, open('/proc/self/mem', 'rb', 0) as mem:
     for line in maps:
@@ -78,10 +85,12 @@ with open('/proc/self/maps') as maps, open('/proc/self/mem', 'rb', 0) as mem:
             chunk = mem.read(end - start)
         except (OSError, ValueError, OverflowError):
             continue
-        for w in wanted:
-            at = chunk.find(w)
-            if at >= 0:
-                found.add(chunk[at:at + 16].decode(errors='replace'))
+        for head, tail in halves:
+            at = chunk.find(head)
+            while at >= 0:
+                if chunk[at + len(head):at + len(head) + len(tail)] == tail:
+                    found.add(head.decode())
+                at = chunk.find(head, at + 1)
 print('mem:', sorted(found))
 """
 

@@ -325,7 +325,8 @@ def test_the_environment_holds_no_tokens(battery):
     assert not [n for n in names if n.startswith(("JUPYTERHUB_", "KUBERNETES_"))]
     assert "HOME" in names and "PATH" in names
     # Nor can it read the runner's environment through /proc.
-    assert cells[0]["outputs"][-1]["ename"] == "PermissionError"
+    # hidepid: the runner is not even visible to it where the pod may mount a /proc of its own
+    assert cells[0]["outputs"][-1]["ename"] in {"PermissionError", "FileNotFoundError"}
     assert "secret" not in json.dumps(cells)
     assert_later_cells_ran(cells)
 
