@@ -2,14 +2,21 @@
 
 A pod's folder (a subPath of the service's volume; a hostPath in the dev cluster)::
 
-    in/batch.json              {"limits": {...}, "uid_base": N, "submissions": [key, ...]}
-    in/<i>/cells.json          {"key": ..., "notebooks": [{"name", "cells": [{"index", "source"}]}]}
-    in/<i>/files/...           the submission's files (what its code may open)
-    out/<i>.json               the result, written by the pod when the submission is done
+    in/batch.json        {"limits": {...}, "uid_base": N, "masked_paths": [...],
+                          "preload": [...], "submissions": [key, ...]}
+    in/<i>/cells.json    {"key": ..., "notebooks": [{"name", "cells": [{"index", "source",
+                          "shown"?}]}]}   (``shown``: the source without its hidden tests)
+    in/<i>/files/...     the submission's files (what its code may open)
+    out/<i>.json         the result, written by the pod when the submission is done:
+                          {"key", "sandbox", "notebooks": [{"name", "cells", "feedback_cells"?,
+                          "seconds"}]}
+    out/<i>.progress     one JSON line per cell of the grading run, as it finishes
+    out/refused.json     {"reason"}: the pod ran no student code (it could not confine it)
 
 Only code cells travel to the pod, and only their source: a pod never sees the gradebook,
-markdown, metadata or another submission. What comes back is trusted for nothing but
-outputs: ``merge_outputs`` checks their shape and size before they touch a notebook.
+markdown, metadata or another submission. What comes back is trusted for nothing:
+``parse_result`` and ``parse_cells`` check every field's type, and the runner checks each
+reply of a submission's process the same way (``check_reply``) as it arrives.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from coursehub.grading.hidden import without_hidden_tests
 
 # Cell states a pod reports besides ok/error, and what the feedback says for each.
 PLAIN_MESSAGES = {
@@ -51,12 +60,19 @@ def write_json_atomically(path: Path, data: dict) -> None:
 
 
 def code_cells(notebook: dict) -> list[dict]:
-    """What a pod needs of a prepared notebook: each code cell's position and source."""
-    return [
-        {"index": index, "source": _text(cell.get("source", ""))}
-        for index, cell in enumerate(notebook["cells"])
-        if cell.get("cell_type") == "code"
-    ]
+    """What a pod needs of a prepared notebook: each code cell's position and source, and
+    for a cell with hidden tests, the source its feedback run executes (``shown``)."""
+    cells = []
+    for index, cell in enumerate(notebook["cells"]):
+        if cell.get("cell_type") != "code":
+            continue
+        source = _text(cell.get("source", ""))
+        entry = {"index": index, "source": source}
+        shown = without_hidden_tests(source)
+        if shown is not None:
+            entry["shown"] = shown
+        cells.append(entry)
+    return cells
 
 
 def _text(source) -> str:
@@ -203,17 +219,23 @@ def _shown(value) -> str:
     return repr(value)[:80]
 
 
-def merge_outputs(notebook: dict, results: list[CellResult], limits: dict) -> dict:
+def merge_outputs(
+    notebook: dict,
+    results: list[CellResult],
+    limits: dict,
+    missing: str = "the grading pod returned nothing",
+) -> dict:
     """The prepared notebook with the pod's outputs in its code cells, as nbgrader's Execute
-    would leave it. A cell that timed out, crashed, ran out of memory or was not run gets an
-    error output with a plain sentence, so nbgrader scores it (and any test in it) zero."""
+    would leave it. A cell that timed out, crashed, ran out of memory or was not run (no
+    result: ``missing`` says why) gets an error output with a plain sentence, so nbgrader
+    scores it (and any test in it) zero."""
     by_index = {result.index: result for result in results}
     for index, cell in enumerate(notebook["cells"]):
         if cell.get("cell_type") != "code":
             continue
         result = by_index.get(index)
         if result is None:
-            result = CellResult(index, "skipped", None, [], "the grading pod returned nothing")
+            result = CellResult(index, "skipped", None, [], missing)
         outputs = [dict(output) for output in result.outputs]
         if result.status in PLAIN_MESSAGES:
             outputs.append(plain_error(result, limits))
