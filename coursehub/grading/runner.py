@@ -260,7 +260,9 @@ class Runner:
             for nb in submission.notebooks
         }
         result["notebooks"] = list(notebooks.values())
+        # Its existence says "started": a pod that dies now costs this submission alone.
         self.progress_file = self.folder / "out" / f"{submission.index}.progress"
+        self.progress_file.touch()
         runs = ["feedback", "grading"] if submission.has_hidden_tests else ["grading"]
         next_warm = None
         for run in runs:

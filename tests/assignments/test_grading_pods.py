@@ -6,12 +6,16 @@ assignment's pod asks for the GPU and waits while none is free."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
 import json
 import os
 import re
+import signal
 import socket
+import struct
 import subprocess
+import zlib
 from pathlib import Path
 
 import pytest
@@ -113,7 +117,10 @@ def hostile_run(tmp_path_factory):
     peek = full_marks_answers(released)  # prints every cell run so far, hidden tests too
     peek["cells"].append(with_extra_cell({"cells": [None] * 2}, "print(In)")["cells"][2])
     submit(root, "peek", peek)
-    students = ["honest", "partial", *cells, "tamper", "stuck", "peek"]
+    smuggle = full_marks_answers(released)  # the hidden tests, encoded every way it can
+    smuggle["cells"].append(with_extra_cell({"cells": [None] * 2}, SMUGGLE)["cells"][2])
+    submit(root, "smuggle", smuggle)
+    students = ["honest", "partial", *cells, "tamper", "stuck", "peek", "smuggle"]
     _, assignment = course_assignment(cell_timeout_seconds=3, notebook_timeout_seconds=120)
     settings = GradingSettings(
         parallelism=2, masked_paths=(str(root.parent), str(REPO_ROOT / "courses"))
@@ -149,7 +156,7 @@ def hostile_run(tmp_path_factory):
 def test_every_submission_is_graded(hostile_run):
     progress = hostile_run["progress"]
     assert progress.failed == 0, progress.message()
-    assert progress.done == progress.total == 17
+    assert progress.done == progress.total == 18
 
 
 def test_honest_students_in_the_same_run_get_their_scores(hostile_run):
@@ -339,6 +346,29 @@ def test_gpu_assignment_pod_requests_the_gpu_and_waits_while_none_is_free(tmp_pa
 
 
 HIDDEN_LINE = "assert np.allclose(sigmoid(np.array([-1.0, 0.0, 1.0]"
+# A last cell that puts every cell run so far (hidden tests, where it saw them) into
+# outputs of every kind feedback can carry: an image, a PDF, HTML, JSON, base64 text, and
+# a real PNG whose pixels are the text (no line of text to match in it).
+SMUGGLE = """\
+import base64, struct, zlib
+from IPython.display import display
+source = '\\n'.join(In)
+packed = base64.b64encode(source.encode()).decode()
+print(packed)
+display({'image/png': packed, 'application/pdf': packed, 'text/html': '<pre>' + source + '</pre>',
+         'application/json': {'source': source}}, raw=True)
+def png(data, width=256):
+    rows = [data[i:i + width].ljust(width, b'\\0') for i in range(0, len(data), width)]
+    def chunk(kind, body):
+        return (struct.pack('>I', len(body)) + kind + body
+                + struct.pack('>I', zlib.crc32(kind + body) & 0xffffffff))
+    header = struct.pack('>IIBBBBB', width, len(rows), 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b''.join(b'\\0' + row for row in rows))
+    signature = b'\\x89PNG\\r\\n\\x1a\\n'
+    return signature + chunk(b'IHDR', header) + chunk(b'IDAT', pixels) + chunk(b'IEND', b'')
+display({'image/png': base64.b64encode(png(source.encode())).decode(),
+         'text/plain': 'drawn: ' + str('HIDDEN' + ' TESTS' in source)}, raw=True)
+"""
 
 
 def test_feedback_never_shows_hidden_test_source(hostile_run):
@@ -352,3 +382,140 @@ def test_feedback_never_shows_hidden_test_source(hostile_run):
     assert "assert sigmoid(0) == 0.5" in text  # visible tests are shown
     assert "np.allclose(sigmoid(np.array" not in text
     assert "hidden tests are not shown" in text
+
+
+def hidden_lines() -> list[str]:
+    from coursehub.grading.hidden import hide_hidden_tests, secret_lines
+
+    notebook = json.loads((REPO_ROOT / "courses/ai-101/source/ps1/ps1.ipynb").read_text())
+    lines = []
+    for cell in notebook["cells"]:
+        lines += hide_hidden_tests("".join(cell["source"]))[1]
+    return sorted(secret_lines(lines))
+
+
+def decoded_payloads(text: str) -> list[str]:
+    """Every base64 run of 40 characters or more in ``text``, decoded; a PNG's pixels as
+    text too."""
+    found = []
+    for run in re.findall(r"[A-Za-z0-9+/]{40,}={0,2}", text):
+        try:
+            data = base64.b64decode(run + "=" * (-len(run) % 4))
+        except ValueError:
+            continue
+        found.append(data.decode(errors="replace"))
+        if data.startswith(b"\x89PNG"):
+            found.append(png_pixels(data).decode(errors="replace"))
+    return found
+
+
+def png_pixels(data: bytes) -> bytes:
+    """The pixels of an 8-bit greyscale PNG, row after row (filter bytes dropped)."""
+    position, width, compressed = 8, 0, b""
+    while position + 8 <= len(data):
+        (size,) = struct.unpack(">I", data[position : position + 4])
+        kind, body = data[position + 4 : position + 8], data[position + 8 : position + 8 + size]
+        if kind == b"IHDR":
+            (width,) = struct.unpack(">I", body[:4])
+        elif kind == b"IDAT":
+            compressed += body
+        position += 12 + size
+    try:
+        raw = zlib.decompress(compressed)
+    except zlib.error:
+        return b""
+    stride = width + 1
+    return b"".join(raw[row + 1 : row + stride] for row in range(0, len(raw), stride))
+
+
+def test_feedback_never_shows_hidden_tests_in_any_encoding(hostile_run):
+    root = hostile_run["root"]
+    graded = autograded(root, "smuggle")
+    assert hostile_run["scores"]["smuggle"] == 10.0
+    result = nbgrader(root, "generate_feedback", ASSIGNMENT, "--student", "smuggle", "--force")
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = (root / "feedback/smuggle/ps1/ps1.html").read_text()
+    readable = html.unescape(re.sub(r"<[^>]+>", "", page))
+    decoded = decoded_payloads(page)
+    assert any("def sigmoid" in payload for payload in decoded)  # it did smuggle its code
+    # The feedback run never held a hidden test; the grading run did.
+    last = graded["cells"][-1]
+    assert "drawn: False" in json.dumps(last["metadata"]["coursehub"]["feedback_outputs"])
+    assert "drawn: True" in json.dumps(last["outputs"])
+    lines = hidden_lines()
+    assert len(lines) > 10
+    for line in lines:
+        assert line not in page and line not in readable, line
+        assert not [payload for payload in decoded if line in payload], line
+    assert "Score for this cell, hidden tests included: 1 of 1." in readable
+    assert "assert sigmoid(0) == 0.5" in readable  # visible tests are shown
+
+
+# Sleeps only in the grading run (the one whose In holds the hidden tests): the feedback
+# run goes by quickly, the grading run waits here to have its runner killed.
+SLEEP_WHEN_GRADED = (
+    "import time\nmarker = 'BEGIN ' + 'HIDDEN'\n"
+    "if any(marker in c for c in In[:-1]):\n    time.sleep(120)"
+)
+
+
+def runner_pids(work: Path) -> list[int]:
+    """Grading runners whose folder is under ``work``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            folder = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if b"coursehub.grading.runner" in command and folder.startswith(str(work)):
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_a_killed_runner_costs_only_the_submission_it_was_grading(tmp_path):
+    """Say the node ran out of memory: the submission being graded keeps the cells it had
+    finished and scores zero for the rest, with the reason; the others are graded."""
+    root = tmp_path / "course"
+    root.mkdir()
+    released = generate(root)
+    submit(root, "ann", full_marks_answers(released))
+    sleeper = full_marks_answers(released)
+    after_sigmoid_test = {"cells": [None] * 5}
+    sleeper["cells"].insert(5, with_extra_cell(after_sigmoid_test, SLEEP_WHEN_GRADED)["cells"][2])
+    submit(root, "sleeper", sleeper)
+    submit(root, "zoe", partial_answers(released))
+    _, assignment = course_assignment(cell_timeout_seconds=300)
+    settings = GradingSettings(parallelism=1, max_batch=3, masked_paths=(str(tmp_path),))
+    work = root / "grading-work"
+
+    async def scenario():
+        async with dev_cluster(tmp_path / "devcluster") as cluster:
+            grading = asyncio.create_task(
+                grade_with_pods(
+                    cluster,
+                    root,
+                    ["ann", "sleeper", "zoe"],
+                    settings=settings,
+                    assignment=assignment,
+                )
+            )
+            for _ in range(600):  # until the sleeper's grading run reached its sleep
+                await asyncio.sleep(0.1)
+                progress_files = list(work.glob("*/*/out/1.progress"))
+                if progress_files and len(progress_files[0].read_text().splitlines()) >= 3:
+                    break
+            (pid,) = runner_pids(work)
+            os.kill(pid, signal.SIGKILL)
+            return await asyncio.wait_for(grading, 300)
+
+    progress = asyncio.run(scenario())
+    assert progress.failed == 0 and progress.done == 3, progress.message()
+    assert "sleeper: graded in part: the grading pod stopped" in progress.message()
+    graded = scores(root)
+    assert graded["ann"] == 10.0 and graded["zoe"] == 7.0
+    assert graded["sleeper"] == 1.0  # the sigmoid's test ran before; nothing after counts
+    stopped = cell_text(autograded(root, "sleeper")["cells"][5])  # the cell it was in
+    assert "This cell was not run: the grading pod stopped while this submission" in stopped
