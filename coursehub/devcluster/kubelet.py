@@ -277,7 +277,7 @@ class Kubelet:
         try:
             child_setups = self._sandbox(runtime, pod)
         except PodStartRefused as refused:
-            await self._fail_start(runtime, started, refused)
+            await self._fail_start(runtime, containers, started, refused)
             return
         for container, (argv, env, cwd), child_setup in zip(
             containers, launches, child_setups, strict=True
@@ -293,7 +293,8 @@ class Kubelet:
                 )
             except (OSError, subprocess.SubprocessError) as error:
                 message = f"failed to start container {container['name']!r}: {error}"
-                await self._fail_start(runtime, started, PodStartRefused("Failed", message))
+                refused = PodStartRefused("Failed", message)
+                await self._fail_start(runtime, containers, started, refused)
                 return
             self._record(runtime, "Created", f"Created container {container['name']}")
             self._record(runtime, "Started", f"Started container {container['name']}")
@@ -320,7 +321,7 @@ class Kubelet:
         )
 
     async def _fail_start(
-        self, runtime: PodRuntime, started: str, refused: PodStartRefused
+        self, runtime: PodRuntime, containers: list[dict], started: str, refused: PodStartRefused
     ) -> None:
         """End a pod whose containers could not (all) start: Failed, StartError each."""
         event = refused.message
@@ -331,7 +332,6 @@ class Kubelet:
         runtime.terminating = True
         await _stop_processes(runtime, grace=0)
         now = now_rfc3339()
-        pod = self._lookup("pods", runtime.namespace, runtime.name) or {"spec": {}}
         self._patch_status(
             runtime,
             {
@@ -342,7 +342,7 @@ class Kubelet:
                 "conditions": _conditions(scheduled=True, ready=False),
                 "containerStatuses": [
                     _terminated(c, started, now, 128, "StartError", refused.message)
-                    for c in pod["spec"].get("containers") or []
+                    for c in containers
                 ],
             },
         )

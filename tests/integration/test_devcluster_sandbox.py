@@ -310,6 +310,36 @@ async def test_a_pod_the_policy_does_not_select_keeps_the_network(cluster, api, 
     assert report["interfaces"] == machine_interfaces
 
 
+async def test_a_policy_applies_to_pods_started_after_it(cluster, api, listener):
+    """The kubelet decides at pod start: a running pod keeps the network it started with."""
+    port, connected = listener
+    core = client.CoreV1Api(api)
+    late = "import sys, time; time.sleep(2)\n" + REPORT_NETWORK
+    await core.create_namespaced_pod(NS, python_pod("net-early", late, str(port), labels=GRADING))
+    deadline = time.monotonic() + 30
+    while cluster.store.get("pods", NS, "net-early")["status"].get("phase") != "Running":
+        assert time.monotonic() < deadline, "net-early never ran"
+        await asyncio.sleep(0.05)
+    networking = client.NetworkingV1Api(api)
+    await networking.create_namespaced_network_policy(
+        NS,
+        {
+            "metadata": {"name": "late-deny-all"},
+            "spec": {"podSelector": {}, "policyTypes": ["Egress"]},
+        },
+    )
+    try:
+        await finished(cluster, "net-early")
+        early = json.loads((await pod_log(api, "net-early")).strip().splitlines()[-1])
+        later = await run_report(
+            cluster, api, python_pod("net-later", REPORT_NETWORK, str(port), labels=GRADING)
+        )
+    finally:
+        await networking.delete_namespaced_network_policy("late-deny-all", NS)
+    assert early["machine"] == "connected" and connected == ["127.0.0.1"]
+    assert later["machine"] == "ECONNREFUSED" and later["interfaces"] == ["lo"]
+
+
 async def test_nothing_reaches_an_isolated_pod_but_the_kubelets_probe(cluster, api, deny_all):
     core = client.CoreV1Api(api)
     serve = (
