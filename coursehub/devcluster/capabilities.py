@@ -147,7 +147,7 @@ def container_capabilities(
     capabilities = _mapping(context.get("capabilities"), f"{field}.capabilities")
     drop = _canonical(capabilities.get("drop"), f"{field}.capabilities.drop")
     add = _canonical(capabilities.get("add"), f"{field}.capabilities.add")
-    # Docker's rules (containerd differs only when one name is both added and dropped):
+    # Docker's rules; containerd differs only where a name (or ALL) is both added and dropped.
     if "ALL" in add:  # everything but what is dropped by name
         wanted = _EVERY & ~bits(name for name in drop if name != "ALL")
     elif "ALL" in drop:  # only what is added
