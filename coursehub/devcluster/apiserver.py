@@ -10,9 +10,11 @@ container's stdout and stderr to (``<state_dir>/devcluster/pods/<ns>/<pod>/<cont
 ``GET …/pods/NAME/log`` reads it (``container``, ``tailLines``, ``limitBytes`` and ``follow``
 are honoured).
 
-Served: ``/version``, ``/api``, ``/apis``, ``/api/v1`` discovery; for every type in
-``resources.py`` list/watch/get/create/replace/patch/delete/deletecollection under
-``/api/v1[/namespaces/NS]/PLURAL[/NAME[/SUBRESOURCE]]``; ``status`` subresources;
+Served: ``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/GROUP`` and
+``/apis/GROUP/VERSION`` discovery; for every type in ``resources.py``
+list/watch/get/create/replace/patch/delete/deletecollection under its group version's prefix
+(``/api/v1`` for the core group, ``/apis/GROUP/VERSION`` otherwise) followed by
+``[/namespaces/NS]/PLURAL[/NAME[/SUBRESOURCE]]``; ``status`` subresources;
 ``pods/NAME/log``; ``pods/NAME/binding`` (POST a ``Binding`` to set ``spec.nodeName``).
 Errors are ``Status`` bodies. ``Accept: application/json;as=Table;v=v1;g=meta.k8s.io`` gets
 Tables (kubectl ``get``). Watches (``?watch=1|true``) stream newline-delimited JSON events over
@@ -35,13 +37,14 @@ import tornado.web
 from tornado.iostream import StreamClosedError
 
 from coursehub.devcluster.discovery import (
+    api_group,
     api_group_list,
     api_resource_list,
     api_versions,
     version_info,
 )
 from coursehub.devcluster.errors import ApiError
-from coursehub.devcluster.resources import RESOURCES, ResourceType
+from coursehub.devcluster.resources import ResourceType, resource_type
 from coursehub.devcluster.store import Store
 from coursehub.devcluster.tables import to_table, wants_table
 
@@ -66,20 +69,21 @@ class Target:
     subresource: str | None = None
 
 
-def parse_resource_path(path: str) -> Target:
-    """Interpret the part of a URL after ``/api/v1/``; ApiError(404) if it names nothing."""
+def parse_resource_path(path: str, group: str = "", version: str = "v1") -> Target:
+    """Interpret the part of a URL after its group version's prefix (``/api/v1/`` or
+    ``/apis/GROUP/VERSION/``); ApiError(404) if it names nothing that group version serves."""
     segments = [segment for segment in path.split("/") if segment]
     if not segments:
         raise _NOT_FOUND
     if segments[0] == "namespaces" and len(segments) >= 3 and segments[2] not in ("status",):
         # /namespaces/NS/PLURAL[/NAME[/SUB]]
         namespace, plural, rest = segments[1], segments[2], segments[3:]
-        resource = RESOURCES.get(plural)
+        resource = resource_type(plural, group, version)
         if resource is None or not resource.namespaced or len(rest) > 2:
             raise _NOT_FOUND
     else:
         plural, rest, namespace = segments[0], segments[1:], None
-        resource = RESOURCES.get(plural)
+        resource = resource_type(plural, group, version)
         if resource is None or len(rest) > 2 or (rest and resource.namespaced):
             raise _NOT_FOUND
     name = rest[0] if rest else None
@@ -106,6 +110,13 @@ class _JsonHandler(tornado.web.RequestHandler):
 
     def write_api_error(self, error: ApiError) -> None:
         self.write_json(error.to_status(), error.code)
+
+    def write_document(self, document: dict | None) -> None:
+        """A discovery document, or 404 for a group (version) that is not served."""
+        if document is None:
+            self.write_api_error(_NOT_FOUND)
+        else:
+            self.write_json(document)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         reason = {405: "MethodNotAllowed", 404: "NotFound"}.get(status_code, "InternalError")
@@ -139,9 +150,14 @@ class GroupListHandler(_JsonHandler):
         self.write_json(api_group_list())
 
 
+class GroupHandler(_JsonHandler):
+    def get(self, group: str) -> None:
+        self.write_document(api_group(group))
+
+
 class ResourceListHandler(_JsonHandler):
-    def get(self) -> None:
-        self.write_json(api_resource_list())
+    def get(self, version: str, group: str = "") -> None:
+        self.write_document(api_resource_list(group, version))
 
 
 class NotFoundHandler(_JsonHandler):
@@ -150,7 +166,7 @@ class NotFoundHandler(_JsonHandler):
 
 
 class ResourceHandler(_JsonHandler):
-    """Every ``/api/v1/…`` resource URL."""
+    """Every resource URL: ``/api/v1/…`` and ``/apis/GROUP/VERSION/…``."""
 
     _active_watch = None
     _client_gone = False
@@ -173,28 +189,29 @@ class ResourceHandler(_JsonHandler):
         if self.query("dryRun"):
             raise ApiError(400, "BadRequest", "the dev cluster does not support dryRun")
 
-    async def _dispatch(self, method: str, path: str) -> None:
+    async def _dispatch(self, method: str, path: str, version: str, group: str) -> None:
         try:
-            target = parse_resource_path(path)
+            target = parse_resource_path(path, group, version)
             await getattr(self, f"_verb_{method}")(target)
         except ApiError as error:
             if not self._finished:
                 self.write_api_error(error)
 
-    async def get(self, path: str) -> None:
-        await self._dispatch("get", path)
+    # Tornado passes the URL's named groups: path, version and (for /apis/...) group.
+    async def get(self, path: str, version: str, group: str = "") -> None:
+        await self._dispatch("get", path, version, group)
 
-    async def post(self, path: str) -> None:
-        await self._dispatch("post", path)
+    async def post(self, path: str, version: str, group: str = "") -> None:
+        await self._dispatch("post", path, version, group)
 
-    async def put(self, path: str) -> None:
-        await self._dispatch("put", path)
+    async def put(self, path: str, version: str, group: str = "") -> None:
+        await self._dispatch("put", path, version, group)
 
-    async def patch(self, path: str) -> None:
-        await self._dispatch("patch", path)
+    async def patch(self, path: str, version: str, group: str = "") -> None:
+        await self._dispatch("patch", path, version, group)
 
-    async def delete(self, path: str) -> None:
-        await self._dispatch("delete", path)
+    async def delete(self, path: str, version: str, group: str = "") -> None:
+        await self._dispatch("delete", path, version, group)
 
     # ---- verbs ---------------------------------------------------------------------------
 
@@ -245,7 +262,7 @@ class ResourceHandler(_JsonHandler):
         self.write_json(
             {
                 "kind": target.resource.list_kind,
-                "apiVersion": "v1",
+                "apiVersion": target.resource.api_version,
                 "metadata": {"resourceVersion": resource_version},
                 "items": items,
             }
@@ -354,7 +371,7 @@ class ResourceHandler(_JsonHandler):
         self.write_json(
             {
                 "kind": target.resource.list_kind,
-                "apiVersion": "v1",
+                "apiVersion": target.resource.api_version,
                 "metadata": {"resourceVersion": self.store.resource_version},
                 "items": deleted,
             }
@@ -497,8 +514,15 @@ def make_app(store: Store, *, log_path: LogPath) -> tornado.web.Application:
             (r"/version/?", VersionHandler, handler_args),
             (r"/api/?", CoreVersionsHandler, handler_args),
             (r"/apis/?", GroupListHandler, handler_args),
-            (r"/api/v1/?", ResourceListHandler, handler_args),
-            (r"/api/v1/(.+)", ResourceHandler, handler_args),
+            (r"/apis/(?P<group>[^/]+)/?", GroupHandler, handler_args),
+            (r"/api/(?P<version>v1)/?", ResourceListHandler, handler_args),
+            (r"/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/?", ResourceListHandler, handler_args),
+            (r"/api/(?P<version>v1)/(?P<path>.+)", ResourceHandler, handler_args),
+            (
+                r"/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/(?P<path>.+)",
+                ResourceHandler,
+                handler_args,
+            ),
             (r".*", NotFoundHandler, handler_args),
         ],
         # Watches and log streams stay open; tornado must not buffer or compress them.

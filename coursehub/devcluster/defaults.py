@@ -12,11 +12,13 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from coursehub.devcluster import netpolicy
 from coursehub.devcluster.resources import ResourceType
 from coursehub.quantity import QuantityError, parse_quantity
 
 __all__ = [
     "apply_create_defaults",
+    "apply_update_defaults",
     "is_valid_name",
     "name_errors",
     "normalize_secret",
@@ -88,6 +90,16 @@ def apply_create_defaults(resource: ResourceType, obj: dict[str, Any]) -> None:
     elif resource.plural == "events":
         obj.setdefault("count", 1)
         obj.setdefault("type", "Normal")
+    elif resource.plural == "networkpolicies":
+        netpolicy.apply_defaults(obj)
+
+
+def apply_update_defaults(resource: ResourceType, obj: dict[str, Any]) -> None:
+    """Fill what Kubernetes defaults again when an existing object is replaced or patched."""
+    if resource.plural == "secrets":
+        normalize_secret(obj)
+    elif resource.plural == "networkpolicies":
+        netpolicy.apply_defaults(obj)
 
 
 def normalize_secret(secret: dict[str, Any]) -> None:
@@ -230,4 +242,6 @@ def validation_errors(resource: ResourceType, obj: dict[str, Any]) -> list[str]:
                 errors.extend(_container_errors("initContainers", index, container))
     if resource.plural == "events" and not isinstance(obj.get("involvedObject"), dict):
         errors.append("involvedObject: Required value")
+    if resource.plural == "networkpolicies":
+        errors.extend(netpolicy.validation_errors(obj))
     return errors

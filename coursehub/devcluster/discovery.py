@@ -1,4 +1,5 @@
-"""Discovery documents: ``/version``, ``/api``, ``/apis`` and ``/api/v1``.
+"""Discovery documents: ``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/GROUP`` and
+``/apis/GROUP/VERSION``.
 
 Pure: built from :data:`coursehub.devcluster.resources.RESOURCES`. Only the legacy
 (unaggregated) discovery format is served; kubectl asks for aggregated discovery first and falls
@@ -7,10 +8,11 @@ back to these plain JSON documents when the response's content type says so.
 
 from __future__ import annotations
 
-from coursehub.devcluster.resources import RESOURCES
+from coursehub.devcluster.resources import group_versions, resources_in
 
 __all__ = [
     "SERVER_VERSION",
+    "api_group",
     "api_group_list",
     "api_resource_list",
     "api_versions",
@@ -54,15 +56,41 @@ def api_versions(server_address: str) -> dict:
     }
 
 
+def _group_entry(group: str) -> dict | None:
+    versions = [
+        {"groupVersion": f"{group}/{version}", "version": version}
+        for served_group, version in group_versions()
+        if served_group == group
+    ]
+    if not group or not versions:
+        return None
+    return {"name": group, "versions": versions, "preferredVersion": versions[0]}
+
+
 def api_group_list() -> dict:
-    """The ``/apis`` document: the dev cluster serves no named API groups."""
-    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
+    """The ``/apis`` document: every named API group (the core group is at ``/api``)."""
+    groups = dict.fromkeys(group for group, _ in group_versions() if group)
+    return {
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [_group_entry(group) for group in groups],
+    }
 
 
-def api_resource_list() -> dict:
-    """The ``/api/v1`` APIResourceList, subresources included."""
+def api_group(group: str) -> dict | None:
+    """The ``/apis/GROUP`` document, or None for a group the dev cluster does not serve."""
+    entry = _group_entry(group)
+    return None if entry is None else {"kind": "APIGroup", "apiVersion": "v1", **entry}
+
+
+def api_resource_list(group: str = "", version: str = "v1") -> dict | None:
+    """The APIResourceList of ``/api/v1`` (core group) or ``/apis/GROUP/VERSION``,
+    subresources included; None for a group version the dev cluster does not serve."""
+    served = resources_in(group, version)
+    if not served:
+        return None
     resources = []
-    for resource in RESOURCES.values():
+    for resource in served:
         entry = {
             "name": resource.plural,
             "singularName": resource.singular,
@@ -94,6 +122,6 @@ def api_resource_list() -> dict:
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",
-        "groupVersion": "v1",
+        "groupVersion": served[0].api_version,
         "resources": resources,
     }

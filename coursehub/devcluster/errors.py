@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from coursehub.devcluster.resources import ResourceType
 
-__all__ = ["ApiError", "invalid", "not_found"]
+__all__ = ["ApiError", "details", "invalid", "not_found"]
 
 
 class ApiError(Exception):
@@ -41,12 +41,20 @@ class ApiError(Exception):
         return status
 
 
+def details(name: str, kind: str, resource: ResourceType) -> dict:
+    """A Status's ``details``: the group is named only outside the core group."""
+    found = {"name": name, "kind": kind}
+    if resource.group:
+        found["group"] = resource.group
+    return found
+
+
 def not_found(resource: ResourceType, name: str) -> ApiError:
     return ApiError(
         404,
         "NotFound",
-        f'{resource.plural} "{name}" not found',
-        {"name": name, "kind": resource.plural},
+        f'{resource.qualified_plural} "{name}" not found',
+        details(name, resource.plural, resource),
     )
 
 
@@ -55,6 +63,6 @@ def invalid(resource: ResourceType, name: str, errors: list[str]) -> ApiError:
     return ApiError(
         422,
         "Invalid",
-        f'{resource.kind} "{name}" is invalid: {detail}',
-        {"name": name, "kind": resource.kind},
+        f'{resource.qualified_kind} "{name}" is invalid: {detail}',
+        details(name, resource.kind, resource),
     )

@@ -9,10 +9,18 @@ Pending → Running (ready once the container answers on its port or readiness p
 Succeeded/Failed with the exit code. Deleting a pod sends SIGTERM, then SIGKILL after the
 grace period, before the pod object goes away.
 
+Where production confines pods, so does it (each in the forked child before ``exec``):
+
+- capabilities: when the kubelet runs as root, each container keeps only what its
+  ``securityContext`` gives it (``capabilities.py``); a non-root kubelet changes nothing;
+- network: a pod that NetworkPolicies leave no egress at all, decided when it starts
+  (``netpolicy.py``), runs in a network namespace of its own with only loopback
+  (``netns.py``); if the kubelet cannot make one, the pod is refused, never run open.
+
 Not done locally: images (every container runs from this machine's Python environment),
 read-only mounts, resource limits on processes (grading pods confine their own processes:
-``coursehub.grading.sandbox``), restarts (a container that exits ends the
-pod, whatever ``restartPolicy`` says).
+``coursehub.grading.sandbox``), other NetworkPolicies, restarts (a container that exits ends
+the pod, whatever ``restartPolicy`` says).
 """
 
 from __future__ import annotations
@@ -26,14 +34,19 @@ import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
+from coursehub.devcluster import capabilities, netns
+from coursehub.devcluster.capabilities import CapabilityError, container_capabilities
 from coursehub.devcluster.config import ClusterConfig
 from coursehub.devcluster.errors import ApiError
 from coursehub.devcluster.events import EventRecorder
+from coursehub.devcluster.netpolicy import pod_network
 from coursehub.devcluster.podenv import (
     DEFAULT_WORKING_DIR,
     GPU_ENV,
@@ -137,6 +150,16 @@ class PodRuntime:
     task: asyncio.Task | None = None
     terminating: bool = False
     ended: bool = False
+    netns_fd: int | None = None  # the pod's own network namespace, when policy isolates it
+
+
+class PodStartRefused(Exception):
+    """The pod must not start: ``reason`` and ``message`` for its event and status."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
 
 
 class Kubelet:
@@ -161,6 +184,11 @@ class Kubelet:
         self.devices = DevicePool()
         self.runtimes: dict[str, PodRuntime] = {}
         self._tasks: set[asyncio.Task] = set()
+        # Pods get at most what this process has; only a root kubelet confines them.
+        own = capabilities.kubelet_sets()
+        self.bounding_set = own.bounding
+        self.confines_capabilities = os.geteuid() == 0
+        self.can_isolate_network = own.has("SYS_ADMIN", "NET_ADMIN")
         store.add_listener(self._on_change)
 
     # ----- paths -------------------------------------------------------------------------
@@ -246,7 +274,14 @@ class Kubelet:
         if launches is None:
             return
         started = now_rfc3339()
-        for container, (argv, env, cwd) in zip(containers, launches, strict=True):
+        try:
+            child_setups = self._sandbox(runtime, pod)
+        except PodStartRefused as refused:
+            await self._fail_start(runtime, containers, started, refused)
+            return
+        for container, (argv, env, cwd), child_setup in zip(
+            containers, launches, child_setups, strict=True
+        ):
             self._record(
                 runtime,
                 "Pulled",
@@ -254,30 +289,12 @@ class Kubelet:
             )
             try:
                 runtime.processes[container["name"]] = await self._start_process(
-                    runtime, container["name"], argv, env, cwd
+                    runtime, container["name"], argv, env, cwd, child_setup
                 )
-            except OSError as error:
+            except (OSError, subprocess.SubprocessError) as error:
                 message = f"failed to start container {container['name']!r}: {error}"
-                self._record(runtime, "Failed", f"Error: {message}", "Warning")
-                # Not _terminate: it would cancel this very task before the status is set.
-                runtime.terminating = True
-                await _stop_processes(runtime, grace=0)
-                now = now_rfc3339()
-                self._patch_status(
-                    runtime,
-                    {
-                        "phase": "Failed",
-                        "podIP": runtime.ip,
-                        "hostIP": HOST_IP,
-                        "startTime": started,
-                        "conditions": _conditions(scheduled=True, ready=False),
-                        "containerStatuses": [
-                            _terminated(c, started, now, 128, "StartError", message)
-                            for c in containers
-                        ],
-                    },
-                )
-                self._release(runtime)
+                refused = PodStartRefused("Failed", message)
+                await self._fail_start(runtime, containers, started, refused)
                 return
             self._record(runtime, "Created", f"Created container {container['name']}")
             self._record(runtime, "Started", f"Started container {container['name']}")
@@ -302,6 +319,96 @@ class Kubelet:
             self._watch_readiness(runtime, pod, started),
             self._wait_for_exit(runtime, containers, started),
         )
+
+    async def _fail_start(
+        self, runtime: PodRuntime, containers: list[dict], started: str, refused: PodStartRefused
+    ) -> None:
+        """End a pod whose containers could not (all) start: Failed, StartError each."""
+        event = refused.message
+        if refused.reason == "Failed":
+            event = f"Error: {event}"
+        self._record(runtime, refused.reason, event, "Warning")
+        # Not _terminate: it would cancel this very task before the status is set.
+        runtime.terminating = True
+        await _stop_processes(runtime, grace=0)
+        now = now_rfc3339()
+        self._patch_status(
+            runtime,
+            {
+                "phase": "Failed",
+                "podIP": runtime.ip,
+                "hostIP": HOST_IP,
+                "startTime": started,
+                "conditions": _conditions(scheduled=True, ready=False),
+                "containerStatuses": [
+                    _terminated(c, started, now, 128, "StartError", refused.message)
+                    for c in containers
+                ],
+            },
+        )
+        self._release(runtime)
+
+    # ----- confinement -------------------------------------------------------------------
+
+    def _sandbox(self, runtime: PodRuntime, pod: dict) -> list[Callable[[], None]]:
+        """What each container's forked child does before ``exec``, in this order: die with
+        the kubelet, join the pod's network namespace (if policy isolates the pod), keep only
+        its capabilities. Raises PodStartRefused."""
+        self._isolate_network(runtime, pod)
+        return [
+            self._child_setup(runtime, index, container)
+            for index, container in enumerate(pod["spec"]["containers"])
+        ]
+
+    def _isolate_network(self, runtime: PodRuntime, pod: dict) -> None:
+        """Give the pod a loopback-only network namespace if the NetworkPolicies of its
+        namespace, as they are now, allow it no egress; refuse it if that cannot be done."""
+        policies, _ = self.store.list("networkpolicies", runtime.namespace)
+        network = pod_network(policies, pod, self.can_isolate_network)
+        if network.refusal is not None:
+            raise PodStartRefused(
+                "FailedCreatePodSandBox", f"Failed to create pod sandbox: {network.refusal}"
+            )
+        if not network.isolated:
+            return
+        try:
+            runtime.netns_fd = netns.create_isolated()
+        except OSError as error:
+            raise PodStartRefused(
+                "FailedCreatePodSandBox",
+                f"Failed to create pod sandbox: {network.reason}, but its network namespace "
+                f"could not be made ({error}). The pod is not started rather than started "
+                "with network access.",
+            ) from error
+        self._record(
+            runtime,
+            "NetworkIsolated",
+            f"{network.reason}: it runs in a network namespace of its own with only loopback",
+        )
+
+    def _child_setup(self, runtime: PodRuntime, index: int, container: dict) -> Callable[[], None]:
+        steps: list[Callable[[], None]] = [die_with_parent]  # no pod outlives the cluster
+        if runtime.netns_fd is not None:
+            steps.append(partial(netns.enter, runtime.netns_fd))
+        if self.confines_capabilities:
+            field = f"spec.containers[{index}].securityContext"
+            try:
+                granted = container_capabilities(
+                    container.get("securityContext"), self.bounding_set, field
+                )
+            except CapabilityError as error:
+                raise PodStartRefused("Failed", str(error)) from error
+            if granted.unavailable:
+                self._record(
+                    runtime,
+                    "CapabilitiesUnavailable",
+                    f"container {container['name']} adds {', '.join(granted.unavailable)}, "
+                    "which the dev cluster's kubelet does not have: it runs without them",
+                    "Warning",
+                )
+            drop = capabilities.to_drop(self.bounding_set, granted.bounding)
+            steps.append(partial(capabilities.keep_only, drop))
+        return partial(_run_in_order, tuple(steps))
 
     async def _prepare_all(self, runtime: PodRuntime, pod: dict) -> list | None:
         """Every container's launch, retried while a secret or config map it needs is
@@ -424,7 +531,13 @@ class Kubelet:
         return folder  # emptyDir and anything else: a folder of the pod's own
 
     async def _start_process(
-        self, runtime: PodRuntime, container: str, argv: list[str], env: dict, cwd: Path
+        self,
+        runtime: PodRuntime,
+        container: str,
+        argv: list[str],
+        env: dict,
+        cwd: Path,
+        child_setup: Callable[[], None],
     ) -> asyncio.subprocess.Process:
         log_path = self.log_path(runtime.namespace, runtime.name, container)
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -438,7 +551,7 @@ class Kubelet:
                 stdout=log_file,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stopped as a whole
-                preexec_fn=die_with_parent,  # no pod process outlives the cluster
+                preexec_fn=child_setup,
             )
 
     async def _watch_readiness(self, runtime: PodRuntime, pod: dict, started: str) -> None:
@@ -464,13 +577,16 @@ class Kubelet:
     async def _probe(self, runtime: PodRuntime, container: dict) -> bool:
         probe = container.get("readinessProbe") or {}
         ports = container.get("ports") or []
+        # An isolated pod is reachable from inside its own namespace only.
+        inside = runtime.netns_fd
         if "httpGet" in probe:
             port = _port(probe["httpGet"].get("port"), ports)
-            return await _http_ok(runtime.ip, port, probe["httpGet"].get("path", "/"))
+            return await _http_ok(runtime.ip, port, probe["httpGet"].get("path", "/"), inside)
         if "tcpSocket" in probe:
-            return await _tcp_open(runtime.ip, _port(probe["tcpSocket"].get("port"), ports))
+            port = _port(probe["tcpSocket"].get("port"), ports)
+            return await _tcp_open(runtime.ip, port, inside)
         if ports:
-            return await _tcp_open(runtime.ip, int(ports[0]["containerPort"]))
+            return await _tcp_open(runtime.ip, int(ports[0]["containerPort"]), inside)
         return True
 
     async def _wait_for_exit(self, runtime: PodRuntime, containers: list[dict], started: str):
@@ -540,11 +656,14 @@ class Kubelet:
             self._finalize(runtime.namespace, runtime.name)
 
     def _release(self, runtime: PodRuntime) -> None:
-        """Give back the pod's address and devices (once)."""
+        """Give back the pod's address, devices and network namespace (once)."""
         for resource, indices in runtime.devices.items():
             self.devices.give_back(runtime.node, resource, indices)
         runtime.devices = {}
         self.addresses.give_back(runtime.ip)
+        if runtime.netns_fd is not None:
+            os.close(runtime.netns_fd)
+            runtime.netns_fd = None
         if self.runtimes.get(runtime.uid) is runtime:
             del self.runtimes[runtime.uid]
 
@@ -557,6 +676,12 @@ class Kubelet:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _run_in_order(steps: tuple[Callable[[], None], ...]) -> None:
+    """A container's child setup (``preexec_fn``): each step, in order."""
+    for step in steps:
+        step()
 
 
 async def _stop_processes(runtime: PodRuntime, grace: float) -> None:
@@ -585,9 +710,23 @@ def _port(port: int | str | None, ports: list[dict]) -> int:
     raise EnvError(f"probe port {port!r} is neither a number nor a named container port")
 
 
-async def _tcp_open(host: str | None, port: int) -> bool:
+async def _connect(host: str | None, port: int, namespace_fd: int | None):
+    """(reader, writer) to host:port, from inside a network namespace when one is given."""
+    if namespace_fd is None:
+        return await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+    sock = netns.socket_inside(namespace_fd)
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+        sock.setblocking(False)
+        await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (host, port)), 1.0)
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.open_connection(sock=sock)
+
+
+async def _tcp_open(host: str | None, port: int, namespace_fd: int | None = None) -> bool:
+    try:
+        _, writer = await _connect(host, port, namespace_fd)
     except (OSError, TimeoutError):
         return False
     writer.close()
@@ -596,9 +735,9 @@ async def _tcp_open(host: str | None, port: int) -> bool:
     return True
 
 
-async def _http_ok(host: str | None, port: int, path: str) -> bool:
+async def _http_ok(host: str | None, port: int, path: str, namespace_fd: int | None = None) -> bool:
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+        reader, writer = await _connect(host, port, namespace_fd)
         writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n".encode())
         await writer.drain()
         status_line = await asyncio.wait_for(reader.readline(), 2.0)

@@ -8,6 +8,11 @@ of ``key=value``, ``key==value``, ``key!=value``, ``key in (a,b)``, ``key notin 
 ``key`` (exists) and ``!key`` (does not exist). ``!=`` and ``notin`` also match objects
 without the label, as Kubernetes does.
 
+Structured selectors (``matchLabels`` and ``matchExpressions`` with ``In``, ``NotIn``,
+``Exists``, ``DoesNotExist``, as in a NetworkPolicy's ``podSelector``) become the same
+:class:`LabelSelector` through :func:`label_selector_from_spec`;
+:func:`label_selector_spec_errors` gives the API server's field errors for a malformed one.
+
 Field selectors are comma-joined ``path=value``, ``path==value`` or ``path!=value`` where
 ``path`` is a dotted path into the object (``metadata.name``, ``spec.nodeName``,
 ``status.phase``, ``involvedObject.kind`` …). A missing field compares as the empty string,
@@ -25,6 +30,8 @@ __all__ = [
     "LabelSelector",
     "SelectorError",
     "field_value",
+    "label_selector_from_spec",
+    "label_selector_spec_errors",
     "parse_field_selector",
     "parse_label_selector",
 ]
@@ -57,6 +64,15 @@ class LabelRequirement:
         # "!=" and "notin" match objects that lack the label entirely.
         return not present or labels[self.key] not in self.values
 
+    def __str__(self) -> str:
+        if self.operator == "exists":
+            return self.key
+        if self.operator == "!":
+            return f"!{self.key}"
+        if self.operator in ("in", "notin"):
+            return f"{self.key} {self.operator} ({','.join(sorted(self.values))})"
+        return f"{self.key}{self.operator}{next(iter(self.values))}"
+
 
 @dataclass(frozen=True)
 class LabelSelector:
@@ -70,6 +86,11 @@ class LabelSelector:
             return True
         labels = (obj.get("metadata") or {}).get("labels") or {}
         return all(requirement.matches(labels) for requirement in self.requirements)
+
+    def __str__(self) -> str:
+        """The selector as Kubernetes prints it (requirements sorted by key); ``""`` if empty."""
+        ordered = sorted(self.requirements, key=lambda requirement: requirement.key)
+        return ",".join(str(requirement) for requirement in ordered)
 
 
 @dataclass(frozen=True)
@@ -198,3 +219,78 @@ def parse_field_selector(selector: str | None) -> FieldSelector:
                 f"invalid field selector clause {clause!r}: expected path=value or path!=value"
             )
     return FieldSelector(tuple(requirements))
+
+
+# metav1.LabelSelectorOperator -> the operator of a parsed requirement.
+_SPEC_OPERATORS = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
+
+
+def _label_errors(labels: Any, field: str) -> list[str]:
+    if not isinstance(labels, dict):
+        return [f"{field}: Invalid value: must be a map of label keys to values"]
+    errors = []
+    for key, value in labels.items():
+        if not _LABEL_KEY.match(str(key)) or len(str(key).rsplit("/", 1)[-1]) > 63:
+            errors.append(f'{field}: Invalid value: "{key}": not a valid label key')
+        elif not isinstance(value, str) or not _LABEL_VALUE.match(value) or len(value) > 63:
+            errors.append(f'{field}[{key}]: Invalid value: "{value}": not a valid label value')
+    return errors
+
+
+def _expression_errors(expression: Any, field: str) -> list[str]:
+    if not isinstance(expression, dict):
+        return [f"{field}: Invalid value: must be an object with key, operator and values"]
+    errors = []
+    key, operator = expression.get("key"), expression.get("operator")
+    values = expression.get("values") or []
+    if not isinstance(key, str) or not _LABEL_KEY.match(key):
+        errors.append(f'{field}.key: Invalid value: "{key}": not a valid label key')
+    if operator not in _SPEC_OPERATORS:
+        errors.append(
+            f'{field}.operator: Invalid value: "{operator}": not a valid selector operator'
+        )
+    elif not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        errors.append(f"{field}.values: Invalid value: must be a list of strings")
+    elif operator in ("In", "NotIn") and not values:
+        errors.append(
+            f"{field}.values: Required value: must be specified when `operator` is 'In' or 'NotIn'"
+        )
+    elif operator in ("Exists", "DoesNotExist") and values:
+        errors.append(
+            f"{field}.values: Forbidden: may not be specified when `operator` is 'Exists' or "
+            "'DoesNotExist'"
+        )
+    return errors
+
+
+def label_selector_spec_errors(spec: Any, field: str) -> list[str]:
+    """Field errors in a structured label selector at ``field``; empty when valid."""
+    if spec is None:
+        return []
+    if not isinstance(spec, dict):
+        return [f"{field}: Invalid value: must be an object (matchLabels, matchExpressions)"]
+    errors = _label_errors(spec.get("matchLabels") or {}, f"{field}.matchLabels")
+    expressions = spec.get("matchExpressions") or []
+    if not isinstance(expressions, list):
+        return [*errors, f"{field}.matchExpressions: Invalid value: must be a list"]
+    for index, expression in enumerate(expressions):
+        errors.extend(_expression_errors(expression, f"{field}.matchExpressions[{index}]"))
+    return errors
+
+
+def label_selector_from_spec(spec: dict | None, field: str = "selector") -> LabelSelector:
+    """A structured selector as a :class:`LabelSelector`; ``None`` or ``{}`` matches
+    everything. SelectorError (naming ``field``) if it is malformed."""
+    errors = label_selector_spec_errors(spec, field)
+    if errors:
+        raise SelectorError("; ".join(errors))
+    spec = spec or {}
+    requirements = [
+        LabelRequirement(key, "=", frozenset({value}))
+        for key, value in (spec.get("matchLabels") or {}).items()
+    ]
+    for expression in spec.get("matchExpressions") or []:
+        operator = _SPEC_OPERATORS[expression["operator"]]
+        values = frozenset(expression.get("values") or ())
+        requirements.append(LabelRequirement(expression["key"], operator, values))
+    return LabelSelector(tuple(requirements))

@@ -38,11 +38,11 @@ from typing import Any
 
 from coursehub.devcluster.defaults import (
     apply_create_defaults,
+    apply_update_defaults,
     name_errors,
-    normalize_secret,
     validation_errors,
 )
-from coursehub.devcluster.errors import ApiError, invalid, not_found
+from coursehub.devcluster.errors import ApiError, details, invalid, not_found
 from coursehub.devcluster.patch import (
     PatchError,
     apply_json_patch,
@@ -178,8 +178,8 @@ class Store:
             raise ApiError(
                 409,
                 "AlreadyExists",
-                f'{resource.plural} "{name}" already exists',
-                {"name": name, "kind": resource.plural},
+                f'{resource.qualified_plural} "{name}" already exists',
+                details(name, resource.plural, resource),
             )
         for field in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
             metadata.pop(field, None)
@@ -192,7 +192,7 @@ class Store:
         metadata["creationTimestamp"] = now_rfc3339()
         if "spec" in obj or resource.plural == "pods":
             metadata["generation"] = 1
-        obj["apiVersion"] = "v1"
+        obj["apiVersion"] = resource.api_version
         obj["kind"] = resource.kind
         apply_create_defaults(resource, obj)
         errors = validation_errors(resource, obj)
@@ -270,18 +270,20 @@ class Store:
             patched = appliers[media_type](current, body)
         except PatchError as error:
             raise ApiError(
-                422, "Invalid", f'{resource.kind} "{name}" is invalid: {error}'
+                422, "Invalid", f'{resource.qualified_kind} "{name}" is invalid: {error}'
             ) from error
         if not isinstance(patched, dict) or not isinstance(patched.get("metadata"), dict):
             raise ApiError(
-                422, "Invalid", f'{resource.kind} "{name}" is invalid: metadata: Required value'
+                422,
+                "Invalid",
+                f'{resource.qualified_kind} "{name}" is invalid: metadata: Required value',
             )
         patched_name = patched["metadata"].get("name")
         if patched_name != name:
             raise ApiError(
                 422,
                 "Invalid",
-                f'{resource.kind} "{name}" is invalid: metadata.name: '
+                f'{resource.qualified_kind} "{name}" is invalid: metadata.name: '
                 f'Invalid value: "{patched_name}": field is immutable',
             )
         return clone(self._update(resource, current, patched, subresource))
@@ -392,7 +394,7 @@ class Store:
                 watch.offer_bookmark(
                     {
                         "kind": resource.kind,
-                        "apiVersion": "v1",
+                        "apiVersion": resource.api_version,
                         "metadata": {
                             "resourceVersion": self.resource_version,
                             "annotations": {"k8s.io/initial-events-end": "true"},
@@ -498,11 +500,11 @@ class Store:
             raise ApiError(
                 409,
                 "Conflict",
-                f"Operation cannot be fulfilled on {resource.plural} "
+                f"Operation cannot be fulfilled on {resource.qualified_plural} "
                 f'"{current["metadata"]["name"]}": '
                 "the object has been modified; please apply your changes to the latest version "
                 "and try again",
-                {"name": current["metadata"]["name"], "kind": resource.plural},
+                details(current["metadata"]["name"], resource.plural, resource),
             )
         if subresource == "status":
             if not resource.has_status:
@@ -522,8 +524,7 @@ class Store:
                     new["status"] = clone(current["status"])
                 else:
                     new.pop("status", None)
-            if resource.plural == "secrets":
-                normalize_secret(new)
+            apply_update_defaults(resource, new)
             generation = current["metadata"].get("generation")
             if generation is not None:
                 changed = new.get("spec") != current.get("spec")
@@ -535,7 +536,7 @@ class Store:
                 f"the server could not find the requested resource "
                 f"({resource.plural}/{subresource})",
             )
-        new["apiVersion"] = "v1"
+        new["apiVersion"] = resource.api_version
         new["kind"] = resource.kind
         new["metadata"]["resourceVersion"] = current_version
         if new == current:

@@ -1,8 +1,9 @@
 """Server-side printing: ``meta.k8s.io/v1`` Table objects, which ``kubectl get`` asks for.
 
 Pure: objects in, Table dicts out. Columns follow Kubernetes' own printers for pods, nodes,
-events, namespaces, services, persistent volume claims, config maps and secrets; other types
-get NAME and AGE. Columns with ``priority`` 1 appear only with ``kubectl get -o wide``.
+events, namespaces, services, persistent volume claims, config maps, secrets and network
+policies; other types get NAME and AGE. Columns with ``priority`` 1 appear only with
+``kubectl get -o wide``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from coursehub.devcluster.selectors import SelectorError, label_selector_from_spec
 
 __all__ = ["human_age", "to_table", "wants_table"]
 
@@ -201,6 +204,14 @@ def _pvc_row(claim: dict) -> Row:
     ]
 
 
+def _pod_selector(policy: dict) -> str:
+    spec = policy.get("spec") or {}
+    try:
+        return str(label_selector_from_spec(spec.get("podSelector"))) or "<none>"
+    except SelectorError:
+        return "<error>"
+
+
 _PRINTERS: dict[str, tuple[list[Column], Callable[[dict], Row]]] = {
     "pods": (
         [
@@ -296,6 +307,10 @@ _PRINTERS: dict[str, tuple[list[Column], Callable[[dict], Row]]] = {
             len(secret.get("data") or {}),
             _age(secret),
         ],
+    ),
+    "networkpolicies": (
+        [("Name", "string", 0), ("Pod-Selector", "string", 0), ("Age", "string", 0)],
+        lambda policy: [policy["metadata"]["name"], _pod_selector(policy), _age(policy)],
     ),
 }
 _GENERIC: tuple[list[Column], Callable[[dict], Row]] = (

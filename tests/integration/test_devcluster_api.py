@@ -406,3 +406,138 @@ async def test_kubectl_create_and_apply_configmaps(tmp_path):
             ["applied", "1"],
             ["created", "1"],
         ]
+
+
+DENY_ALL_MANIFEST = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: grading-deny-all
+spec:
+  podSelector:
+    matchLabels: {{coursehub.io/component: grading}}
+  policyTypes: [Ingress, Egress]
+  egress: {egress}
+"""
+
+
+async def test_kubectl_apply_get_describe_and_delete_networkpolicies(tmp_path):
+    manifest = tmp_path / "netpol.yaml"
+    async with running_api_server(tmp_path) as server:
+        store = server.store
+        groups = json.loads((await server.kubectl("get", "--raw", "/apis")).stdout)
+        assert [group["name"] for group in groups["groups"]] == ["networking.k8s.io"]
+        resources = (await server.kubectl("api-resources", "--api-group=networking.k8s.io")).stdout
+        assert "networkpolicies" in resources and "netpol" in resources
+
+        manifest.write_text(DENY_ALL_MANIFEST.format(egress="[]"))
+        applied = await server.kubectl("apply", "--validate=false", "-f", str(manifest))
+        assert "networkpolicy.networking.k8s.io/grading-deny-all created" in applied.stdout
+        stored = store.get("networkpolicies", "default", "grading-deny-all")
+        assert stored["apiVersion"] == "networking.k8s.io/v1"
+        assert stored["spec"]["egress"] == []
+
+        listed = (await server.kubectl("get", "netpol")).stdout.splitlines()
+        assert [line.split()[:2] for line in listed] == [
+            ["NAME", "POD-SELECTOR"],
+            ["grading-deny-all", "coursehub.io/component=grading"],
+        ]
+        described = (await server.kubectl("describe", "networkpolicy", "grading-deny-all")).stdout
+        assert "coursehub.io/component=grading" in described
+
+        # Re-applied with a DNS rule: client-side apply patches the stored object.
+        manifest.write_text(
+            DENY_ALL_MANIFEST.format(egress="[{ports: [{port: 53, protocol: UDP}]}]")
+        )
+        applied = await server.kubectl("apply", "--validate=false", "-f", str(manifest))
+        assert "configured" in applied.stdout
+        stored = store.get("networkpolicies", "default", "grading-deny-all")
+        assert stored["spec"]["egress"] == [{"ports": [{"port": 53, "protocol": "UDP"}]}]
+
+        as_json = json.loads(
+            (await server.kubectl("get", "networkpolicy", "grading-deny-all", "-o", "json")).stdout
+        )
+        assert as_json["kind"] == "NetworkPolicy"
+
+        deleted = await server.kubectl("delete", "-f", str(manifest))
+        assert 'networkpolicy.networking.k8s.io "grading-deny-all" deleted' in deleted.stdout
+        assert store.list("networkpolicies")[0] == []
+        missing = await server.kubectl("get", "networkpolicy", "nope", check=False)
+        assert 'networkpolicies.networking.k8s.io "nope" not found' in missing.stderr
+
+
+async def test_networking_v1_api_crud_watch_and_deletecollection(tmp_path):
+    def policy(name: str, **labels: str) -> client.V1NetworkPolicy:
+        return client.V1NetworkPolicy(
+            metadata=client.V1ObjectMeta(name=name, labels=labels or None),
+            spec=client.V1NetworkPolicySpec(
+                pod_selector=client.V1LabelSelector(
+                    match_expressions=[
+                        client.V1LabelSelectorRequirement(key="coursehub.io/job", operator="Exists")
+                    ]
+                ),
+                policy_types=["Egress"],
+            ),
+        )
+
+    async with running_api_server(tmp_path) as server, await server.api_client() as api_client:
+        networking = client.NetworkingV1Api(api_client)
+        start = server.store.resource_version
+        created = await networking.create_namespaced_network_policy(
+            "default", policy("deny-egress", team="grading")
+        )
+        assert created.metadata.uid and created.spec.policy_types == ["Egress"]
+        assert created.spec.pod_selector.match_expressions[0].operator == "Exists"
+
+        read = await networking.read_namespaced_network_policy("deny-egress", "default")
+        assert read.metadata.resource_version == created.metadata.resource_version
+        listed = await networking.list_network_policy_for_all_namespaces()
+        assert [p.metadata.name for p in listed.items] == ["deny-egress"]
+
+        read.spec.policy_types = ["Ingress", "Egress"]
+        replaced = await networking.replace_namespaced_network_policy(
+            "deny-egress", "default", read
+        )
+        assert replaced.spec.policy_types == ["Ingress", "Egress"]
+        patched = await networking.patch_namespaced_network_policy(
+            "deny-egress", "default", {"metadata": {"labels": {"patched": "yes"}}}
+        )
+        assert patched.metadata.labels == {"team": "grading", "patched": "yes"}
+
+        with pytest.raises(ApiException) as invalid:
+            await networking.create_namespaced_network_policy(
+                "default",
+                {
+                    "metadata": {"name": "bad"},
+                    "spec": {"podSelector": {}, "policyTypes": ["Sideways"]},
+                },
+            )
+        assert invalid.value.status == 422
+        assert json.loads(invalid.value.body)["message"] == (
+            'NetworkPolicy.networking.k8s.io "bad" is invalid: spec.policyTypes[0]: '
+            'Unsupported value: "Sideways": supported values: "Ingress", "Egress"'
+        )
+
+        seen = []
+        async with watch.Watch().stream(
+            networking.list_namespaced_network_policy,
+            namespace="default",
+            resource_version=start,
+            timeout_seconds=1,
+        ) as stream:
+            async for event in stream:
+                seen.append((event["type"], event["object"].kind))
+        assert seen == [
+            ("ADDED", "NetworkPolicy"),
+            ("MODIFIED", "NetworkPolicy"),
+            ("MODIFIED", "NetworkPolicy"),
+        ]
+
+        await networking.create_namespaced_network_policy("default", policy("other"))
+        await networking.delete_collection_namespaced_network_policy(
+            "default", label_selector="team=grading"
+        )
+        remaining = await networking.list_namespaced_network_policy("default")
+        assert [p.metadata.name for p in remaining.items] == ["other"]
+        await networking.delete_namespaced_network_policy("other", "default")
+        assert (await networking.list_namespaced_network_policy("default")).items == []

@@ -5,6 +5,8 @@ import pytest
 from coursehub.devcluster.selectors import (
     SelectorError,
     field_value,
+    label_selector_from_spec,
+    label_selector_spec_errors,
     parse_field_selector,
     parse_label_selector,
 )
@@ -82,3 +84,39 @@ def test_field_value_renders_scalars_as_strings():
 def test_bad_field_selector(selector):
     with pytest.raises(SelectorError, match="field"):
         parse_field_selector(selector)
+
+
+def test_structured_selector_matches_like_the_string_form():
+    spec = {
+        "matchLabels": {"component": "grader"},
+        "matchExpressions": [
+            {"key": "course", "operator": "In", "values": ["ai-101", "ai-102"]},
+            {"key": "tier", "operator": "NotIn", "values": ["web"]},
+            {"key": "job", "operator": "Exists"},
+            {"key": "gpu", "operator": "DoesNotExist"},
+        ],
+    }
+    selector = label_selector_from_spec(spec)
+    matching = {"component": "grader", "course": "ai-102", "job": "7"}
+    assert selector.matches(_obj(matching))
+    assert not selector.matches(_obj({**matching, "gpu": "a100"}))
+    assert not selector.matches(_obj({**matching, "tier": "web"}))
+    assert not selector.matches(_obj({**matching, "course": "ml-200"}))
+    assert str(selector) == "component=grader,course in (ai-101,ai-102),!gpu,job,tier notin (web)"
+    reparsed = parse_label_selector(str(selector))
+    assert set(reparsed.requirements) == set(selector.requirements)
+
+
+def test_empty_structured_selector_matches_everything_and_prints_empty():
+    for spec in (None, {}, {"matchLabels": {}, "matchExpressions": []}):
+        assert label_selector_from_spec(spec).matches(_obj({"x": "1"}))
+        assert str(label_selector_from_spec(spec)) == ""
+
+
+def test_malformed_structured_selector_names_the_field():
+    spec = {"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}
+    with pytest.raises(SelectorError, match=r"spec.podSelector.matchExpressions\[0\].operator"):
+        label_selector_from_spec(spec, "spec.podSelector")
+    assert label_selector_spec_errors({"matchLabels": ["a"]}, "sel") == [
+        "sel.matchLabels: Invalid value: must be a map of label keys to values"
+    ]

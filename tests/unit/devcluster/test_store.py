@@ -282,6 +282,61 @@ def test_deleting_a_namespace_deletes_its_contents():
     assert _api_error(store.create, "configmaps", "ai-101", {"metadata": {"name": "c"}}).code == 404
 
 
+async def test_network_policies_carry_their_group_version_and_api_defaults():
+    store = Store()
+    created = store.create(
+        "networkpolicies",
+        "default",
+        {"metadata": {"name": "egress"}, "spec": {"egress": [{"ports": [{"port": 53}]}]}},
+    )
+    assert (created["apiVersion"], created["kind"]) == ("networking.k8s.io/v1", "NetworkPolicy")
+    assert created["spec"]["podSelector"] == {}
+    assert created["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert created["spec"]["egress"][0]["ports"] == [{"port": 53, "protocol": "TCP"}]
+    watch = store.watch("networkpolicies", "default", send_initial_events=True)
+    added, bookmark = await watch.next_event(0.1), await watch.next_event(0.1)
+    assert added["object"]["apiVersion"] == "networking.k8s.io/v1"
+    assert (bookmark["type"], bookmark["object"]["apiVersion"]) == (
+        "BOOKMARK",
+        "networking.k8s.io/v1",
+    )
+    # A patch that removes policyTypes gets them defaulted again, as the API server does.
+    patched = store.patch(
+        "networkpolicies",
+        "default",
+        "egress",
+        {"spec": {"policyTypes": None, "egress": None}},
+        "application/merge-patch+json",
+    )
+    assert patched["spec"]["policyTypes"] == ["Ingress"]
+    assert patched["apiVersion"] == "networking.k8s.io/v1"
+
+
+def test_invalid_network_policy_is_refused_with_the_field_at_fault():
+    store = Store()
+    error = _api_error(
+        store.create,
+        "networkpolicies",
+        "default",
+        {"metadata": {"name": "bad"}, "spec": {"policyTypes": ["Outbound"]}},
+    )
+    assert (error.code, error.message) == (
+        422,
+        (
+            'NetworkPolicy.networking.k8s.io "bad" is invalid: spec.policyTypes[0]: Unsupported '
+            'value: "Outbound": '
+            'supported values: "Ingress", "Egress"'
+        ),
+    )
+    assert error.details == {"name": "bad", "kind": "NetworkPolicy", "group": "networking.k8s.io"}
+    assert store.list("networkpolicies")[0] == []
+    created = store.create("networkpolicies", "default", {"metadata": {"name": "a"}})
+    error = _api_error(store.create, "networkpolicies", "default", created)
+    assert error.message == 'networkpolicies.networking.k8s.io "a" already exists'
+    error = _api_error(store.get, "networkpolicies", "default", "b")
+    assert error.message == 'networkpolicies.networking.k8s.io "b" not found'
+
+
 async def _drain(watch) -> list[tuple[str, str]]:
     events = []
     while (event := await watch.next_event(timeout=0.05)) is not None:

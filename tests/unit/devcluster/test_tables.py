@@ -104,3 +104,30 @@ def test_terminating_pod_and_generic_table():
     generic = to_table("unknownthings", [pod], "1", include_object="None")
     assert [c["name"] for c in generic["columnDefinitions"]] == ["Name", "Age"]
     assert "object" not in generic["rows"][0]
+
+
+def test_network_policies_show_their_pod_selector():
+    def policy(name, selector):
+        return {
+            "metadata": {"name": name, "creationTimestamp": "2025-01-01T00:00:00Z"},
+            "spec": {"podSelector": selector},
+        }
+
+    table = to_table(
+        "networkpolicies",
+        [
+            policy("all", {}),
+            policy("grading", {"matchLabels": {"coursehub.io/component": "grading"}}),
+            policy(
+                "expr",
+                {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["b", "a"]}]},
+            ),
+        ],
+        "7",
+    )
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Pod-Selector", "Age"]
+    assert [row["cells"][:2] for row in table["rows"]] == [
+        ["all", "<none>"],
+        ["grading", "coursehub.io/component=grading"],
+        ["expr", "tier in (a,b)"],
+    ]
