@@ -21,19 +21,27 @@ from pathlib import Path
 from coursehub.linux import CLONE_NEWNS, make_mounts_private, make_reachable, python_paths, unshare
 
 
+def enter_image_filesystem(staging_parent: Path) -> None:
+    """This process (a container's child before ``exec``, or this launcher) gets a mount
+    namespace of its own in which this machine's Python is readable by every user.
+    ``staging_parent``: a folder of the caller's where the covered folder is bound for a
+    moment."""
+    unshare(CLONE_NEWNS)
+    make_mounts_private()
+    staging = Path(tempfile.mkdtemp(prefix="imagefs-", dir=staging_parent))
+    try:
+        make_reachable(python_paths(), staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--"]:
         argv = argv[1:]
     if not argv:
         print("usage: python -m coursehub.devcluster.imagefs -- COMMAND [ARG...]", file=sys.stderr)
         return 2
-    unshare(CLONE_NEWNS)
-    make_mounts_private()
-    staging = Path(tempfile.mkdtemp(prefix="coursehub-imagefs-"))
-    try:
-        make_reachable(python_paths(), staging)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    enter_image_filesystem(Path(tempfile.gettempdir()))
     os.execvp(argv[0], argv)
     return 127  # not reached
 

@@ -130,3 +130,20 @@ def grading_pod(plan: PodPlan) -> dict:
             ],
         },
     }
+
+
+def grading_network_policy(name: str, namespace: str, labels: dict[str, str]) -> dict:
+    """What the chart's ``netpol/grading.yaml`` makes, and ``coursehub dev`` makes in the dev
+    cluster: grading pods reach nothing and nothing reaches them (no DNS either). In the
+    users mode the runner checks that this holds before it runs any student code."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "podSelector": {"matchLabels": dict(labels)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [],
+            "egress": [],
+        },
+    }

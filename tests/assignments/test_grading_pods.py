@@ -28,9 +28,9 @@ from coursehub.grading.settings import GradingSettings
 SECRET = "hub-token-that-must-not-leak"
 
 
-def hostile_cells(root: Path, victim: Path, port: int) -> dict[str, str]:
-    """Code a student adds in a cell of its own, before the first answer."""
-    source = REPO_ROOT / "courses/ai-101/source/ps1/ps1.ipynb"
+def hostile_cells(root: Path, victim: Path, port: int, source: Path) -> dict[str, str]:
+    """Code a student adds in a cell of its own, before the first answer; ``source``: a copy
+    of the assignment with its solutions on the machine."""
     return {
         "loop": "while True:\n    pass",
         "memory": "hog = bytearray(64 * 1024**3)",
@@ -60,7 +60,8 @@ EXPECTED_OUTPUT = {
     "solution": "Permission denied",
     "workspace": "Errno",
     "neighbour": "Errno",
-    "network": "Network is unreachable",
+    # No route at all (namespaces), or the pod's own loopback only (NetworkPolicy).
+    "network": ("Network is unreachable", "Connection refused"),
     "gradebook": "Error",
     "delete": "Errno",
     "crash": "The Python process died while running this cell (killed by SIGSEGV)",
@@ -88,9 +89,15 @@ def autograded(root: Path, student: str) -> dict:
     return json.loads((root / "autograded" / student / ASSIGNMENT / "ps1.ipynb").read_text())
 
 
-@pytest.fixture(scope="module")
-def hostile_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("hostile") / "course"
+@pytest.fixture(scope="module", params=["namespaces", "users"])
+def hostile_run(tmp_path_factory, request):
+    """The same battery in the dev cluster's sandbox (namespaces: the pods share this
+    machine, whose folders it hides) and as production grading pods run (users: no
+    CAP_SYS_ADMIN, a user per submission, the network cut by the NetworkPolicy). In the
+    users mode the solutions are where a real pod would never have them but this machine
+    does: in a folder of the service's own (0700)."""
+    mode = request.param
+    root = tmp_path_factory.mktemp(f"hostile-{mode}") / "course"
     root.mkdir()
     released = generate(root)
     victim = root.parent / "victim.txt"
@@ -99,7 +106,11 @@ def hostile_run(tmp_path_factory):
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     listener.setblocking(False)
-    cells = hostile_cells(root, victim, listener.getsockname()[1])
+    solution = REPO_ROOT / "courses/ai-101/source/ps1/ps1.ipynb"
+    if mode == "users":
+        solution = root.parent / "solution.ipynb"
+        solution.write_text((REPO_ROOT / "courses/ai-101/source/ps1/ps1.ipynb").read_text())
+    cells = hostile_cells(root, victim, listener.getsockname()[1], solution)
     submit(root, "honest", full_marks_answers(released))
     submit(root, "partial", partial_answers(released))
     for name, source in cells.items():
@@ -122,9 +133,10 @@ def hostile_run(tmp_path_factory):
     submit(root, "smuggle", smuggle)
     students = ["honest", "partial", *cells, "tamper", "stuck", "peek", "smuggle"]
     _, assignment = course_assignment(cell_timeout_seconds=3, notebook_timeout_seconds=120)
-    settings = GradingSettings(
-        parallelism=2, masked_paths=(str(root.parent), str(REPO_ROOT / "courses"))
-    )
+    settings = GradingSettings(parallelism=2)
+    if mode == "namespaces":
+        masked = (str(root.parent), str(REPO_ROOT / "courses"))
+        settings = GradingSettings(parallelism=2, masked_paths=masked)
     os.environ["JUPYTERHUB_API_TOKEN"] = SECRET  # in the grading service's own environment
 
     async def run():
@@ -145,6 +157,7 @@ def hostile_run(tmp_path_factory):
         reached = False
     listener.close()
     return {
+        "mode": mode,
         "root": root,
         "progress": progress,
         "scores": scores(root),
@@ -186,6 +199,40 @@ def test_secrets_and_solutions_stay_out_of_reach(hostile_run):
     assert not hostile_run["reached"], "a grading process opened a connection to the machine"
     assert hostile_run["victim"].read_text() == "keep me"
     assert all(score <= 10.0 for score in hostile_run["scores"].values())  # gradebook intact
+
+
+def test_each_mode_cuts_the_network_its_own_way(hostile_run):
+    text = cell_text(autograded(hostile_run["root"], "network")["cells"][2])
+    if hostile_run["mode"] == "namespaces":
+        assert "Network is unreachable" in text  # a network namespace with nothing up
+    else:
+        assert "Connection refused" in text  # the pod's own loopback, nothing else
+
+
+def test_without_its_network_policy_a_production_pod_runs_no_student_code(tmp_path):
+    """A cluster whose network plugin ignores NetworkPolicy: the runner finds the
+    Kubernetes API reachable and refuses, rather than grade with the network open."""
+    root = tmp_path / "course"
+    root.mkdir()
+    released = generate(root)
+    marker = tmp_path / "ran"
+    tmp_path.chmod(0o777)
+    submit(
+        root,
+        "mallory",
+        with_extra_cell(full_marks_answers(released), f"open({str(marker)!r}, 'w')"),
+    )
+
+    async def scenario():
+        async with dev_cluster(tmp_path / "devcluster", network_policy=False) as cluster:
+            return await grade_with_pods(cluster, root, ["mallory"], settings=GradingSettings())
+
+    progress = asyncio.run(scenario())
+    assert progress.failed == 1 and progress.done == 0
+    reason = progress.failures["mallory"]
+    assert reason.startswith("not graded: the grading pod ran no student code: refusing")
+    assert "NetworkPolicy is not in force" in reason
+    assert not marker.exists()
 
 
 def test_flood_output_is_capped(hostile_run):
