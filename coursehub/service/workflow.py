@@ -115,7 +115,7 @@ async def generate_and_release(
     await asyncio.to_thread(workspace.set_assignment, assignment, context.due(course, assignment))
     folder = await workspace.generate(assignment)
     data = await asyncio.to_thread(pack_directory, folder)
-    archive = read_archive(data, context.settings.limits)
+    archive = await asyncio.to_thread(read_archive, data, context.settings.limits)
     return await publish(context, course, assignment, archive, caller)
 
 
@@ -336,7 +336,7 @@ async def generate_and_release_feedback(
             missing.append(student)
             continue
         data = await asyncio.to_thread(pack_directory, folder)
-        archive = read_archive(data, context.settings.limits)
+        archive = await asyncio.to_thread(read_archive, data, context.settings.limits)
         await release_feedback(
             context, course, assignment, student, collection.version, archive, caller
         )

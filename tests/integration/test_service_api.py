@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tarfile
 import time
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -170,6 +172,12 @@ async def stored(calls, tokens) -> dict[str, list[int]]:
         ("student2", "POST", "submissions", None, "big-file", 413, "limit per file is 1 MB"),
         ("student2", "POST", "submissions", None, "big-total", 413, "limit per submission"),
         ("student2", "POST", "submissions", None, "not-tar", 400, "not a gzip'd tar"),
+        # names that would break collect for the whole course (security review §7, §14)
+        ("student2", "POST", "submissions", None, "stamp-folder", 400, "'timestamp.txt/x'"),
+        ("student2", "POST", "submissions", None, "file-then-inside", 400, "'a/b' is inside 'a'"),
+        ("student2", "POST", "submissions", None, "inside-then-file", 400, "folder of 'a/b'"),
+        ("student2", "POST", "submissions", None, "feedback", 400, "'feedback/ps1.html'"),
+        ("student2", "POST", "submissions", None, "newline", 400, "'ps1.ipynb\\n'"),
         # students may not act as staff; staff only on their own course
         ("student2", "PUT", "release", None, "ok", 403, "not staff of ai-101"),
         ("student2", "POST", "actions/collect", None, None, 403, "not staff of ai-101"),
@@ -190,6 +198,11 @@ async def test_refusals_say_why_and_store_nothing(
         "big-file": archive({"ps1.ipynb": b"0" * (1024 * 1024 + 1)}),
         "big-total": archive({f"part{n}.bin": b"0" * (900 * 1024) for n in range(3)}),
         "not-tar": b"just some bytes",
+        "stamp-folder": unchecked_archive({"ps1.ipynb": b"x", "timestamp.txt/x": b"x"}),
+        "file-then-inside": unchecked_archive({"a": b"x", "a/b": b"x"}),
+        "inside-then-file": unchecked_archive({"a/b": b"x", "a": b"x"}),
+        "feedback": unchecked_archive({"ps1.ipynb": b"x", "feedback/ps1.html": b"x"}),
+        "newline": unchecked_archive({"ps1.ipynb\n": b"x"}),
         None: None,
     }
     token = {None: None, "forged": "0" * 32}.get(caller, tokens.get(caller))
@@ -213,9 +226,17 @@ async def test_fifty_simultaneous_submissions_are_each_stored_once(calls, tokens
     students = ["student1", "student2", "student3"]
     before = await stored(calls, tokens)
     uploads = [(students[n % 3], archive({"ps1.ipynb": f"{n}".encode()})) for n in range(50)]
-    results = await asyncio.gather(
-        *(calls.submit("ai-101", "ps1", tokens[name], data) for name, data in uploads)
-    )
+
+    async def submit(name: str, data: bytes) -> tuple[int, dict]:
+        # One upload per student is checked at a time; the others are told to retry (429).
+        while True:
+            status, body = await calls.submit("ai-101", "ps1", tokens[name], data)
+            if status != 429:
+                return status, body
+            assert "already uploading" in body["message"], body
+            await asyncio.sleep(0.05)
+
+    results = await asyncio.gather(*(submit(name, data) for name, data in uploads))
     assert [status for status, _ in results] == [201] * 50, results
     after = await stored(calls, tokens)
     for name in students:
@@ -250,3 +271,85 @@ async def test_service_restart_between_submit_and_collect_loses_nothing(
         tokens["instructor1"],
     )
     assert status == 200 and data == archive({"ps1.ipynb": b"before restart"})
+
+
+# ----- uploads are checked off the event loop, one at a time per user (review §6) -----------
+
+
+@pytest.fixture(scope="module")
+def roomy_platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
+    """Limits high enough that one upload takes seconds to check."""
+    root = tmp_path_factory.mktemp("service-roomy")
+    courses = write_courses(root / "courses", *service_courses())
+    extra = {"COURSEHUB_MAX_FILE_MB": "256", "COURSEHUB_MAX_SUBMISSION_MB": "2048"}
+    running = Platform(
+        PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0, extra_hub_env=extra)
+    )
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+        keep_logs(running, artifacts_dir, "service-api-roomy")
+
+
+def slow_to_check(files: int = 8, file_mb: int = 128) -> bytes:
+    """About 1 MB of upload that inflates to ``files * file_mb`` MiB of zeros: every byte
+    must be inflated and hashed to check it."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    zeros = bytes(1024 * 1024)
+    parts = []
+    for n in range(files):
+        info = tarfile.TarInfo(f"part{n}.bin")
+        info.size = file_mb * len(zeros)
+        parts.append(compressor.compress(info.tobuf(format=tarfile.GNU_FORMAT)))
+        parts.extend(compressor.compress(zeros) for _ in range(file_mb))
+    parts.append(compressor.compress(bytes(1024)) + compressor.flush())
+    return b"".join(parts)
+
+
+async def test_a_slow_upload_check_leaves_the_service_answering(roomy_platform):
+    async with aiohttp.ClientSession() as session:
+        hub = HubAPI(roomy_platform, session)
+        student = await hub.token_for("student1")
+        other = await hub.token_for("student2")
+        teacher = await hub.token_for("instructor1")
+        calls = ServiceCalls(session, roomy_platform.service_url)
+        status, body = await calls.call(
+            "PUT", "courses/ai-101/assignments/ps1/release", teacher, RELEASE
+        )
+        assert status == 201, body
+        status, _ = await calls.call("GET", "me", student)  # the hub has seen the token
+        assert status == 200
+        upload = slow_to_check()
+
+        finished: dict[str, float] = {}  # when each upload's answer arrived
+        started = time.monotonic()
+        first = asyncio.create_task(calls.submit("ai-101", "ps1", student, upload))
+        first.add_done_callback(lambda _: finished.setdefault("first", time.monotonic()))
+        second = None
+        latencies: list[float] = []  # of cheap requests sent while the upload was pending
+        answered_during_check = 0
+        while not first.done():
+            began = time.monotonic()
+            status, me = await calls.call("GET", "me", other)
+            assert status == 200, me
+            latencies.append(time.monotonic() - began)
+            answered_during_check += not first.done()
+            if second is None and time.monotonic() - started > 0.3 and not first.done():
+                # The same student again, while the first upload is being checked.
+                small = archive({"ps1.ipynb": b"{}"})
+                second = asyncio.create_task(calls.submit("ai-101", "ps1", student, small))
+                second.add_done_callback(lambda _: finished.setdefault("second", time.monotonic()))
+            await asyncio.sleep(0.02)
+        status, body = await first
+        took = finished["first"] - started
+        refused = await second if second is not None else None
+
+    assert status == 201 and body["size"] == 8 * 128 * 1024 * 1024, body
+    assert took > 1.0, f"the upload took only {took:.2f} s: too quick to show anything"
+    assert max(latencies) < 0.5, [round(latency, 3) for latency in latencies]
+    assert answered_during_check >= 5, latencies
+    assert refused is not None and refused[0] == 429, refused
+    assert "already uploading" in refused[1]["message"], refused
+    assert finished["second"] < finished["first"]  # refused at once, not queued behind it
