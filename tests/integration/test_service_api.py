@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import tarfile
 import time
 import zlib
@@ -20,8 +23,11 @@ import pytest
 from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
 from postgres import running_postgres
 from service_calls import ServiceCalls, archive, notebook, unchecked_archive
+from sqlalchemy import create_engine, func, select, update
 
 from coursehub.dev import Platform, PlatformConfig, http_status
+from coursehub.service.models import Submission
+from coursehub.service.store import BlobStore
 
 pytestmark = pytest.mark.integration
 
@@ -271,6 +277,92 @@ async def test_service_restart_between_submit_and_collect_loses_nothing(
         tokens["instructor1"],
     )
     assert status == 200 and data == archive({"ps1.ipynb": b"before restart"})
+
+
+# ----- collect handles each student apart (security review §7) ----------------------------
+
+
+def service_db_url(platform: Platform) -> str:
+    return platform.config.extra_hub_env.get("COURSEHUB_SERVICE_DB_URL") or (
+        f"sqlite:///{platform.state_dir / 'service' / 'coursehub-service.sqlite'}"
+    )
+
+
+def store_as_if_accepted_before_the_fix(
+    platform: Platform, course: str, assignment: str, student: str, data: bytes
+) -> None:
+    """Point the student's latest stored version at ``data``, an archive the service would
+    refuse today: what an old deployment may hold from before names were checked."""
+    key = BlobStore(platform.state_dir / "service" / "store").put(data)
+    engine = create_engine(service_db_url(platform))
+    try:
+        with engine.begin() as connection:
+            latest = connection.execute(
+                select(func.max(Submission.version)).where(
+                    Submission.course == course,
+                    Submission.assignment == assignment,
+                    Submission.student == student,
+                )
+            ).scalar_one()
+            connection.execute(
+                update(Submission)
+                .where(
+                    Submission.course == course,
+                    Submission.assignment == assignment,
+                    Submission.student == student,
+                    Submission.version == latest,
+                )
+                .values(blob=key)
+            )
+    finally:
+        engine.dispose()
+
+
+def coursehub_cli(platform: Platform, token: str, *args: str) -> subprocess.CompletedProcess:
+    """The real `coursehub` command, as an instructor runs it against a deployment."""
+    return subprocess.run(
+        [sys.executable, "-m", "coursehub", *args, "--hub-url", platform.public_url],
+        env={**os.environ, "COURSEHUB_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+async def test_collect_writes_the_others_and_names_the_student_it_cannot_write(
+    platform, calls, tokens, released
+):
+    assignment = "collectme"
+    path = f"courses/ai-101/assignments/{assignment}"
+    status, body = await calls.call("PUT", f"{path}/release", tokens["instructor1"], RELEASE)
+    assert status == 201, body
+    for name in ("student1", "student2", "student3"):
+        upload = archive({"ps1.ipynb": notebook(f"{name}'s answer")})
+        status, body = await calls.submit("ai-101", assignment, tokens[name], upload)
+        assert status == 201, body
+    hostile = unchecked_archive({"ps1.ipynb": b"{}", "timestamp.txt/x": b"not a time"})
+    store_as_if_accepted_before_the_fix(platform, "ai-101", assignment, "student2", hostile)
+
+    status, body = await calls.call("POST", f"{path}/actions/collect", tokens["instructor1"])
+    assert status == 200, body
+    assert sorted(row["student"] for row in body["collected"]) == ["student1", "student3"]
+    assert [failure["student"] for failure in body["failed"]] == ["student2"], body
+    reason = body["failed"][0]["reason"]
+    assert "version 1" in reason and "timestamp.txt" in reason, reason
+    assert str(platform.state_dir) not in reason  # a plain reason, not the service's paths
+
+    status, report = await calls.call("GET", f"{path}/status", tokens["instructor1"])
+    assert status == 200, report
+    collected = {row["student"]: row["collected_version"] for row in report["students"]}
+    assert (collected["student1"], collected["student2"], collected["student3"]) == (1, None, 1)
+
+    command = ("assignment", "collect", "ai-101", assignment)
+    result = await asyncio.to_thread(coursehub_cli, platform, tokens["instructor1"], *command)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "student1" in result.stdout and "student3" in result.stdout
+    assert "student2" in result.stdout and "timestamp.txt" in result.stdout
+    assert "collected 2 submission(s)" in result.stdout
+    assert "1 could not be collected" in result.stdout
 
 
 # ----- uploads are checked off the event loop, one at a time per user (review §6) -----------
