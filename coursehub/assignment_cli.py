@@ -96,13 +96,21 @@ def release(api: ServiceAPI, course: str, assignment: str, out: TextIO) -> int:
 
 
 def collect(api: ServiceAPI, course: str, assignment: str, out: TextIO) -> int:
+    """Exit code 1 when some students' submissions could not be collected (each is listed
+    with the reason; the others were collected)."""
     body = api.action(course, assignment, "collect")
     collected = body["collected"]
+    failed = body.get("failed", [])
     for row in collected:
         late = "  LATE" if row["late"] else ""
         print(f"  {row['student']:<20} v{row['version']}  {row['submitted_at']}{late}", file=out)
-    print(f"collected {len(collected)} submission(s) of {course}/{assignment}", file=out)
-    return 0
+    for failure in failed:
+        print(f"  {failure['student']:<20} NOT COLLECTED: {failure['reason']}", file=out)
+    summary = f"collected {len(collected)} submission(s) of {course}/{assignment}"
+    if failed:
+        summary += f"; {len(failed)} could not be collected (listed above)"
+    print(summary, file=out)
+    return 1 if failed else 0
 
 
 def autograde(

@@ -6,7 +6,8 @@
   (``./.coursehub-dev/service`` in dev; ``/srv/coursehub`` in production, a PVC).
 - ``COURSEHUB_COURSES_DIR``: the course catalog (as for the hub).
 - ``COURSEHUB_MAX_FILE_MB`` / ``COURSEHUB_MAX_SUBMISSION_MB`` / ``COURSEHUB_MAX_FILES``:
-  upload limits per file, per submission and number of files (20 / 100 / 1000).
+  upload limits per file, per submission and number of entries (20 / 100 / 1000; folders and
+  the extra headers tar writes for long names count as entries too).
 - ``COURSEHUB_SERVICE_BIND_URL``: where to listen; defaults to ``JUPYTERHUB_SERVICE_URL``
   (set by the hub for a managed service), else ``http://0.0.0.0:<COURSEHUB_SERVICE_PORT>``
   (port ``8090``; the Helm chart sets the port).
