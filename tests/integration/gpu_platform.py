@@ -65,6 +65,9 @@ def gpu_platform(
             courses_dir=write_courses(root / "courses", *courses),
             port=0,
             hub_port=hub_port,
+            # The hub starts each course's formgrader service one after the other before it
+            # routes the coursehub service; six courses pass 90 s on a busy machine.
+            start_timeout=240,
             extra_hub_env={
                 CLOCK_VARIABLE: str(clock),
                 "COURSEHUB_GPU_ENFORCE_SECONDS": "1",
