@@ -223,7 +223,8 @@ def plan(
                     row.id, row.username, row.server_name, "warn", verdict.reason, verdict.message
                 )
             )
-    actions += adopt_unsessioned(db, catalog, users, now, asked_at or now)
+    open_servers = {(row.username, row.server_name) for row in sessions}
+    actions += adopt_unsessioned(db, catalog, users, open_servers, now, asked_at or now)
     return actions
 
 
@@ -251,22 +252,27 @@ def gpu_environment(
 
 
 def adopt_unsessioned(
-    db, catalog: Catalog, users: dict[str, dict], now: datetime, asked_at: datetime
+    db,
+    catalog: Catalog,
+    users: dict[str, dict],
+    open_servers: set[tuple[str, str]],
+    now: datetime,
+    asked_at: datetime,
 ) -> list[Action]:
-    """Step 5: ready GPU servers without an open session get one (``ledger.adopt_running``).
-    A server whose session closed after the hub was asked is skipped: the hub's answer
-    predates that stop, and the next pass sees the truth."""
+    """Step 5: ready GPU servers without an open session (``open_servers``: (user, server)
+    of the open sessions this transaction read) get one (``ledger.adopt_running``, which
+    checks again under the course's lock). A server whose session closed after the hub was
+    asked is skipped: the hub's answer predates that stop, and the next pass sees the
+    truth."""
     actions = []
     for username, user in users.items():
         for server_name, server in (user.get("servers") or {}).items():
-            if not server.get("ready"):
-                continue  # a spawn is admitted before it starts; a stop reports its end
+            if not server.get("ready") or (username, server_name) in open_servers:
+                continue  # starting or stopping (the spawner reports both), or counted
             found = gpu_environment(
                 catalog, username, bool(user.get("admin")), server.get("user_options")
             )
-            if found is None or ledger.open_session(db, username, server_name) is not None:
-                continue
-            if ledger.closed_since(db, username, server_name, asked_at):
+            if found is None or ledger.closed_since(db, username, server_name, asked_at):
                 continue
             course, environment = found
             role = course.role_of(username) or ("staff" if user.get("admin") else None)
