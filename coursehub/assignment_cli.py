@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -35,7 +35,7 @@ class CLIError(Exception):
 @dataclass(frozen=True)
 class Connection:
     hub_url: str
-    token: str
+    token: str = field(repr=False)
 
     @classmethod
     def resolve(cls, hub_url: str | None, state_dir: Path, environ=os.environ) -> Connection:

@@ -46,7 +46,7 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlparse
 
@@ -63,7 +63,7 @@ class AuthSettingsError(ValueError):
 class OIDCSettings:
     issuer: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)  # out of logs and tracebacks
     authorize_url: str | None = None
     token_url: str | None = None
     jwks_url: str | None = None

@@ -85,24 +85,26 @@ class HubSettings:
     hub_port: int
     hub_connect_url: str
     proxy_api_url: str
-    proxy_auth_token: str
-    admin_token: str | None
+    # Secrets stay out of repr() (and so out of logs and tracebacks); a database URL may
+    # carry a password.
+    proxy_auth_token: str = field(repr=False)
+    admin_token: str | None = field(repr=False)
     namespace: str | None
-    db_url: str
+    db_url: str = field(repr=False)
     catalog_poll_seconds: float
     start_timeout: int
     home_pvc: bool
     kubeconfig: Path | None
     service_url: str = "http://coursehub:8090"
     service_data_dir: Path | None = None
-    service_db_url: str | None = None
-    service_api_token: str | None = None
+    service_db_url: str | None = field(default=None, repr=False)
+    service_api_token: str | None = field(default=None, repr=False)
     # Dev: the service's own settings (upload limits, GPU enforcement, the tests' clock),
     # handed on to the managed service.
     service_limits: tuple[tuple[str, str], ...] = ()
     staff_priority_class: str | None = None
     student_priority_class: str | None = None
-    hub_client_token: str | None = None
+    hub_client_token: str | None = field(default=None, repr=False)
     auth: AuthSettings = field(default_factory=lambda: AuthSettings(kind=None))
 
     @property

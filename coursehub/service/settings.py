@@ -45,7 +45,8 @@ class ServiceSettingsError(ValueError):
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    db_url: str
+    # Secrets stay out of repr(): the URL may carry the database password.
+    db_url: str = field(repr=False)
     data_dir: Path
     courses_dir: Path
     prefix: str
@@ -59,7 +60,7 @@ class ServiceSettings:
     clock_offset_file: Path | None = None
     service_name: str = "coursehub"
     oauth_client_id: str = "service-coursehub"
-    cookie_secret: str = ""
+    cookie_secret: str = field(default="", repr=False)
     group_sync_seconds: float = 60.0
 
     @classmethod
