@@ -34,7 +34,7 @@ COURSES = [
         "id": "ai-101",
         "title": "Introduction to AI",
         "term": "test",
-        "staff": {"instructors": ["prof.ada"]},
+        "staff": {"instructors": ["prof.ada", "instructor1"], "tas": ["ta1"]},
         "students": ["stu.dent"],
         "environments": [
             {"slug": "cpu", "display_name": "AI-101 · CPU", "image": "img:cpu", **SMALL},
@@ -51,6 +51,8 @@ COURSES = [
         ],
     },
 ]
+# INSTRUCTOR1@gmail.com typed in full-width letters (U+FF21...), an address anyone can have.
+FULL_WIDTH_INSTRUCTOR1 = "".join(chr(ord(c) + 0xFEE0) for c in "INSTRUCTOR1") + "@gmail.com"
 # Subject -> claims. The subject is what one types on the provider's login page.
 ACCOUNTS = {
     "s-1001": {"email": "Stu.Dent+ai@Uni.Example", "email_verified": True, "groups": []},
@@ -70,6 +72,12 @@ ACCOUNTS = {
         "email_verified": True,
         "groups": ["ml-201:student"],
     },
+    # Review §3: addresses anyone can have that look like names the catalog lists
+    # (ai-101's instructor1 and ta1, ml-201's instructor2) or the admin list's it-admin.
+    "t-6001": {"email": FULL_WIDTH_INSTRUCTOR1, "email_verified": True, "groups": []},
+    "t-6002": {"email": "TA1+x@evil.example", "email_verified": True, "groups": []},
+    "t-6003": {"email": "Ínstructor2@x.y", "email_verified": True, "groups": []},
+    "t-7001": {"email": "it-admin@gmail.com", "email_verified": True, "groups": []},
 }
 
 
@@ -116,6 +124,8 @@ async def tamperer(oidc_platform) -> AsyncIterator[TokenTamperer]:
         COURSEHUB_OIDC_CLIENT_SECRET=CLIENT_SECRET,
         COURSEHUB_OIDC_TOKEN_URL=running.url,
         COURSEHUB_OIDC_ADMIN_VALUES="coursehub:admin",
+        # No COURSEHUB_OIDC_EMAIL_DOMAINS: anyone with an account at the provider may try.
+        COURSEHUB_ADMIN_USERS="it-admin",
     )
     # The hub reads the provider's discovery document as it starts; the platform starts
     # in a thread so this loop keeps serving the token endpoint.
@@ -140,6 +150,12 @@ async def hub_user(platform: Platform, name: str) -> dict | None:
         ) as response,
     ):
         return await response.json() if response.status == 200 else None
+
+
+async def signed_in_as(page: Page, platform: Platform) -> str | None:
+    """The hub username the page's session cookie stands for, None if signed out."""
+    answer = await page.request.get(f"{platform.public_url}/hub/api/user")
+    return (await answer.json())["name"] if answer.ok else None
 
 
 async def sign_in(page: Page, platform: Platform, subject: str) -> Response:
@@ -256,3 +272,31 @@ async def test_claim_only_student_gets_the_course_of_the_claim(hub, page: Page):
     await expect(form).not_to_contain_text("AI-101")
     user = await hub_user(hub, "claim.only")
     assert "course-ml-201-students" in user["groups"]
+
+
+@pytest.mark.parametrize(
+    ("subject", "listed"),
+    [("t-6001", "instructor1"), ("t-6002", "ta1"), ("t-6003", "instructor2")],
+    ids=["full-width", "plus-tag", "accent"],
+)
+async def test_a_look_alike_address_does_not_take_a_listed_name(hub, page: Page, subject, listed):
+    """Review §3 (confirmed takeovers): each address used to become the listed staff name,
+    and so staff of the course, at the first sign-in."""
+    callback = await sign_in(page, hub, subject)
+    assert await signed_in_as(page, hub) != listed, f"{subject} signed in as {listed}"
+    assert callback.status == 403
+    body = page.locator("body")
+    await expect(body).to_contain_text("No course for this account")
+    await expect(body).not_to_contain_text(f"the hub knows you as '{listed}'")
+
+
+async def test_an_admin_list_name_is_not_taken_by_an_address(hub, page: Page, artifacts_dir):
+    """Review §3: COURSEHUB_ADMIN_USERS=it-admin and a provider without e-mail domains:
+    it-admin@gmail.com used to sign in as the admin it-admin."""
+    callback = await sign_in(page, hub, "t-7001")
+    assert await signed_in_as(page, hub) != "it-admin", "it-admin@gmail.com is the admin"
+    assert callback.status == 403
+    body = page.locator("body")
+    await expect(body).to_contain_text("No course for this account")
+    await expect(body).not_to_contain_text("the hub knows you as 'it-admin'")
+    await page.screenshot(path=artifacts_dir / "oidc-4-admin-name-kept.png", full_page=True)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 from hub_platform import HubAPI, small, write_courses
-from lti_platform import CLIENT_ID, INSTRUCTOR, LEARNER, MENTOR, LTIPlatform, form_fields
+from lti_platform import CLIENT_ID, INSTRUCTOR, LEARNER, LIS, MENTOR, LTIPlatform, form_fields
 from yarl import URL
 
 from coursehub.dev import Platform, PlatformConfig
@@ -27,7 +28,7 @@ COURSES = [
         "id": "ai-101",
         "title": "Introduction to AI",
         "term": "test",
-        "staff": {"instructors": ["lti.prof"]},
+        "staff": {"instructors": ["lti.prof", "j.smith"]},
         "students": ["lti.student"],
         "environments": [
             {"slug": "cpu", "display_name": "AI-101 · CPU", "image": "img:cpu", **small()},
@@ -199,3 +200,89 @@ async def test_bad_launches_get_a_clear_page(
         (artifacts_dir / "lti-unknown-course.html").write_text(body)
     status_code, _ = await hub_api.request("GET", "/users/mallory", hub.admin_token)
     assert status_code == 404, "a refused launch creates no user"
+
+
+async def whoami(browser: Browser, hub: Platform) -> dict:
+    """The hub's model of the user the browser's session cookie signs in."""
+    async with browser.session.get(f"{hub.public_url}/hub/api/user") as answer:
+        assert answer.status == 200, await answer.text()
+        return await answer.json()
+
+
+async def wait_for_group(hub_api: HubAPI, name: str, group: str, timeout: float = 20) -> dict:
+    """The user's model once they are in ``group`` (course groups follow the catalog
+    within a few seconds of a launch)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        user = await hub_api.user(name)
+        if group in user["groups"]:
+            return user
+        assert time.monotonic() < deadline, f"{name} never joined {group}: {user['groups']}"
+        await asyncio.sleep(0.5)
+
+
+async def test_an_lms_email_does_not_take_a_course_files_instructor_name(
+    hub, hub_api, lms, browser
+):
+    """Review §3: a student sets their LMS e-mail to J.Smith@attacker.example and launches
+    before the instructor the course file lists as j.smith ever has."""
+    launch = {**STUDENT, "user_id": "lms-user-66", "email": "J.Smith@attacker.example"}
+    answer, body, _, _ = await browser.launch(lms.prepare(**launch))
+    assert answer.status == 302, body
+    me = await whoami(browser, hub)
+    assert me["name"] != "j.smith", "the launch took the course file's instructor name"
+    user = await wait_for_group(hub_api, me["name"], "course-ai-101-students")
+    assert "course-ai-101-staff" not in user["groups"]
+
+
+async def test_a_learner_sub_role_is_a_student(hub, hub_api, lms, browser):
+    """Review §12: membership/Learner#Instructor is a kind of learner, not an instructor."""
+    launch = {
+        **STUDENT,
+        "user_id": "lms-user-31",
+        "email": "peer.tutor@uni.example",
+        "roles": [f"{LIS}/Learner#Instructor"],
+    }
+    answer, body, _, _ = await browser.launch(lms.prepare(**launch))
+    assert answer.status == 302, body
+    me = await whoami(browser, hub)
+    user = await wait_for_group(hub_api, me["name"], "course-ai-101-students")
+    assert "course-ai-101-staff" not in user["groups"]
+
+
+# What Chromium sends for a cross-site iframe and for a link clicked on another site.
+CROSS_SITE = {
+    "iframe": {
+        "Sec-Fetch-Site": "cross-site",
+        "Sec-Fetch-Mode": "navigate",
+        "Sec-Fetch-Dest": "iframe",
+    },
+    "link": {
+        "Sec-Fetch-Site": "cross-site",
+        "Sec-Fetch-Mode": "navigate",
+        "Sec-Fetch-Dest": "document",
+        "Sec-Fetch-User": "?1",
+    },
+}
+
+
+@pytest.mark.parametrize("how", sorted(CROSS_SITE))
+async def test_a_spawn_link_from_another_site_shows_the_form(hub, hub_api, lms, browser, how):
+    """Review §11: a forum post with <iframe src=".../hub/spawn?profile=..."> (or a link)
+    must not start the student's server; they get the spawn form to confirm."""
+    answer, body, _, _ = await browser.launch(lms.prepare(**STUDENT))
+    assert answer.status == 302, body
+    name = (await whoami(browser, hub))["name"]
+    headers = {**CROSS_SITE[how], "Referer": "https://forum.example.org/t/42"}
+    try:
+        async with browser.session.get(
+            f"{hub.public_url}/hub/spawn?profile=ai-101-cpu", headers=headers, allow_redirects=False
+        ) as spawn:
+            page = await spawn.text()
+            assert spawn.status == 200, (spawn.status, spawn.headers.get("Location"))
+        assert 'id="spawn_form"' in page
+        assert not (await hub_api.user(name))["servers"], "a server was started"
+    finally:
+        if (await hub_api.user(name))["servers"]:
+            await hub_api.stop(name)
+            await hub_api.wait_stopped(name)

@@ -154,3 +154,62 @@ def test_deep_link_to_what_the_course_lacks_says_so(catalog):
         deep_link(course, {"environment": "tpu"})
     with pytest.raises(SignInProblem, match="assignment 'ps9'"):
         deep_link(course, {"assignment": "ps9"})
+
+
+# --- Review §3: no folding into someone else's name ---------------------------------------
+
+
+def full_width(text: str) -> str:
+    """``INSTRUCTOR1`` in full-width letters (U+FF01..U+FF5E), as some keyboards type them."""
+    return "".join(chr(ord(char) + 0xFEE0) for char in text)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [full_width("INSTRUCTOR1") + "@gmail.com", "Instructor1+x@evil.example", "Ínstructor1@x.y"],
+    ids=["full-width", "plus-tag", "accent"],
+)
+def test_look_alike_addresses_do_not_become_a_staff_name(address):
+    """The confirmed takeovers: each of these gave ``instructor1``, the name a course file
+    lists for its instructor."""
+    assert base_username(address, "attacker-sub") != "instructor1"
+
+
+def test_different_addresses_never_share_a_derived_name():
+    addresses = [
+        "jane.doe@uni.example",
+        "jane.doe@gmail.com",
+        "jane.doe+ai@uni.example",
+        "jané.doe@uni.example",
+        full_width("jane") + ".doe@uni.example",
+        "jane..doe@uni.example",
+    ]
+    names = [base_username(address, f"sub-{n}") for n, address in enumerate(addresses)]
+    assert len(set(names)) == len(addresses), dict(zip(addresses, names, strict=True))
+
+
+# --- Review §12: LTI sub-roles count with their principal role -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("Learner#Instructor", "student"),
+        ("Learner#Administrator", "student"),
+        ("Learner#ExternalLearner", "student"),
+        ("Mentor#Administrator", None),
+        ("Mentor#Instructor", None),
+        ("Instructor#TeachingAssistant", "staff"),
+        ("Instructor#Lecturer", "staff"),
+        ("Administrator#Administrator", "staff"),
+        ("ContentDeveloper#ContentExpert", "staff"),
+    ],
+)
+def test_a_sub_role_counts_as_its_principal_role(role, expected):
+    assert lti_role([f"{LIS}/membership/{role}"]) == expected
+
+
+def test_a_course_pattern_must_match_the_whole_value():
+    unanchored = r"(?P<course>[a-z0-9-]+):(?P<role>[a-z]+)"
+    found = memberships_from_claims(["ai-101:student:revoked"], unanchored, ["ai-101"])
+    assert found.courses == {}
