@@ -30,6 +30,9 @@ from pydantic import (
 
 from coursehub.quantity import QuantityError, parse_quantity
 
+# Whole-value patterns. Pydantic checks them with its Rust regex engine, where ``$`` is the
+# end of the text; Python code that uses them must call ``re.fullmatch`` (``re.match``
+# with ``$`` would accept a trailing newline).
 SLUG_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@+-]{0,62}$"
 # Extended resource names such as nvidia.com/gpu or nvidia.com/mig-1g.10gb.

@@ -243,7 +243,7 @@ def _k8s_name(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name)
     if not raw:
         return None
-    if len(raw) > 253 or not K8S_NAME.match(raw):
+    if len(raw) > 253 or not K8S_NAME.fullmatch(raw):
         raise SettingsError(
             f"{name}={raw!r} is not a Kubernetes object name (lower-case letters, digits, "
             "'-' and '.'), such as coursehub-staff"

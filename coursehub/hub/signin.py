@@ -120,7 +120,7 @@ def memberships_from_claims(
     courses: dict[str, Role] = {}
     ignored: list[tuple[str, str]] = []
     for value in values:
-        match = regex.match(value.strip().lower())
+        match = regex.fullmatch(value.strip().lower())
         if match is None:
             continue  # other groups (e.g. "staff-all") are not about courses
         course, word = match.group("course"), match.group("role")
