@@ -149,13 +149,15 @@ LTI_STUDENT_ROLES = {"Learner"}
 
 
 def _context_role_name(uri: str) -> str | None:
-    """``...membership#Instructor`` -> ``Instructor``; ``...membership/Instructor#
-    TeachingAssistant`` -> ``TeachingAssistant``; a simple name (``Learner``, allowed by
-    the spec for context roles) stays; institution/system roles -> None."""
+    """The principal context role a roles-claim entry grants: ``...membership#Instructor``
+    -> ``Instructor``; a sub-role ``...membership/<Principal>#<Sub>`` -> ``<Principal>``
+    (``membership/Learner#Instructor`` is a kind of learner, ``membership/Instructor#
+    TeachingAssistant`` a kind of instructor); a simple name (``Learner``, allowed by the
+    spec for context roles) stays; institution/system roles -> None."""
     if uri.startswith(LIS + "#"):
         return uri[len(LIS) + 1 :]
     if uri.startswith(LIS + "/"):
-        return uri.rsplit("#", 1)[-1]
+        return uri[len(LIS) + 1 :].split("#", 1)[0]
     if re.fullmatch(r"[A-Za-z]+", uri):
         return uri
     return None
