@@ -20,11 +20,16 @@ import csv
 import re
 from dataclasses import dataclass, field
 
-from coursehub.catalog.model import PATTERN_HELP, USERNAME_PATTERN, Course
+from coursehub.catalog.model import (
+    EMAIL_PATTERN,
+    MAX_EMAIL,
+    PATTERN_HELP,
+    USERNAME_PATTERN,
+    Course,
+)
 
 ROSTER_COLUMNS = ("username", "email", "name")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MAX_EMAIL = 254
+EMAIL = re.compile(EMAIL_PATTERN)
 MAX_NAME = 200
 # Where the header itself is wrong: the issue is about the file, not one row.
 HEADER = "(header)"
