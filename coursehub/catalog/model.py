@@ -56,8 +56,7 @@ PATTERN_HELP = {
     "e.g. 'NVIDIA-A100-SXM4-80GB'",
     MOUNT_PATH_PATTERN: "use an absolute path without spaces, e.g. '/home/jovyan/shared/data'",
     IMAGE_PATTERN: "use an image reference without spaces, e.g. 'ghcr.io/org/image:tag'",
-    EMAIL_PATTERN: "write the e-mail address the person signs in with, e.g. "
-    "'jane.doe@uni.edu'",
+    EMAIL_PATTERN: "write the e-mail address the person signs in with, e.g. 'jane.doe@uni.edu'",
 }
 
 # A DNS-1123 label: course ids and environment slugs end up in pod labels and names.
