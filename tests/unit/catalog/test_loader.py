@@ -349,8 +349,10 @@ def test_emails_and_the_roster_must_agree(write_course):
             "course.yaml",
             LINE_EMAILS + 1,
             "emails.alice",
-            "'alice@elsewhere.example' differs from the address roster.csv gives on line 2 "
-            "('alice@uni.example'); give one address",
+            (
+                "'alice@elsewhere.example' differs from the address roster.csv gives on line 2 "
+                "('alice@uni.example'); give one address"
+            ),
         )
     ]
 
