@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import html
 
 from kubespawner import KubeSpawner
 from tornado import web
@@ -84,9 +83,9 @@ class SpawnNeedsConfirmation(Exception):
 
     def __init__(self, message: str):
         super().__init__(message)
-        # The HTML form, which spawn.html shows without the "Error:" of a failed spawn.
-        self.jupyterhub_message = None
-        self.jupyterhub_html_message = html.escape(message)
+        # spawn.html shows it as "Error: <message>" (JupyterHub 6.1 passes an HTML message
+        # under a name its template does not read, so plain text it is).
+        self.jupyterhub_message = message
 
 
 async def refuse_foreign_profiles(spawner: CourseSpawner, user_options: dict) -> None:
@@ -198,8 +197,8 @@ class CourseSpawner(KubeSpawner):
             found = self.catalog().profile(profile) if isinstance(profile, str) else None
             what = f"“{found[1].display_name}”" if found else "a server"
             raise SpawnNeedsConfirmation(
-                f"A link asked to start {what} for you. Servers start from links only on "
-                "this hub's own pages, so check the environment below and press Start if "
+                f"this link did not start {what} by itself: servers start from links only "
+                "on this hub's own pages. Check the environment below and press Start if "
                 "you want it."
             )
         return super().options_from_query(data)

@@ -3,6 +3,7 @@ tickets of LTI deep links, and ``CourseSpawner.options_from_query`` on real requ
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,7 +17,7 @@ from coursehub.hub.spawn_guard import (
     starts_from_query,
     with_ticket,
 )
-from coursehub.hub.spawner import SpawnNeedsConfirmation
+from coursehub.hub.spawner import SpawnNeedsConfirmation, spawn_form
 
 
 @pytest.mark.parametrize(
@@ -87,10 +88,9 @@ async def test_options_from_query_from_another_site_ask_to_confirm(make_spawner)
     spawn_request(spawner, Sec_Fetch_Site="cross-site", Sec_Fetch_Dest="iframe")
     with pytest.raises(SpawnNeedsConfirmation) as asked:
         spawner.options_from_query(dict(QUERY))
-    assert "A link asked to start “AI-101 · PyTorch · 1 GPU” for you" in (
-        asked.value.jupyterhub_html_message.replace("&quot;", '"')
+    assert "this link did not start “AI-101 · PyTorch · 1 GPU” by itself" in (
+        asked.value.jupyterhub_message
     )
-    assert asked.value.jupyterhub_message is None, "the form, not 'Error: …'"
     assert spawner.requested_profile == "ai-101-gpu", "preselected on the form"
 
 
@@ -103,3 +103,14 @@ async def test_options_from_query_with_the_launch_ticket_start_once(make_spawner
     assert spawner.options_from_query(dict(query)) == {"profile": "ai-101-gpu"}
     with pytest.raises(SpawnNeedsConfirmation):
         spawner.options_from_query(dict(query))
+
+
+async def test_the_form_shown_instead_has_the_links_environment_selected(make_spawner):  # noqa: F811
+    spawner = make_spawner("student1")
+    spawn_request(spawner, Sec_Fetch_Site="cross-site")
+    with pytest.raises(SpawnNeedsConfirmation):
+        spawner.options_from_query({"profile": ["ai-101-cpu"]})  # not the default (gpu)
+    checked = re.compile(r'id="profile-item-([\w-]+)"\s+value="[\w-]+" checked')
+    assert checked.findall(await spawn_form(spawner)) == ["ai-101-cpu"]
+    # Only for that one form: the next shows the default again.
+    assert checked.findall(await spawn_form(spawner)) == ["ai-101-gpu"]
