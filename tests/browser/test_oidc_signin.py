@@ -3,10 +3,12 @@
 The hub runs ``CourseOIDCAuthenticator`` (``COURSEHUB_AUTH=oidc``) against node's
 ``oidc-provider`` (``oidc_fixtures.OIDCProvider``), whose token answers pass through
 ``TokenTamperer`` so tests can hand the hub a tampered or an expired ID token. Accounts are
-opaque subjects with e-mail addresses; the hub makes usernames from the addresses.
+opaque subjects with e-mail addresses; the hub makes usernames from the addresses (the
+whole address: the provider has no ``COURSEHUB_OIDC_EMAIL_DOMAINS``).
 
-The catalog lists ``stu.dent`` (student) and ``prof.ada`` (instructor) in ai-101, so those
-sign-ins land in their groups and environments on this branch alone.
+The catalog lists ``stu.dent`` (student) and ``prof.ada`` (instructor) in ai-101 with the
+addresses they sign in with, so those sign-ins prove the listed names and land in their
+groups and environments; look-alike addresses do not (review §3).
 ``test_claim_only_student_gets_the_course_of_the_claim`` relies on the membership overlay
 (the coursehub service's ``PUT users/<name>/memberships`` and
 ``CatalogSync.refresh_overlay``) of the roster work.
@@ -36,6 +38,7 @@ COURSES = [
         "term": "test",
         "staff": {"instructors": ["prof.ada", "instructor1"], "tas": ["ta1"]},
         "students": ["stu.dent"],
+        "emails": {"prof.ada": "prof.ada@uni.example", "stu.dent": "stu.dent+ai@uni.example"},
         "environments": [
             {"slug": "cpu", "display_name": "AI-101 · CPU", "image": "img:cpu", **SMALL},
         ],
@@ -78,6 +81,10 @@ ACCOUNTS = {
     "t-6002": {"email": "TA1+x@evil.example", "email_verified": True, "groups": []},
     "t-6003": {"email": "Ínstructor2@x.y", "email_verified": True, "groups": []},
     "t-7001": {"email": "it-admin@gmail.com", "email_verified": True, "groups": []},
+    # The real it-admin, bound by subject in COURSEHUB_IDENTITY_BINDINGS.
+    "a-9001": {"email": "r.admin@uni.example", "email_verified": True, "groups": []},
+    # A provider name (no e-mail) that equals the course file's TA: a collision.
+    "k-8001": {"preferred_username": "TA1", "groups": ["ai-101:student"]},
 }
 
 
@@ -126,6 +133,7 @@ async def tamperer(oidc_platform) -> AsyncIterator[TokenTamperer]:
         COURSEHUB_OIDC_ADMIN_VALUES="coursehub:admin",
         # No COURSEHUB_OIDC_EMAIL_DOMAINS: anyone with an account at the provider may try.
         COURSEHUB_ADMIN_USERS="it-admin",
+        COURSEHUB_IDENTITY_BINDINGS='{"it-admin": {"subject": "a-9001"}}',
     )
     # The hub reads the provider's discovery document as it starts; the platform starts
     # in a thread so this loop keeps serving the token endpoint.
@@ -205,7 +213,8 @@ async def test_the_username_stays_when_the_email_changes(hub, oidc_platform, pag
         await page.context.clear_cookies()
         await sign_in(page, hub, "s-1001")
         await expect(page).to_have_url(re.compile(r"/hub/spawn"), timeout=30_000)
-        assert await hub_user(hub, "stu.married") is None
+        assert await signed_in_as(page, hub) == "stu.dent"
+        assert await hub_user(hub, "stu.married@uni.example") is None
     finally:
         provider.set_accounts(ACCOUNTS)
 
@@ -215,18 +224,18 @@ async def test_a_user_without_a_course_gets_a_clear_page(hub, page: Page, artifa
     assert callback.status == 403
     body = page.locator("body")
     await expect(body).to_contain_text("No course for this account")
-    # the same local part as stu.dent, another person: the next free name
-    await expect(body).to_contain_text("the hub knows you as 'stu.dent-2'")
+    # the same local part as stu.dent, another address: a name of its own
+    await expect(body).to_contain_text("the hub knows you as 'stu.dent@elsewhere.example'")
     await expect(body).to_contain_text("ask its instructor to add you")
     await expect(body).not_to_contain_text("Traceback")
     await page.screenshot(path=artifacts_dir / "oidc-2-no-course.png", full_page=True)
-    assert await hub_user(hub, "stu.dent-2") is None, "refused users are not created"
+    assert await hub_user(hub, "stu.dent@elsewhere.example") is None, "refused: not created"
 
 
 async def test_admin_from_the_claim(hub, page: Page):
     await sign_in(page, hub, "a-4001")
     await expect(page).not_to_have_url(re.compile(r"/hub/login"), timeout=30_000)
-    user = await hub_user(hub, "it.admin")
+    user = await hub_user(hub, "it.admin@uni.example")
     assert user["admin"]
 
 
@@ -270,7 +279,7 @@ async def test_claim_only_student_gets_the_course_of_the_claim(hub, page: Page):
     form = page.locator("#spawn_form")
     await expect(form).to_contain_text("ML-201 · CPU", timeout=15_000)
     await expect(form).not_to_contain_text("AI-101")
-    user = await hub_user(hub, "claim.only")
+    user = await hub_user(hub, "claim.only@uni.example")
     assert "course-ml-201-students" in user["groups"]
 
 
@@ -300,3 +309,29 @@ async def test_an_admin_list_name_is_not_taken_by_an_address(hub, page: Page, ar
     await expect(body).to_contain_text("No course for this account")
     await expect(body).not_to_contain_text("the hub knows you as 'it-admin'")
     await page.screenshot(path=artifacts_dir / "oidc-4-admin-name-kept.png", full_page=True)
+
+
+async def test_a_bound_identity_gets_the_admin_name(hub, page: Page):
+    await sign_in(page, hub, "a-9001")
+    await expect(page).not_to_have_url(re.compile(r"/hub/login"), timeout=30_000)
+    assert await signed_in_as(page, hub) == "it-admin"
+    assert (await hub_user(hub, "it-admin"))["admin"]
+
+
+async def test_a_provider_name_equal_to_a_listed_name_is_a_logged_collision(hub, page: Page):
+    """No e-mail, preferred_username TA1: the name would be ta1, the course file's TA. The
+    person gets ta1-2 (a student, from the claim) and the service logs the collision."""
+    await sign_in(page, hub, "k-8001")
+    await expect(page).to_have_url(re.compile(r"/hub/spawn"), timeout=30_000)
+    assert await signed_in_as(page, hub) == "ta1-2"
+    for _ in range(40):  # course groups follow the sign-in within seconds
+        user = await hub_user(hub, "ta1-2")
+        if "course-ai-101-students" in user["groups"]:
+            break
+        await asyncio.sleep(0.5)
+    assert "course-ai-101-students" in user["groups"]
+    assert "course-ai-101-staff" not in user["groups"]
+    log = (hub.logs_dir / "hub.log").read_text()
+    line = next(line for line in log.splitlines() if "Username collision" in line)
+    assert "identity 'k-8001'" in line
+    assert "'ta1' is reserved" in line and "it gets 'ta1-2'" in line
