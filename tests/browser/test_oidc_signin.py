@@ -24,11 +24,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from oidc_fixtures import CLIENT_ID, CLIENT_SECRET, OIDCProvider, TokenTamperer
 from playwright.async_api import Page, Response, expect
 from ruamel.yaml import YAML
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform, PlatformConfig, free_port
 
 SMALL = {"cpu": {"guarantee": "100m", "limit": 1}, "memory": {"guarantee": "128Mi", "limit": "1Gi"}}
 COURSES = [
@@ -335,3 +336,50 @@ async def test_a_provider_name_equal_to_a_listed_name_is_a_logged_collision(hub,
     line = next(line for line in log.splitlines() if "Username collision" in line)
     assert "identity 'k-8001'" in line
     assert "'ta1' is reserved" in line and "it gets 'ta1-2'" in line
+
+
+async def test_a_spawn_link_on_another_site_shows_the_form(hub, page: Page, artifacts_dir):
+    """Review §11, clicked in Chromium: a signed-in student follows a link on a forum (at
+    http://localhost:<port>, another site than the hub's 127.0.0.1) to
+    /hub/spawn?profile=ml-201-cpu. The browser says Sec-Fetch-Site: cross-site and sends the
+    session cookie (a top-level navigation); the hub shows the spawn form, starts nothing."""
+    await sign_in(page, hub, "c-5001")
+    await expect(page).to_have_url(re.compile(r"/hub/spawn"), timeout=30_000)
+    name = await signed_in_as(page, hub)
+    link = f"{hub.public_url}/hub/spawn?profile=ml-201-cpu"
+
+    async def forum(request: web.Request) -> web.Response:
+        return web.Response(
+            text=f'<p>Look at my notebook: <a id="bait" href="{link}">here</a></p>',
+            content_type="text/html",
+        )
+
+    app = web.Application()
+    app.router.add_get("/t/42", forum)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await page.goto(f"http://localhost:{port}/t/42")
+        async with page.expect_response(re.compile(r"/hub/spawn\?profile=")) as answered:
+            await page.click("#bait")
+        answer = await answered.value
+        assert (await answer.request.all_headers()).get("sec-fetch-site") == "cross-site"
+        assert answer.status == 200, f"{answer.status} {answer.headers.get('location')}"
+        await expect(page.locator("#spawn_form")).to_be_visible()
+        await expect(page.locator("body")).to_contain_text("this link did not start")
+        await expect(page.locator("#profile-item-ml-201-cpu")).to_be_checked()
+        await page.screenshot(path=artifacts_dir / "oidc-5-cross-site-link.png", full_page=True)
+        assert not (await hub_user(hub, name))["servers"], "the link started a server"
+    finally:
+        await runner.cleanup()
+        if (await hub_user(hub, name) or {}).get("servers"):
+            async with (
+                aiohttp.ClientSession() as session,
+                session.delete(
+                    f"{hub.hub_url}/hub/api/users/{name}/server",
+                    headers={"Authorization": f"token {hub.admin_token}"},
+                ),
+            ):
+                pass
