@@ -365,8 +365,8 @@ async def test_a_spawn_link_on_another_site_shows_the_form(hub, page: Page, arti
         async with page.expect_response(re.compile(r"/hub/spawn\?profile=")) as answered:
             await page.click("#bait")
         answer = await answered.value
-        assert (await answer.request.all_headers()).get("sec-fetch-site") == "cross-site"
         assert answer.status == 200, f"{answer.status} {answer.headers.get('location')}"
+        assert (await answer.request.all_headers()).get("sec-fetch-site") == "cross-site"
         await expect(page.locator("#spawn_form")).to_be_visible()
         await expect(page.locator("body")).to_contain_text("this link did not start")
         await expect(page.locator("#profile-item-ml-201-cpu")).to_be_checked()
