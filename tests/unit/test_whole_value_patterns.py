@@ -15,7 +15,9 @@ from pydantic import ValidationError
 
 from coursehub.catalog.model import Course
 from coursehub.catalog.roster import row_problem
+from coursehub.hub.progress import gpu_kind
 from coursehub.hub.settings import HubSettings, SettingsError
+from coursehub.hub.signin import base_username
 from coursehub.service.roster_api import check_username
 from coursehub.service.rules import Refusal
 
@@ -97,3 +99,13 @@ def test_priority_class_names_refuse_a_trailing_newline(tmp_path):
     }
     with pytest.raises(SettingsError, match="COURSEHUB_STAFF_PRIORITY_CLASS"):
         HubSettings.from_environ(environ)
+
+
+def test_a_mig_resource_with_a_trailing_newline_is_no_mig_slice():
+    assert gpu_kind("nvidia.com/mig-1g.10gb", None)[0] == "MIG 1g.10gb GPU slice"
+    assert "MIG" not in gpu_kind("nvidia.com/mig-1g.10gb\n", None)[0]
+
+
+def test_a_derived_username_never_keeps_a_line_break():
+    assert base_username("jane\n@uni.example", "sub-1").startswith("user-")
+    assert base_username("student1\n", "sub-1") == "student1"  # surrounding space is trimmed
