@@ -11,9 +11,10 @@ it is that person, never to whoever signs in first with a name that looks the sa
 - a *verified e-mail* (the provider says ``email_verified: true``, or the LMS is trusted for
   e-mail) equal, ignoring ASCII case, to an address listed for the name: the course file's
   ``emails``, its roster file's ``email`` column, or an imported roster's ``email`` column.
-  An imported roster speaks only for students: its addresses do not count for a name that
-  is staff in a course file or that the hub reserves (course staff import rosters, and must
-  not be able to hand themselves another course's staff name or an admin's).
+  Any course's staff may import a roster, so an import's address counts only for a name
+  that no course file lists and the hub does not reserve (else a TA could hand themselves
+  another course's staff name, a student of another course or an admin's name), and only
+  when every import that lists the name gives the same address.
 
 **Choice** (``choose``), for an identity the store has never seen:
 
@@ -69,20 +70,23 @@ def reservations(
     """Reserved names from the course files (``file_catalog``), the service's imported
     rosters and sign-in memberships (``overlay``) and the hub (``hub_reserved``)."""
     by_hub = set(hub_reserved)
-    names: set[str] = set(by_hub)
     emails: dict[str, set[str]] = {}
-    file_staff: set[str] = set()
+    in_files: set[str] = set()
     for course in file_catalog.courses.values():
-        file_staff.update(course.staff.all)
-        names.update(course.staff.all)
-        names.update(course.students)
+        in_files.update(course.staff.all)
+        in_files.update(course.students)
         for name, email in course.emails.items():
             emails.setdefault(name, set()).add(_address(email))
+    imported: dict[str, set[str]] = {}
     for roster in overlay.rosters:
         for entry in roster.entries:
-            names.add(entry.username)
-            if entry.email and entry.username not in file_staff | by_hub:
-                emails.setdefault(entry.username, set()).add(_address(entry.email))
+            addresses = imported.setdefault(entry.username, set())
+            if entry.email:
+                addresses.add(_address(entry.email))
+    for name, addresses in imported.items():
+        if name not in in_files | by_hub and len(addresses) == 1:
+            emails[name] = addresses
+    names = by_hub | in_files | set(imported)
     names.update(membership.username for membership in overlay.memberships)
     return Reservations(
         frozenset(names), {name: frozenset(found) for name, found in emails.items()}

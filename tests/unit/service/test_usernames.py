@@ -91,3 +91,36 @@ def test_an_unverified_email_proves_nothing():
     assert choose(unverified, "instructor1", reserved, set()).username == "instructor1-2"
     proven = Newcomer("i", "s", "ada@uni.example", email_verified=True)
     assert choose(proven, "ada@uni.example", reserved, set()).username == "instructor1"
+
+
+def _import(course: str, *entries: tuple[str, str]) -> ImportedRoster:
+    rows = tuple(RosterEntry(name, email) for name, email in entries)
+    return ImportedRoster(course, rows, "someone", "2026-11-01T00:00:00+00:00")
+
+
+def test_an_import_cannot_prove_a_student_a_course_file_lists():
+    """A TA of ml-201 imports ai-101's student1 with their own address: ai-101's file
+    speaks for student1, the import does not."""
+    overlay = Overlay(rosters=(_import("ml-201", ("student1", "ta@uni.example")),))
+    reserved = reservations(CATALOG, overlay)
+    assert reserved.listed_for("ta@uni.example") == []
+    assert reserved.listed_for("s1@uni.example") == ["student1"]
+
+
+def test_imports_that_disagree_about_an_address_prove_nothing():
+    agree = Overlay(
+        rosters=(
+            _import("ai-101", ("kim", "kim@uni.example")),
+            _import("ml-201", ("kim", "KIM@uni.example")),
+        )
+    )
+    assert reservations(CATALOG, agree).listed_for("kim@uni.example") == ["kim"]
+    disagree = Overlay(
+        rosters=(
+            _import("ai-101", ("kim", "kim@uni.example")),
+            _import("ml-201", ("kim", "ta@uni.example")),
+        )
+    )
+    reserved = reservations(CATALOG, disagree)
+    assert reserved.listed_for("kim@uni.example") == reserved.listed_for("ta@uni.example") == []
+    assert "kim" in reserved.names, "still reserved"
