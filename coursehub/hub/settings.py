@@ -45,7 +45,8 @@ Variables (defaults for dev / production):
 - ``COURSEHUB_SERVICE_API_TOKEN``: production only, the external service's hub API token
   (from a Secret); unset, the hub runs without the service (no assignments).
 - ``COURSEHUB_AUTH`` and ``COURSEHUB_OIDC_*``, ``COURSEHUB_LTI_*``,
-  ``COURSEHUB_ADMIN_USERS``: sign-in (``coursehub.hub.auth_settings``; dev: the demo
+  ``COURSEHUB_ADMIN_USERS``, ``COURSEHUB_IDENTITY_BINDINGS``, ``COURSEHUB_USERNAME_DOMAIN``:
+  sign-in (``coursehub.hub.auth_settings``; dev: the demo
   accounts; production: unset leaves the authenticator to the Helm values' ``hub.config``).
 - ``KUBECONFIG``: the cluster's kubeconfig (dev: required, the dev cluster's one;
   production: in-cluster config).
@@ -245,7 +246,7 @@ def _k8s_name(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name)
     if not raw:
         return None
-    if len(raw) > 253 or not K8S_NAME.match(raw):
+    if len(raw) > 253 or not K8S_NAME.fullmatch(raw):
         raise SettingsError(
             f"{name}={raw!r} is not a Kubernetes object name (lower-case letters, digits, "
             "'-' and '.'), such as coursehub-staff"

@@ -17,7 +17,7 @@ from tornado.web import HTTPError, RequestHandler
 
 from coursehub.archive import Archive, ArchiveError, check_name
 from coursehub.catalog.model import Course
-from coursehub.service import exchange, identities, workflow
+from coursehub.service import exchange, identities, usernames, workflow
 from coursehub.service.context import ServiceContext
 from coursehub.service.rules import (
     Caller,
@@ -410,12 +410,23 @@ class IdentitiesHandler(BaseHandler):
         except ValueError:
             raise Refusal(400, "the body is not JSON") from None
         request = identities.parse_request(body)
-        resolved = await identities.resolve(self.context.db, request, self.context.now())
-        if resolved.created:
+        sync = self.context.catalog_sync
+        reserved = usernames.reservations(sync.file_catalog(), sync.overlay, request["reserved"])
+        resolved = await identities.resolve(self.context.db, request, reserved, self.context.now())
+        person = identities.newcomer(request)
+        if resolved.choice is not None:
+            choice = resolved.choice
             log.info(
-                "New identity %s (issuer %s) signs in as %s",
-                request["subject"],
-                request["issuer"],
+                "New %s signs in as %s (%s)", person.describe(), resolved.username, choice.proof
+            )
+            if choice.collision:
+                log.warning("Username collision: new %s: %s", person.describe(), choice.collision)
+        if resolved.binding_ignored:
+            log.warning(
+                "%s is bound to %r in the hub's settings but has had %r since its first "
+                "sign-in; usernames never change",
+                person.describe(),
+                resolved.binding_ignored,
                 resolved.username,
             )
         self.write_json(resolved.json())
