@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -35,7 +35,7 @@ class CLIError(Exception):
 @dataclass(frozen=True)
 class Connection:
     hub_url: str
-    token: str
+    token: str = field(repr=False)
 
     @classmethod
     def resolve(cls, hub_url: str | None, state_dir: Path, environ=os.environ) -> Connection:
@@ -96,13 +96,21 @@ def release(api: ServiceAPI, course: str, assignment: str, out: TextIO) -> int:
 
 
 def collect(api: ServiceAPI, course: str, assignment: str, out: TextIO) -> int:
+    """Exit code 1 when some students' submissions could not be collected (each is listed
+    with the reason; the others were collected)."""
     body = api.action(course, assignment, "collect")
     collected = body["collected"]
+    failed = body.get("failed", [])
     for row in collected:
         late = "  LATE" if row["late"] else ""
         print(f"  {row['student']:<20} v{row['version']}  {row['submitted_at']}{late}", file=out)
-    print(f"collected {len(collected)} submission(s) of {course}/{assignment}", file=out)
-    return 0
+    for failure in failed:
+        print(f"  {failure['student']:<20} NOT COLLECTED: {failure['reason']}", file=out)
+    summary = f"collected {len(collected)} submission(s) of {course}/{assignment}"
+    if failed:
+        summary += f"; {len(failed)} could not be collected (listed above)"
+    print(summary, file=out)
+    return 1 if failed else 0
 
 
 def autograde(

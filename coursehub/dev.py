@@ -215,8 +215,8 @@ class PlatformConfig:
     hub_port: int = 0
     proxy_api_port: int = 0
     service_port: int = 0
-    admin_token: str = field(default_factory=lambda: secrets.token_hex(32))
-    proxy_auth_token: str = field(default_factory=lambda: secrets.token_hex(32))
+    admin_token: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    proxy_auth_token: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
     extra_hub_env: dict[str, str] = field(default_factory=dict)
     start_timeout: float = 90.0
     # A jupyterhub_config.py other than hub_config/'s (the spawn benchmark's baseline).

@@ -31,7 +31,7 @@ from coursehub.catalog.model import (
     loc_text,
     profile_slug,
 )
-from coursehub.catalog.roster import ROSTER_COLUMNS, read_roster
+from coursehub.catalog.roster import ROSTER_COLUMNS, RosterReading, read_roster
 
 COURSE_FILE = "course.yaml"
 
@@ -47,6 +47,8 @@ class _CourseFile:
     files: list[Path] = field(default_factory=list)
     tree: Any = None
     raw_id: str | None = None
+    # The roster file's addresses: username -> (email, CSV line).
+    roster_emails: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def problem(self, line: int | None, where: str, message: str) -> None:
         self.problems.append(CatalogProblem(self.path, line, where, message))
@@ -122,6 +124,7 @@ def _load_course_file(path: Path) -> _CourseFile:
                 "rename the folder or change the id",
             )
     roster_lines = _resolve_students(loaded, data)
+    _add_roster_emails(loaded, data)
 
     try:
         course = Course.model_validate(data, context={SKIP_CONSISTENCY: True})
@@ -134,6 +137,17 @@ def _load_course_file(path: Path) -> _CourseFile:
             username = data["staff"][loc[1]][loc[2]]
             if username in roster_lines:
                 message += f" (the roster lists them on line {roster_lines[username]})"
+        if (
+            loc[0] == "emails"
+            and not _written_in_file(loaded.tree, loc)
+            and loc[1] in loaded.roster_emails
+        ):
+            # An address from the roster file: point at its row.
+            line = loaded.roster_emails[loc[1]][1]
+            loaded.problems.append(
+                CatalogProblem(loaded.files[-1], line, f"students (roster row {line})", message)
+            )
+            continue
         loaded.problem(loaded.line_of(loc), loc_text(loc), message)
     loaded.course = course if not loaded.problems else None
     return loaded
@@ -213,20 +227,57 @@ def _resolve_students(loaded: _CourseFile, data: dict) -> dict[str, int] | None:
             loaded.line_of(where), "students.roster", f"cannot read roster {roster_path}: {exc}"
         )
         return {}
-    usernames, problems = parse_roster(text, roster_path)
+    reading, problems = _read_roster_file(text, roster_path)
     loaded.problems.extend(problems)
-    data["students"] = list(usernames)
-    return usernames
+    data["students"] = list(reading.usernames)
+    loaded.roster_emails = {
+        row.username: (row.email, row.line) for row in reading.rows if row.email
+    }
+    return reading.usernames
 
 
-def parse_roster(text: str, path: Path) -> tuple[dict[str, int], list[CatalogProblem]]:
-    """Parse roster CSV text (see ``coursehub.catalog.roster``). Returns ``{username: line}``
-    for the good rows, in file order, and a problem per bad row (1-based CSV line)."""
+def _add_roster_emails(loaded: _CourseFile, data: dict) -> None:
+    """Put the roster file's addresses into ``data["emails"]``; an address ``emails`` gives
+    for the same student must be the same one (ignoring case)."""
+    if not loaded.roster_emails:
+        return
+    emails = data.setdefault("emails", {})
+    if not isinstance(emails, dict):
+        return  # the model reports the wrong type
+    roster = loaded.files[-1]
+    for username, (email, line) in loaded.roster_emails.items():
+        given = emails.get(username)
+        if given is None:
+            emails[username] = email
+        elif not isinstance(given, str) or given.lower() != email.lower():
+            loc = ("emails", username)
+            loaded.problem(
+                loaded.line_of(loc),
+                loc_text(loc),
+                f"{given!r} differs from the address {roster.name} gives on line {line} "
+                f"({email!r}); give one address",
+            )
+
+
+def _written_in_file(tree: Any, loc: Loc) -> bool:
+    """Is ``("emails", username)`` an entry of course.yaml itself (not from the roster)?"""
+    section = tree.get(loc[0]) if isinstance(tree, dict) else None
+    return isinstance(section, dict) and loc[1] in section
+
+
+def _read_roster_file(text: str, path: Path) -> tuple[RosterReading, list[CatalogProblem]]:
     reading = read_roster(text)
     problems = [
         CatalogProblem(path, issue.line, f"students (roster row {issue.line})", issue.message)
         for issue in reading.issues
     ]
+    return reading, problems
+
+
+def parse_roster(text: str, path: Path) -> tuple[dict[str, int], list[CatalogProblem]]:
+    """Parse roster CSV text (see ``coursehub.catalog.roster``). Returns ``{username: line}``
+    for the good rows, in file order, and a problem per bad row (1-based CSV line)."""
+    reading, problems = _read_roster_file(text, path)
     return reading.usernames, problems
 
 

@@ -12,6 +12,7 @@ usernames; cpu/memory quantities keep the form they were written in (``"500m"``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -30,6 +31,9 @@ from pydantic import (
 
 from coursehub.quantity import QuantityError, parse_quantity
 
+# Whole-value patterns. Pydantic checks them with its Rust regex engine, where ``$`` is the
+# end of the text; Python code that uses them must call ``re.fullmatch`` (``re.match``
+# with ``$`` would accept a trailing newline).
 SLUG_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@+-]{0,62}$"
 # Extended resource names such as nvidia.com/gpu or nvidia.com/mig-1g.10gb.
@@ -37,6 +41,8 @@ GPU_RESOURCE_PATTERN = r"^nvidia\.com/(gpu|mig-[0-9]+g\.[0-9]+gb)$"
 GPU_PRODUCT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 MOUNT_PATH_PATTERN = r"^/[^\s]*$"
 IMAGE_PATTERN = r"^\S+$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+MAX_EMAIL = 254
 
 # What each pattern means, in words a course author understands (used in error messages).
 PATTERN_HELP = {
@@ -50,12 +56,14 @@ PATTERN_HELP = {
     "e.g. 'NVIDIA-A100-SXM4-80GB'",
     MOUNT_PATH_PATTERN: "use an absolute path without spaces, e.g. '/home/jovyan/shared/data'",
     IMAGE_PATTERN: "use an image reference without spaces, e.g. 'ghcr.io/org/image:tag'",
+    EMAIL_PATTERN: "write the e-mail address the person signs in with, e.g. 'jane.doe@uni.edu'",
 }
 
 # A DNS-1123 label: course ids and environment slugs end up in pod labels and names.
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, max_length=40)]
 # JupyterHub usernames as the catalog accepts them (lower case, no spaces or slashes).
 Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
+Email = Annotated[str, StringConstraints(pattern=EMAIL_PATTERN, max_length=MAX_EMAIL)]
 
 # Validation context key: the loader checks consistency itself, to report line numbers.
 SKIP_CONSISTENCY = "coursehub_skip_consistency"
@@ -250,6 +258,10 @@ class Course(_Strict):
     shared_data: list[SharedData] = []
     assignments: list[Assignment] = []
     lti: LTI | None = None
+    # The address each listed person signs in with (username -> e-mail): a sign-in gets a
+    # listed username only with a verified e-mail equal to it (or a binding in the hub's
+    # settings). The loader adds the roster file's email column.
+    emails: dict[Username, Email] = {}
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Course:
@@ -392,6 +404,35 @@ def consistency_issues(course: Mapping[str, Any]) -> list[tuple[Loc, str]]:
                 message=f"no environment {wanted!r} in this course (it has: "
                 f"{', '.join(sorted(first_slug))})",
             )
+
+    emails = course.get("emails")
+    if isinstance(emails, Mapping):
+        members = set(first_student)
+        if isinstance(staff, Mapping):
+            for group in ("instructors", "tas"):
+                if isinstance(staff.get(group), list):
+                    members.update(name for name in staff[group] if isinstance(name, str))
+        owner_of: dict[str, str] = {}
+        for username, address in emails.items():
+            if not isinstance(username, str) or not isinstance(address, str):
+                continue
+            if username not in members and re.fullmatch(USERNAME_PATTERN, username):
+                add(
+                    "emails",
+                    username,
+                    message=f"{username!r} is not one of this course's staff or students; "
+                    "emails gives the address of the course's own members",
+                )
+            key = address.lower()
+            if key in owner_of:
+                add(
+                    "emails",
+                    username,
+                    message=f"{address!r} is also the address of {owner_of[key]!r}; one "
+                    "address proves one person's username",
+                )
+            else:
+                owner_of[key] = username
 
     lti = course.get("lti")
     contexts = lti.get("context_ids") if isinstance(lti, Mapping) else None

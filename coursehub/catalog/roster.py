@@ -20,11 +20,16 @@ import csv
 import re
 from dataclasses import dataclass, field
 
-from coursehub.catalog.model import PATTERN_HELP, USERNAME_PATTERN, Course
+from coursehub.catalog.model import (
+    EMAIL_PATTERN,
+    MAX_EMAIL,
+    PATTERN_HELP,
+    USERNAME_PATTERN,
+    Course,
+)
 
 ROSTER_COLUMNS = ("username", "email", "name")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MAX_EMAIL = 254
+EMAIL = re.compile(EMAIL_PATTERN)
 MAX_NAME = 200
 # Where the header itself is wrong: the issue is about the file, not one row.
 HEADER = "(header)"
@@ -167,16 +172,16 @@ def row_problem(record: dict[str, str], seen: dict[str, int]) -> tuple[str, str 
     name = record.get("name", "")
     if not username:
         return "username", "the username is empty"
-    if not re.match(USERNAME_PATTERN, username):
+    if not re.fullmatch(USERNAME_PATTERN, username):
         hint = (
             f"write {username.lower()!r}"
-            if re.match(USERNAME_PATTERN, username.lower())
+            if re.fullmatch(USERNAME_PATTERN, username.lower())
             else PATTERN_HELP[USERNAME_PATTERN]
         )
         return "username", f"username {username!r} is not valid: {hint}"
     if username in seen:
         return "username", f"username {username!r} is already listed on line {seen[username]}"
-    if email and (len(email) > MAX_EMAIL or not EMAIL.match(email)):
+    if email and (len(email) > MAX_EMAIL or not EMAIL.fullmatch(email)):
         return "email", f"email {email!r} is not an email address"
     if len(name) > MAX_NAME:
         return "name", f"the name is {len(name)} characters long; at most {MAX_NAME}"

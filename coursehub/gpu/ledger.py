@@ -220,9 +220,23 @@ def mark_started(db: Session, username: str, server_name: str, now: datetime) ->
     return True
 
 
-def close_open(db: Session, row: GPUSession, reason: str, at: datetime) -> None:
-    row.stopped_at = max(at, row.admitted_at)
+def request_stop(row: GPUSession, reason: str, message: str, now: datetime) -> None:
+    """The enforcer asks the hub to stop this session's server: the reason and the user's
+    sentence are recorded now, the session stays open (it holds its GPUs and is charged)
+    until the server is gone (``close_open``), and the enforcer asks again each pass."""
     row.stop_reason = reason
+    row.notice, row.notice_at = message, now
+
+
+def stop_requested(row: GPUSession) -> bool:
+    return row.stopped_at is None and row.stop_reason is not None
+
+
+def close_open(db: Session, row: GPUSession, reason: str, at: datetime) -> None:
+    """Close the session at ``at``; a stop the enforcer asked for keeps its reason (the
+    hub reports it as an ordinary stop)."""
+    row.stopped_at = max(at, row.admitted_at)
+    row.stop_reason = row.stop_reason or reason
 
 
 def close(db: Session, username: str, server_name: str, reason: str, now: datetime) -> bool:
@@ -242,3 +256,93 @@ def open_sessions(db: Session) -> list[GPUSession]:
             select(GPUSession).where(GPUSession.stopped_at.is_(None)).order_by(GPUSession.id)
         ).scalars()
     )
+
+
+def charged_until(db: Session, username: str, server_name: str) -> datetime | None:
+    """Until when the server's closed sessions charged it (the latest ``stopped_at``)."""
+    return db.execute(
+        select(func.max(GPUSession.stopped_at)).where(
+            GPUSession.username == username, GPUSession.server_name == server_name
+        )
+    ).scalar_one()
+
+
+def closed_since(db: Session, username: str, server_name: str, since: datetime) -> bool:
+    return (
+        db.execute(
+            select(GPUSession.id)
+            .where(
+                GPUSession.username == username,
+                GPUSession.server_name == server_name,
+                GPUSession.stopped_at >= since,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def adopt_running(
+    db: Session,
+    course: Course,
+    environment: Environment,
+    username: str,
+    server_name: str,
+    role: str | None,
+    running_since: datetime | None,
+    now: datetime,
+) -> tuple[GPUSession, policy.Decision] | None:
+    """Open a session for a GPU server found running without one (its session was lost,
+    or closed while the server ran on): from now on it counts in the course's cap, and it
+    is charged from ``running_since`` or from where its last session stopped charging,
+    whichever is later. Decided like a spawn now (``policy.admit``, spawns queued in the
+    course first): when the course would refuse it, or ``role`` is None (no longer a
+    member), the session asks for the server's stop with reason ``unadmitted``. None when
+    a session was opened meanwhile."""
+    lock_course(db, course.id)
+    if open_session(db, username, server_name) is not None:
+        return None
+    queued = sum(entry.gpus for entry in waiting(db, course.id))
+    if role is None:
+        decision = policy.Decision(
+            False,
+            message=f"You are not a member of {course.id}.",
+            status=403,
+        )
+    else:
+        decision = policy.admit(
+            course,
+            environment,
+            role,
+            gpus_held(db, course.id),
+            used_hours(db, username, course.id, now),
+            extra_hours(db, username, course.id, now),
+            now,
+            gpus_queued_ahead=queued,
+        )
+    starts = [t for t in (running_since, charged_until(db, username, server_name)) if t]
+    # Admitted and charged from then: reports and budgets see the GPU held since then.
+    since = min(max(starts), now) if starts else now
+    row = GPUSession(
+        username=username,
+        server_name=server_name,
+        course=course.id,
+        environment=environment.slug,
+        resource=environment.gpu.resource,
+        gpus=environment.gpu_count,
+        role=role or "student",
+        admitted_at=since,
+        started_at=since,
+        last_seen_at=now,
+    )
+    db.add(row)
+    if not decision.admitted:
+        request_stop(
+            row,
+            "unadmitted",
+            "Your GPU server was stopped: it ran without a GPU session, and it would not be "
+            f"admitted now. {decision.message}",
+            now,
+        )
+    db.flush()
+    return row, decision

@@ -102,6 +102,7 @@ def grading_pod(plan: PodPlan) -> dict:
             "enableServiceLinks": False,
             "activeDeadlineSeconds": plan.deadline_seconds(),
             "terminationGracePeriodSeconds": 5,
+            # The kubelet's default is Unconfined; student code gets the runtime's filter.
             "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
             **spec_extra,
             "containers": [

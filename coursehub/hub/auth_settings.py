@@ -27,16 +27,30 @@
   ``course`` and ``role`` (``^(?P<course>…):(?P<role>…)$``).
 - ``COURSEHUB_OIDC_ADMIN_VALUES``: course-claim values that make a hub admin
   (comma separated, e.g. ``coursehub:admin``).
-- ``COURSEHUB_OIDC_EMAIL_DOMAINS``: if set, only verified e-mails of these domains.
+- ``COURSEHUB_OIDC_EMAIL_DOMAINS``: if set, only verified e-mails of these domains
+  (``email_verified: true``; a missing claim means unverified).
 
 ``lti``:
 
 - ``COURSEHUB_LTI_ISSUER``, ``COURSEHUB_LTI_CLIENT_IDS`` (comma separated),
   ``COURSEHUB_LTI_AUTHORIZE_URL``, ``COURSEHUB_LTI_JWKS_URL`` (all required): what the LMS
   shows when the tool is registered.
-- ``COURSEHUB_LTI_NAME_CLAIMS``: as for OIDC (``email,preferred_username``).
+- ``COURSEHUB_LTI_NAME_CLAIMS``: as for OIDC (``email,preferred_username``), plus
+  ``custom.<key>``, ``lis.<key>`` and ``ext.<key>`` inside those LTI claims (e.g.
+  ``ext.user_username``, Moodle's login name).
+- ``COURSEHUB_LTI_TRUST_EMAIL``: ``1`` if the LMS's e-mail addresses are verified (people
+  cannot set their own); default ``0``: the LMS e-mail neither names anyone nor proves a
+  listed username.
 
-Both: ``COURSEHUB_ADMIN_USERS``: hub admins by username (comma separated).
+Both:
+
+- ``COURSEHUB_ADMIN_USERS``: hub admins by username (comma separated). Reserved: only an
+  identity bound to one (below), or whose verified e-mail a course file lists for it, gets it.
+- ``COURSEHUB_IDENTITY_BINDINGS``: JSON ``{"<username>": {"subject": "…", "issuer": "…"}}``
+  (issuer optional: the configured one): these identities get these usernames.
+- ``COURSEHUB_USERNAME_DOMAIN``: addresses at this domain are named without it
+  (``jane.doe@uni.edu`` -> ``jane.doe``); others keep the whole address. OIDC default: the
+  one domain of ``COURSEHUB_OIDC_EMAIL_DOMAINS``, if it names exactly one.
 """
 
 from __future__ import annotations
@@ -46,13 +60,16 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlparse
 
+from coursehub.catalog.model import PATTERN_HELP, USERNAME_PATTERN
 from coursehub.hub.signin import DEFAULT_COURSE_PATTERN
 
 AUTH_KINDS = ("demo", "oidc", "lti")
+DOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
+BINDINGS_HINT = 'write {"<username>": {"subject": "<sub>", "issuer": "<optional>"}}'
 
 
 class AuthSettingsError(ValueError):
@@ -63,7 +80,7 @@ class AuthSettingsError(ValueError):
 class OIDCSettings:
     issuer: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)  # out of logs and tracebacks
     authorize_url: str | None = None
     token_url: str | None = None
     jwks_url: str | None = None
@@ -118,6 +135,16 @@ class LTISettings:
     authorize_url: str
     jwks_url: str
     name_claims: tuple[str, ...] = ("email", "preferred_username")
+    trust_email: bool = False
+
+
+@dataclass(frozen=True)
+class Binding:
+    """This identity (issuer + subject) is the person a listed username means."""
+
+    username: str
+    issuer: str
+    subject: str
 
 
 @dataclass(frozen=True)
@@ -126,6 +153,8 @@ class AuthSettings:
     admin_users: tuple[str, ...] = ()
     oidc: OIDCSettings | None = None
     lti: LTISettings | None = None
+    bindings: tuple[Binding, ...] = ()
+    username_domain: str | None = None
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str], dev: bool) -> AuthSettings:
@@ -143,7 +172,21 @@ class AuthSettings:
         admin_users = _list(env, "COURSEHUB_ADMIN_USERS")
         oidc = _oidc(env) if kind == "oidc" else None
         lti = _lti(env) if kind == "lti" else None
-        return cls(kind=kind, admin_users=admin_users, oidc=oidc, lti=lti)
+        issuer = oidc.issuer if oidc else lti.issuer if lti else None
+        bindings = _bindings(env, issuer)
+        domain = _domain(env, "COURSEHUB_USERNAME_DOMAIN")
+        if domain is None and oidc is not None and len(oidc.email_domains) == 1:
+            # Every address is at that one domain: dropping it keeps names one to one.
+            only = oidc.email_domains[0].lower().lstrip("@")
+            domain = only if DOMAIN.fullmatch(only) else None
+        return cls(
+            kind=kind,
+            admin_users=admin_users,
+            oidc=oidc,
+            lti=lti,
+            bindings=bindings,
+            username_domain=domain,
+        )
 
 
 def _list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -151,6 +194,67 @@ def _list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> t
     if raw is None:
         return default
     return tuple(part for part in re.split(r"[\s,]+", raw) if part)
+
+
+def _domain(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    domain = raw.lower().removeprefix("@")
+    if len(domain) > 253 or not DOMAIN.fullmatch(domain):
+        raise AuthSettingsError(f"{name}={raw!r} is not a domain such as uni.edu")
+    return domain
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise AuthSettingsError(f"{name}={env[name]!r}: use 1 or 0")
+
+
+def _bindings(env: Mapping[str, str], issuer: str | None) -> tuple[Binding, ...]:
+    """``COURSEHUB_IDENTITY_BINDINGS``: ``{"<username>": {"subject": …, "issuer": …}}``."""
+    name = "COURSEHUB_IDENTITY_BINDINGS"
+    raw = env.get(name, "").strip()
+    if not raw:
+        return ()
+    if issuer is None:
+        raise AuthSettingsError(f"{name} is set, but only COURSEHUB_AUTH=oidc or lti uses it")
+    try:
+        data = json.loads(raw)
+    except ValueError as error:
+        raise AuthSettingsError(f"{name} is not JSON ({error}); {BINDINGS_HINT}") from None
+    if not isinstance(data, dict):
+        raise AuthSettingsError(f"{name} must be a JSON object; {BINDINGS_HINT}")
+    bindings: list[Binding] = []
+    owners: dict[tuple[str, str], str] = {}
+    for username, entry in data.items():
+        where = f"{name}[{username!r}]"
+        if not re.fullmatch(USERNAME_PATTERN, username):
+            raise AuthSettingsError(
+                f"{name}: {username!r} is not a username: {PATTERN_HELP[USERNAME_PATTERN]}"
+            )
+        if not isinstance(entry, dict) or set(entry) - {"subject", "issuer"}:
+            raise AuthSettingsError(f"{where} must be an object with subject (and issuer)")
+        subject, bound_issuer = entry.get("subject"), entry.get("issuer", issuer)
+        for field_name, value, limit in (("subject", subject, 255), ("issuer", bound_issuer, 500)):
+            if not isinstance(value, str) or not value or len(value) > limit:
+                raise AuthSettingsError(
+                    f"{where}: '{field_name}' must be a non-empty string of at most {limit} "
+                    "characters"
+                )
+        key = (bound_issuer, subject)
+        if key in owners:
+            raise AuthSettingsError(
+                f"{name} binds subject {subject!r} of {bound_issuer} to both "
+                f"{owners[key]!r} and {username!r}; one identity has one username"
+            )
+        owners[key] = username
+        bindings.append(Binding(username, bound_issuer, subject))
+    return tuple(bindings)
 
 
 def _required(env: Mapping[str, str], name: str, kind: str, what: str) -> str:
@@ -219,4 +323,5 @@ def _lti(env: Mapping[str, str]) -> LTISettings:
         authorize_url=_url(env, "COURSEHUB_LTI_AUTHORIZE_URL", "lti"),
         jwks_url=_url(env, "COURSEHUB_LTI_JWKS_URL", "lti"),
         name_claims=_list(env, "COURSEHUB_LTI_NAME_CLAIMS", ("email", "preferred_username")),
+        trust_email=_flag(env, "COURSEHUB_LTI_TRUST_EMAIL"),
     )

@@ -52,6 +52,7 @@ from coursehub.hub.services import (
     service_users_role,
 )
 from coursehub.hub.settings import HubSettings, SettingsError
+from coursehub.hub.spawn_guard import SpawnTickets
 from coursehub.hub.spawner import CourseSpawner
 
 DEV_ADMIN_SERVICE = "coursehub-dev-admin"
@@ -254,10 +255,19 @@ def configure_auth(
         section.authorize_url = lti.authorize_url
         section.jwks_endpoint = lti.jwks_url
         section.name_claims = list(lti.name_claims)
+        section.trust_email = lti.trust_email
+        # Deep links that start an environment carry a one-time ticket: the launch is
+        # cross-site, and the spawner starts servers from links only when it is
+        # (coursehub.hub.spawn_guard).
+        tickets = SpawnTickets()
+        section.spawn_tickets = lambda: tickets
+        c.CourseSpawner.spawn_tickets = lambda: tickets
         if not settings.is_dev:
             # The LMS posts the launch from its own site: the hub's state and nonce
             # cookies must be sent on that cross-site POST (and inside the LMS's iframe),
             # which browsers allow only for SameSite=None; Secure cookies (HTTPS only).
+            # Cross-site requests then carry the session too: the hub's state-changing
+            # GET, the spawn from a link, checks Sec-Fetch-Site or a ticket instead.
             c.JupyterHub.tornado_settings = {
                 **existing(c.JupyterHub, "tornado_settings", {}),
                 "cookie_options": {"samesite": "None", "secure": True},
@@ -266,6 +276,10 @@ def configure_auth(
     section.catalog = lambda: sync.current()
     section.service_client = lambda: client
     section.refresh_overlay = refresh_overlay
+    section.identity_bindings = {
+        binding.username: [binding.issuer, binding.subject] for binding in auth.bindings
+    }
+    section.username_domain = auth.username_domain or ""
 
 
 def existing(section, name: str, empty):

@@ -7,7 +7,12 @@ the course check and the page of a refused sign-in.
 - ``catalog()``: the current ``Catalog``;
 - ``service_client()``: the hub's ``HubServiceClient`` to the coursehub service, or None;
 - ``refresh_overlay()``: an awaitable that makes the hub's catalog see memberships just
-  written to the service (``CatalogSync.refresh_overlay``), or None while there is none.
+  written to the service (``CatalogSync.refresh_overlay``), or None while there is none;
+
+and from the settings ``identity_bindings`` (username -> [issuer, subject]) and
+``username_domain``. The service decides usernames (``coursehub.service.usernames``); the
+hub tells it what the provider proved and which names it reserves itself (``admin_users``
+and the bound names).
 
 A refusal is ``SignInRefused``: an HTTP error (403, or 503 when the service is down) whose
 message JupyterHub's own error page shows, with a title and a hint, never a stack trace.
@@ -17,11 +22,13 @@ from __future__ import annotations
 
 import html
 import inspect
+import re
 
 from tornado import web
-from traitlets import Callable
+from traitlets import Callable, Dict, Unicode
 from traitlets.config import LoggingConfigurable
 
+from coursehub.catalog.model import USERNAME_PATTERN
 from coursehub.hub.service_client import ServiceUnavailable
 
 
@@ -68,6 +75,17 @@ class CourseSignIn(LoggingConfigurable):
         awaitable (or None) after which the hub's catalog includes them.""",
     ).tag(config=True)
 
+    identity_bindings = Dict(
+        help="""Username -> [issuer, subject]: the identity that is the person a listed
+        username (an admin, a course's staff) means. From COURSEHUB_IDENTITY_BINDINGS.""",
+    ).tag(config=True)
+
+    username_domain = Unicode(
+        "",
+        help="""E-mail addresses at this domain are named without it (jane.doe@uni.edu ->
+        jane.doe); others keep the whole address. Empty: every address keeps it.""",
+    ).tag(config=True)
+
     def _client(self):
         client = self.service_client()
         if client is None:
@@ -79,17 +97,40 @@ class CourseSignIn(LoggingConfigurable):
             )
         return client
 
+    def reserved_by_hub(self) -> list[str]:
+        """Names the hub itself gives out: its admin list and the bound names (names a
+        username could never be made into need no reserving)."""
+        names = set(getattr(self, "admin_users", ()) or ()) | set(self.identity_bindings)
+        return sorted(name for name in names if re.fullmatch(USERNAME_PATTERN, name))
+
+    def bound_username(self, issuer: str, subject: str) -> str | None:
+        for username, (bound_issuer, bound_subject) in self.identity_bindings.items():
+            if (bound_issuer, bound_subject) == (issuer, subject):
+                return username
+        return None
+
     async def resolve_identity(
         self,
         issuer: str,
         subject: str,
         preferred: str | None,
         email: str | None = None,
+        email_verified: bool = False,
         launch: dict | None = None,
     ) -> tuple[str, dict[str, str]]:
         """``(username, courses known from LTI launches)`` of the identity, from the
-        service's identity store (created at the first sign-in)."""
-        body = {"issuer": issuer, "subject": subject, "preferred": preferred, "email": email}
+        service's identity store (created at the first sign-in). ``email_verified``: the
+        provider vouches for ``email`` (never assumed)."""
+        body = {
+            "issuer": issuer,
+            "subject": subject,
+            "preferred": preferred,
+            "email": email,
+            "email_verified": bool(email and email_verified),
+            "home_domain": self.username_domain or None,
+            "reserved": self.reserved_by_hub(),
+            "bound": self.bound_username(issuer, subject),
+        }
         if launch is not None:
             body["launch"] = launch
         try:
@@ -102,6 +143,13 @@ class CourseSignIn(LoggingConfigurable):
                 "The hub could not look up your account in the coursehub service.",
                 "Try again in a minute; if it persists, tell the hub's administrators.",
             ) from None
+        if answer.get("collision"):
+            self.log.warning(
+                "%s of %s did not get the username it asked for: %s",
+                subject,
+                issuer,
+                answer["collision"],
+            )
         return answer["username"], dict(answer.get("courses") or {})
 
     async def write_memberships(self, username: str, source: str, courses: dict[str, str]):

@@ -11,8 +11,12 @@ nonce bound to a cookie). This subclass adds:
   refused even within its lifetime;
 - the username comes from the identity store (``iss`` + ``sub``), the course (merged with
   the courses of earlier launches) is written to the membership overlay (source ``lti``);
+  the LMS's e-mail counts as verified only with ``trust_email`` (people can often change
+  it themselves), so by default it neither names anyone nor proves a listed username;
 - the launch lands where its custom parameters ask (``environment``, ``assignment``;
-  ``coursehub.hub.signin.deep_link``), else on the spawn page.
+  ``coursehub.hub.signin.deep_link``), else on the spawn page; a link that starts an
+  environment carries a one-time ticket (``coursehub.hub.spawn_guard``), since the launch
+  is cross-site and the spawner starts servers from links only for the hub's own pages.
 """
 
 from __future__ import annotations
@@ -23,10 +27,17 @@ from ltiauthenticator.lti13.auth import LTI13Authenticator
 from ltiauthenticator.lti13.constants import LTI13_CUSTOM_CLAIM
 from ltiauthenticator.lti13.handlers import LTI13CallbackHandler
 from tornado import web
-from traitlets import Int, List, Unicode, default
+from traitlets import Bool, Callable, Int, List, Unicode, default
 
 from coursehub.hub.course_auth import CourseSignIn, SignInRefused
-from coursehub.hub.signin import SignInProblem, deep_link, lti_role
+from coursehub.hub.signin import (
+    LTI_CLAIM_PREFIXES,
+    SignInProblem,
+    deep_link,
+    lti_role,
+    name_source,
+)
+from coursehub.hub.spawn_guard import with_ticket
 
 SOURCE = "lti"
 CONTEXT_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/context"
@@ -100,7 +111,22 @@ class CourseLTIAuthenticator(LTI13Authenticator, CourseSignIn):
     name_claims = List(
         Unicode(),
         default_value=["email", "preferred_username"],
-        help="Claims tried in order for the name a new user's username is made from.",
+        help="""Claims tried in order for the name a new user's username is made from;
+        ``custom.<key>``, ``lis.<key>``, ``ext.<key>`` read inside those LTI claims (an
+        immutable one such as ``ext.user_username`` or ``lis.person_sourcedid`` is best).
+        ``email`` only counts with ``trust_email``.""",
+    ).tag(config=True)
+
+    trust_email = Bool(
+        False,
+        help="""The LMS's e-mail addresses are verified (people cannot set their own): the
+        e-mail may name a new user and proves a username a course file lists for it.""",
+    ).tag(config=True)
+
+    spawn_tickets = Callable(
+        default_value=lambda: None,
+        help="""Called without arguments; returns the hub's SpawnTickets (one-time tickets
+        for the deep links launches redirect to), or None. Set by ``configure``.""",
     ).tag(config=True)
 
     nonce_seconds = Int(
@@ -151,25 +177,23 @@ class CourseLTIAuthenticator(LTI13Authenticator, CourseSignIn):
                 403, "Link not available", str(problem), "Ask the course's instructor."
             ) from None
 
-        preferred = next(
-            (
-                claims[name]
-                for name in self.name_claims
-                if isinstance(claims.get(name), str) and claims[name].strip()
-            ),
-            None,
-        )
         email = claims.get("email") if isinstance(claims.get("email"), str) else None
+        verified = bool(email) and self.trust_email
         username, courses = await self.resolve_identity(
             claims["iss"],
             claims["sub"],
-            preferred,
+            name_source(claims, self.name_claims, verified, LTI_CLAIM_PREFIXES),
             email,
+            verified,
             launch={"course": course.id, "role": role},
         )
         await self.write_memberships(username, SOURCE, courses)
+        tickets = self.spawn_tickets()
         if isinstance(handler, CourseLTICallbackHandler):
-            handler.coursehub_next = target
+            # The ticket goes only to this browser (never into the log).
+            handler.coursehub_next = (
+                with_ticket(target, tickets, username) if tickets is not None else target
+            )
         self.log.info(
             "LTI launch: %s (%s) into %s as %s, landing on %s",
             email or claims["sub"],

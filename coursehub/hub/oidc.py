@@ -9,7 +9,10 @@ this subclass adds what coursehub needs:
   foreign token gets a 403 page. With ``userdata_url`` set, the userinfo answer is merged
   in, and must be about the same ``sub``.
 - The username comes from the identity store: the first sign-in of (``iss``, ``sub``)
-  gets a name made from the e-mail (or ``preferred_username``), later sign-ins the same.
+  gets a name made from the e-mail (only if ``email_verified`` is true) or
+  ``preferred_username``, later sign-ins the same. A name a course file, roster or the
+  admin list holds goes only to the identity that proves it (a verified e-mail listed for
+  it, or a binding); ``email_verified`` missing means unverified.
 - Course memberships come from ``course_claim`` (e.g. ``groups`` values ``ai-101:student``)
   and are written to the service's membership overlay (source ``oidc``); the catalog's
   rosters count too. A user with no course, and not an admin, gets a 403 page saying so.
@@ -31,6 +34,7 @@ from coursehub.hub.signin import (
     claim_values,
     is_admin,
     memberships_from_claims,
+    name_source,
 )
 
 SOURCE = "oidc"
@@ -60,13 +64,14 @@ class CourseOIDCAuthenticator(GenericOAuthenticator, CourseSignIn):
     name_claims = List(
         Unicode(),
         default_value=["email", "preferred_username"],
-        help="Claims tried in order for the name a new user's username is made from.",
+        help="""Claims tried in order for the name a new user's username is made from
+        (``email`` only when ``email_verified`` is true).""",
     ).tag(config=True)
 
     email_domains = List(
         Unicode(),
-        help="""If set, only users whose e-mail claim ends in one of these domains may sign
-        in (a provider such as Google lets anyone have an account).""",
+        help="""If set, only users with a verified e-mail (``email_verified: true``) at one of
+        these domains may sign in (a provider such as Google lets anyone have an account).""",
     ).tag(config=True)
 
     course_claim = Unicode(
@@ -158,21 +163,20 @@ class CourseOIDCAuthenticator(GenericOAuthenticator, CourseSignIn):
         # A placeholder: update_auth_model replaces it with the stored username.
         return f"oidc-{user_info['sub']}"[:60]
 
-    def preferred_name(self, claims: dict) -> str | None:
-        for claim in self.name_claims:
-            value = claims.get(claim)
-            if isinstance(value, str) and value.strip():
-                return value
-        return None
-
     async def update_auth_model(self, auth_model):
         claims = auth_model["auth_state"][self.user_auth_state_key]
         email = claims.get("email") if isinstance(claims.get("email"), str) else None
+        # Only a literal true: a missing claim, "true" or 1 is not the provider's word.
+        verified = email is not None and claims.get("email_verified") is True
         shown_as = email or claims.get("preferred_username") or claims["sub"]
-        self._check_email(email, claims, shown_as)
+        self._check_email(email, verified, shown_as)
 
         username, _ = await self.resolve_identity(
-            claims["iss"], claims["sub"], self.preferred_name(claims), email
+            claims["iss"],
+            claims["sub"],
+            name_source(claims, self.name_claims, verified),
+            email,
+            verified,
         )
         auth_model["name"] = username
 
@@ -200,12 +204,12 @@ class CourseOIDCAuthenticator(GenericOAuthenticator, CourseSignIn):
         )
         return auth_model
 
-    def _check_email(self, email: str | None, claims: dict, shown_as: str) -> None:
+    def _check_email(self, email: str | None, verified: bool, shown_as: str) -> None:
         if not self.email_domains:
             return
         domain = email.rsplit("@", 1)[-1].lower() if email and "@" in email else None
         allowed = {item.lower().lstrip("@") for item in self.email_domains}
-        if domain not in allowed or claims.get("email_verified") is False:
+        if domain not in allowed or not verified:
             raise SignInRefused(
                 403,
                 "Account not accepted",

@@ -26,7 +26,7 @@ _PULLING = re.compile(r'^Pulling image "?(?P<image>[^"]+)"?')
 def gpu_kind(resource: str, product: str | None) -> tuple[str, str]:
     """Singular and plural names of one unit of ``resource``, e.g.
     ``("A100 GPU", "A100 GPUs")`` or ``("MIG 1g.10gb GPU slice", "MIG 1g.10gb GPU slices")``."""
-    mig = _MIG.match(resource)
+    mig = _MIG.fullmatch(resource)
     if mig:
         name = f"MIG {mig.group('shape')} GPU slice"
         return name, name + "s"
@@ -116,7 +116,7 @@ def _scheduling_failed(
     gpu = environment.gpu if environment is not None and environment.gpu_count else None
     if gpu is not None and f"Insufficient {gpu.resource}" in message:
         singular, plural = gpu_kind(gpu.resource, gpu.product)
-        a_gpu = "a GPU slice" if _MIG.match(gpu.resource) else "a GPU"
+        a_gpu = "a GPU slice" if _MIG.fullmatch(gpu.resource) else "a GPU"
         if gpu.count > 1:
             a_gpu = f"{gpu.count} {plural}"
         if gpus_in_cluster is None:

@@ -45,7 +45,8 @@ Variables (defaults for dev / production):
 - ``COURSEHUB_SERVICE_API_TOKEN``: production only, the external service's hub API token
   (from a Secret); unset, the hub runs without the service (no assignments).
 - ``COURSEHUB_AUTH`` and ``COURSEHUB_OIDC_*``, ``COURSEHUB_LTI_*``,
-  ``COURSEHUB_ADMIN_USERS``: sign-in (``coursehub.hub.auth_settings``; dev: the demo
+  ``COURSEHUB_ADMIN_USERS``, ``COURSEHUB_IDENTITY_BINDINGS``, ``COURSEHUB_USERNAME_DOMAIN``:
+  sign-in (``coursehub.hub.auth_settings``; dev: the demo
   accounts; production: unset leaves the authenticator to the Helm values' ``hub.config``).
 - ``KUBECONFIG``: the cluster's kubeconfig (dev: required, the dev cluster's one;
   production: in-cluster config).
@@ -85,24 +86,26 @@ class HubSettings:
     hub_port: int
     hub_connect_url: str
     proxy_api_url: str
-    proxy_auth_token: str
-    admin_token: str | None
+    # Secrets stay out of repr() (and so out of logs and tracebacks); a database URL may
+    # carry a password.
+    proxy_auth_token: str = field(repr=False)
+    admin_token: str | None = field(repr=False)
     namespace: str | None
-    db_url: str
+    db_url: str = field(repr=False)
     catalog_poll_seconds: float
     start_timeout: int
     home_pvc: bool
     kubeconfig: Path | None
     service_url: str = "http://coursehub:8090"
     service_data_dir: Path | None = None
-    service_db_url: str | None = None
-    service_api_token: str | None = None
+    service_db_url: str | None = field(default=None, repr=False)
+    service_api_token: str | None = field(default=None, repr=False)
     # Dev: the service's own settings (upload limits, GPU enforcement, the tests' clock),
     # handed on to the managed service.
     service_limits: tuple[tuple[str, str], ...] = ()
     staff_priority_class: str | None = None
     student_priority_class: str | None = None
-    hub_client_token: str | None = None
+    hub_client_token: str | None = field(default=None, repr=False)
     auth: AuthSettings = field(default_factory=lambda: AuthSettings(kind=None))
 
     @property
@@ -243,7 +246,7 @@ def _k8s_name(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name)
     if not raw:
         return None
-    if len(raw) > 253 or not K8S_NAME.match(raw):
+    if len(raw) > 253 or not K8S_NAME.fullmatch(raw):
         raise SettingsError(
             f"{name}={raw!r} is not a Kubernetes object name (lower-case letters, digits, "
             "'-' and '.'), such as coursehub-staff"

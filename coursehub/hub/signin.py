@@ -4,8 +4,11 @@ What an identity provider (OIDC) or an LMS launch (LTI 1.3) tells the hub is tur
 coursehub's terms here; the authenticators in ``coursehub.hub.oidc`` and
 ``coursehub.hub.lti`` only do the I/O around these functions.
 
-- ``base_username(preferred, subject)``: a valid, lower-case JupyterHub username from an
-  e-mail address or a preferred name (``Jane.Doe+x@Uni.edu`` -> ``jane.doe``).
+- ``base_username(preferred, subject, home_domain)``: a valid, lower-case JupyterHub
+  username from an e-mail address or a preferred name, one to one (``Jane.Doe+x@Uni.edu``
+  -> ``jane.doe+x@uni.edu``; ``jane.doe`` when ``uni.edu`` is the home domain).
+- ``name_source(claims, name_claims, email_verified)``: the claim value a new user's name
+  is made from (an unverified e-mail is skipped).
 - ``next_free_username(base, taken)``: ``base``, else ``base-2``, ``base-3``, ...
 - ``claim_values(claims, path)``: the strings at a dotted claim path
   (``groups``, ``realm_access.roles``).
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -29,8 +31,8 @@ from coursehub.catalog.model import USERNAME_PATTERN, Course, profile_slug
 
 Role = Literal["staff", "student"]
 
-# Room for a "-NNNN" suffix within the catalog's 63 characters.
-BASE_USERNAME_MAX = 48
+# Room for a "-NNNNN" suffix within the catalog's 63 characters.
+BASE_USERNAME_MAX = 56
 _USERNAME = re.compile(USERNAME_PATTERN)
 
 # What values of a course claim may call a role; anything else is ignored (logged).
@@ -49,28 +51,65 @@ class SignInProblem(ValueError):
     """Claims that cannot be turned into a sign-in; the message is meant for the user."""
 
 
-def base_username(preferred: str | None, subject: str) -> str:
-    """A username made from ``preferred`` (an e-mail address or a name), else from the
-    stable ``subject``: lower case, ASCII letters, digits and ``. _ -`` only, starting
-    and ending with a letter or digit, at most ``BASE_USERNAME_MAX`` characters.
+def base_username(preferred: str | None, subject: str, home_domain: str | None = None) -> str:
+    """A valid JupyterHub username from ``preferred`` (an e-mail address or a name), else
+    from the stable ``subject``.
 
-    The e-mail's domain and ``+tag`` are dropped (``Jane.Doe+x@Uni.edu`` -> ``jane.doe``);
-    accents are folded (``José`` -> ``jose``); other characters become ``-``. Without a
-    usable ``preferred`` the name is ``user-`` and 10 hex digits of the subject's SHA-256.
+    Different addresses never give the same name: the name is the address itself, in lower
+    case (``Jane.Doe+ai@Uni.edu`` -> ``jane.doe+ai@uni.edu``). Only addresses at
+    ``home_domain`` lose their domain (``jane.doe@uni.edu`` -> ``jane.doe``), which is one
+    to one as well. Nothing else is changed: a value with characters a username may not
+    have (accents, full-width letters, spaces, ``'``), or longer than ``BASE_USERNAME_MAX``,
+    is not folded into a look-alike but replaced by ``user-`` and 10 hex digits of the
+    subject's SHA-256.
     """
     text = (preferred or "").strip()
-    if "@" in text:
-        text = text.rsplit("@", 1)[0]
-        text = text.split("+", 1)[0]
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    text = re.sub(r"[^a-z0-9._-]+", "-", text)
-    text = re.sub(r"([._-])[._-]+", r"\1", text)  # no runs like "a..b" or "a-.-b"
-    text = text[:BASE_USERNAME_MAX].strip("._-")
-    if not text:
-        digest = hashlib.sha256(subject.encode()).hexdigest()[:10]
-        text = f"user-{digest}"
-    assert _USERNAME.match(text), text
-    return text
+    # ASCII only, before lower(): str.lower() maps some other letters onto ASCII ones
+    # (the Kelvin sign onto "k").
+    if text.isascii():
+        text = text.lower()
+        domain = (home_domain or "").lower().lstrip("@")
+        if domain and text.count("@") == 1 and text.endswith("@" + domain):
+            text = text.removesuffix("@" + domain)
+        if len(text) <= BASE_USERNAME_MAX and text.count("@") <= 1 and _USERNAME.fullmatch(text):
+            return text
+    digest = hashlib.sha256(subject.encode()).hexdigest()[:10]
+    return f"user-{digest}"
+
+
+# Short names for the LTI claims a username may come from: ``custom.login_id`` (a custom
+# parameter such as Canvas's $Canvas.user.loginId), ``lis.person_sourcedid`` (the SIS id),
+# ``ext.user_username`` (Moodle's login name).
+LTI_CLAIM_PREFIXES = {
+    "custom": "https://purl.imsglobal.org/spec/lti/claim/custom",
+    "lis": "https://purl.imsglobal.org/spec/lti/claim/lis",
+    "ext": "https://purl.imsglobal.org/spec/lti/claim/ext",
+}
+
+
+def name_source(
+    claims: Mapping[str, Any],
+    name_claims: Iterable[str],
+    email_verified: bool,
+    prefixes: Mapping[str, str] | None = None,
+) -> str | None:
+    """The first non-empty string among ``name_claims`` (claim names, tried in order), the
+    text a new user's username is made from; None if there is none.
+
+    ``email`` counts only when ``email_verified``: an address people can set themselves
+    must not name them. With ``prefixes`` (``LTI_CLAIM_PREFIXES``), ``<prefix>.<key>`` is
+    ``key`` inside the claim the prefix stands for."""
+    for name in name_claims:
+        if name == "email" and not email_verified:
+            continue
+        value = claims.get(name)
+        prefix, _, key = name.partition(".")
+        if value is None and prefixes and prefix in prefixes and key:
+            inner = claims.get(prefixes[prefix])
+            value = inner.get(key) if isinstance(inner, Mapping) else None
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
 
 
 def next_free_username(base: str, taken: Iterable[str]) -> str:
@@ -120,7 +159,7 @@ def memberships_from_claims(
     courses: dict[str, Role] = {}
     ignored: list[tuple[str, str]] = []
     for value in values:
-        match = regex.match(value.strip().lower())
+        match = regex.fullmatch(value.strip().lower())
         if match is None:
             continue  # other groups (e.g. "staff-all") are not about courses
         course, word = match.group("course"), match.group("role")
@@ -149,13 +188,15 @@ LTI_STUDENT_ROLES = {"Learner"}
 
 
 def _context_role_name(uri: str) -> str | None:
-    """``...membership#Instructor`` -> ``Instructor``; ``...membership/Instructor#
-    TeachingAssistant`` -> ``TeachingAssistant``; a simple name (``Learner``, allowed by
-    the spec for context roles) stays; institution/system roles -> None."""
+    """The principal context role a roles-claim entry grants: ``...membership#Instructor``
+    -> ``Instructor``; a sub-role ``...membership/<Principal>#<Sub>`` -> ``<Principal>``
+    (``membership/Learner#Instructor`` is a kind of learner, ``membership/Instructor#
+    TeachingAssistant`` a kind of instructor); a simple name (``Learner``, allowed by the
+    spec for context roles) stays; institution/system roles -> None."""
     if uri.startswith(LIS + "#"):
         return uri[len(LIS) + 1 :]
     if uri.startswith(LIS + "/"):
-        return uri.rsplit("#", 1)[-1]
+        return uri[len(LIS) + 1 :].split("#", 1)[0]
     if re.fullmatch(r"[A-Za-z]+", uri):
         return uri
     return None

@@ -17,6 +17,10 @@ Extension points used (all documented KubeSpawner / JupyterHub ones, nothing pat
 - ``load_user_options`` sets ``priority_class_name`` to the staff class for the course's
   staff and admins and to the student class for students, so that under GPU pressure the
   scheduler preempts a student's server before a staff member's.
+- ``options_from_query`` starts a server from ``GET /hub/spawn?profile=…`` only for a
+  navigation from the hub's own pages or by hand (``Sec-Fetch-Site: same-origin|none``) or
+  with the one-time ticket of an LTI launch's deep link; a link or iframe on another site
+  gets the spawn form, environment preselected, to confirm (``coursehub.hub.spawn_guard``).
 - ``progress`` rewrites KubeSpawner's raw event messages into plain sentences
   (``coursehub.hub.progress``).
 - ``start`` asks the coursehub service to admit a GPU environment first (course cap,
@@ -48,6 +52,7 @@ from coursehub.hub.progress import count_gpus, translate_event, waits_for_gpu
 from coursehub.hub.roles import server_access_scopes
 from coursehub.hub.service_client import ServiceUnavailable
 from coursehub.hub.spawn_form import render_spawn_form
+from coursehub.hub.spawn_guard import TICKET_ARGUMENT, starts_from_query
 
 
 def _catalog_not_configured():
@@ -66,8 +71,21 @@ async def spawn_form(spawner: CourseSpawner) -> str:
     """``options_form`` callable: the user's environments with live GPU availability."""
     profiles = course_profiles(spawner)
     availability = await spawner.gpu_availability()
-    previous = (spawner.user_options or {}).get("profile")
+    # A link's environment (shown to confirm it), else the last one started.
+    requested, spawner.requested_profile = spawner.requested_profile, None
+    previous = requested or (spawner.user_options or {}).get("profile")
     return render_spawn_form(profiles, availability, previous)
+
+
+class SpawnNeedsConfirmation(Exception):
+    """A spawn link the person must confirm. Not an HTTP error, so JupyterHub shows the
+    spawn form (status 200) with this message above it instead of an error page."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        # spawn.html shows it as "Error: <message>" (JupyterHub 6.1 passes an HTML message
+        # under a name its template does not read, so plain text it is).
+        self.jupyterhub_message = message
 
 
 async def refuse_foreign_profiles(spawner: CourseSpawner, user_options: dict) -> None:
@@ -119,6 +137,12 @@ class CourseSpawner(KubeSpawner):
         COURSEHUB_STUDENT_PRIORITY_CLASS.""",
     ).tag(config=True)
 
+    spawn_tickets = Callable(
+        default_value=lambda: None,
+        help="""Called without arguments; returns the hub's ``SpawnTickets`` (the one-time
+        tickets of LTI launches' deep links), or None. Set by ``configure`` in LTI mode.""",
+    ).tag(config=True)
+
     gpu_queue_poll_seconds = Float(
         2.0,
         help="""How often a spawn waiting in its course's GPU queue asks the coursehub
@@ -128,6 +152,8 @@ class CourseSpawner(KubeSpawner):
     entitlement: Entitlement | None = None
     # While the spawn waits in its course's GPU queue: the sentence progress() shows.
     queue_message: str | None = None
+    # The profile a spawn link asked for, preselected on the form shown instead.
+    requested_profile: str | None = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -147,6 +173,35 @@ class CourseSpawner(KubeSpawner):
     @default("apply_user_options")
     def _default_apply_user_options(self):
         return refuse_foreign_profiles
+
+    def options_from_query(self, query_data):
+        """``GET /hub/spawn?profile=…``: start only what the person meant to start (see the
+        module's docstring); otherwise ``SpawnNeedsConfirmation``, and the form."""
+        data = dict(query_data)
+        ticket = (data.pop(TICKET_ARGUMENT, None) or [None])[0]
+        profile = (data.get("profile") or [None])[0]
+        request = getattr(self.handler, "request", None)
+        fetch_site = request.headers.get("Sec-Fetch-Site") if request is not None else None
+        tickets = self.spawn_tickets()
+        redeemed = tickets is not None and tickets.redeem(self.user.name, profile, ticket)
+        if not starts_from_query(fetch_site, redeemed):
+            self.requested_profile = profile
+            self.log.warning(
+                "Not starting %r for %s from a link (Sec-Fetch-Site: %s, %s): showing the "
+                "spawn form to confirm",
+                profile,
+                self.user.name,
+                fetch_site or "absent",
+                "a ticket that is not valid" if ticket else "no launch ticket",
+            )
+            found = self.catalog().profile(profile) if isinstance(profile, str) else None
+            what = f"“{found[1].display_name}”" if found else "a server"
+            raise SpawnNeedsConfirmation(
+                f"this link did not start {what} by itself: servers start from links only "
+                "on this hub's own pages. Check the environment below and press Start if "
+                "you want it."
+            )
+        return super().options_from_query(data)
 
     def resolve_entitlement(self, user_options: dict | None) -> Entitlement:
         """The course environment ``user_options`` select for this user, or

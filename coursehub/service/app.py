@@ -113,6 +113,7 @@ async def serve(settings: ServiceSettings) -> None:
         await enforcer.stop()
     await server.close_all_connections()
     context.catalog_sync.stop()
+    context.upload_checks.close()
     context.db.close()
 
 

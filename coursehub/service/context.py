@@ -25,6 +25,7 @@ from coursehub.service.memberships import database_overlay_source
 from coursehub.service.models import utcnow
 from coursehub.service.settings import ServiceSettings
 from coursehub.service.store import BlobStore
+from coursehub.service.uploads import UploadChecks
 from coursehub.service.workspace import Workspace
 
 log = logging.getLogger("coursehub.service")
@@ -42,6 +43,8 @@ class ServiceContext:
     _workspaces: dict[str, Workspace] = field(default_factory=dict)
     # Courses whose GPU admission lock row is known to exist (rows are never deleted).
     gpu_lock_rows: set[str] = field(default_factory=set)
+    # Uploaded archives are checked in threads of their own, one upload per user at a time.
+    upload_checks: UploadChecks = field(default_factory=UploadChecks)
     _cluster: object | None = None
 
     @classmethod

@@ -15,9 +15,9 @@ import logging
 from jupyterhub.services.auth import HubAuth
 from tornado.web import HTTPError, RequestHandler
 
-from coursehub.archive import ArchiveError, check_name, read_archive
+from coursehub.archive import Archive, ArchiveError, check_name
 from coursehub.catalog.model import Course
-from coursehub.service import exchange, identities, workflow
+from coursehub.service import exchange, identities, usernames, workflow
 from coursehub.service.context import ServiceContext
 from coursehub.service.rules import (
     Caller,
@@ -122,8 +122,15 @@ class BaseHandler(RequestHandler):
                     "and time from its own clock",
                 )
 
-    def upload(self):
-        return read_archive(self.request.body, self.context.settings.limits)
+    async def upload(self, submission: bool = False) -> Archive:
+        """The request body, checked off the event loop (``coursehub.service.uploads``);
+        ``submission``: also refuse the names collect reserves."""
+        return await self.context.upload_checks.check(
+            self.caller.name,
+            self.request.body,
+            self.context.settings.limits,
+            submission=submission,
+        )
 
 
 class HealthHandler(RequestHandler):
@@ -206,7 +213,7 @@ class ReleaseHandler(BaseHandler):
         course = self.course(course_id)
         require_staff(course, self.caller)
         assignment = check_name(assignment, "assignment")
-        archive = self.upload()
+        archive = await self.upload()
         body, status = await workflow.publish(
             self.context, course, assignment, archive, self.caller
         )
@@ -249,7 +256,7 @@ class SubmissionsHandler(BaseHandler):
         assignment = check_name(assignment, "assignment")
         require_student(course, self.caller)
         self.refuse_forged_arguments()
-        archive = self.upload()
+        archive = await self.upload(submission=True)
         row = await workflow.submit(self.context, course, assignment, archive, self.caller)
         self.write_json(row, 201)
 
@@ -326,7 +333,7 @@ class FeedbackHandler(BaseHandler):
         assignment = check_name(assignment, "assignment")
         require_staff(course, self.caller)
         number = parse_version(version)
-        archive = self.upload()
+        archive = await self.upload()
         body = await workflow.release_feedback(
             self.context, course, assignment, student, number, archive, self.caller
         )
@@ -403,12 +410,23 @@ class IdentitiesHandler(BaseHandler):
         except ValueError:
             raise Refusal(400, "the body is not JSON") from None
         request = identities.parse_request(body)
-        resolved = await identities.resolve(self.context.db, request, self.context.now())
-        if resolved.created:
+        sync = self.context.catalog_sync
+        reserved = usernames.reservations(sync.file_catalog(), sync.overlay, request["reserved"])
+        resolved = await identities.resolve(self.context.db, request, reserved, self.context.now())
+        person = identities.newcomer(request)
+        if resolved.choice is not None:
+            choice = resolved.choice
             log.info(
-                "New identity %s (issuer %s) signs in as %s",
-                request["subject"],
-                request["issuer"],
+                "New %s signs in as %s (%s)", person.describe(), resolved.username, choice.proof
+            )
+            if choice.collision:
+                log.warning("Username collision: new %s: %s", person.describe(), choice.collision)
+        if resolved.binding_ignored:
+            log.warning(
+                "%s is bound to %r in the hub's settings but has had %r since its first "
+                "sign-in; usernames never change",
+                person.describe(),
+                resolved.binding_ignored,
                 resolved.username,
             )
         self.write_json(resolved.json())

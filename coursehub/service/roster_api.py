@@ -217,7 +217,7 @@ def roster_json(
 
 
 def check_username(username: str) -> str:
-    if not re.match(USERNAME_PATTERN, username):
+    if not re.fullmatch(USERNAME_PATTERN, username):
         raise Refusal(
             400,
             f"username {username!r} is not valid: usernames are lower case: letters, digits "

@@ -6,7 +6,8 @@
   (``./.coursehub-dev/service`` in dev; ``/srv/coursehub`` in production, a PVC).
 - ``COURSEHUB_COURSES_DIR``: the course catalog (as for the hub).
 - ``COURSEHUB_MAX_FILE_MB`` / ``COURSEHUB_MAX_SUBMISSION_MB`` / ``COURSEHUB_MAX_FILES``:
-  upload limits per file, per submission and number of files (20 / 100 / 1000).
+  upload limits per file, per submission and number of entries (20 / 100 / 1000; folders and
+  the extra headers tar writes for long names count as entries too).
 - ``COURSEHUB_SERVICE_BIND_URL``: where to listen; defaults to ``JUPYTERHUB_SERVICE_URL``
   (set by the hub for a managed service), else ``http://0.0.0.0:<COURSEHUB_SERVICE_PORT>``
   (port ``8090``; the Helm chart sets the port).
@@ -44,7 +45,8 @@ class ServiceSettingsError(ValueError):
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    db_url: str
+    # Secrets stay out of repr(): the URL may carry the database password.
+    db_url: str = field(repr=False)
     data_dir: Path
     courses_dir: Path
     prefix: str
@@ -58,7 +60,7 @@ class ServiceSettings:
     clock_offset_file: Path | None = None
     service_name: str = "coursehub"
     oauth_client_id: str = "service-coursehub"
-    cookie_secret: str = ""
+    cookie_secret: str = field(default="", repr=False)
     group_sync_seconds: float = 60.0
 
     @classmethod

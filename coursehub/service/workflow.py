@@ -24,8 +24,9 @@ from coursehub.grading.dispatch import GradingRun, Progress
 from coursehub.grading.nbgrader_steps import CourseFolder
 from coursehub.service import exchange
 from coursehub.service.context import ServiceContext
-from coursehub.service.models import Job
+from coursehub.service.models import Job, Submission
 from coursehub.service.rules import Caller, Refusal, is_late
+from coursehub.service.workspace import SubmissionWriteError, Workspace
 
 log = logging.getLogger("coursehub.service")
 SUBMIT_ATTEMPTS = 8
@@ -115,11 +116,14 @@ async def generate_and_release(
     await asyncio.to_thread(workspace.set_assignment, assignment, context.due(course, assignment))
     folder = await workspace.generate(assignment)
     data = await asyncio.to_thread(pack_directory, folder)
-    archive = read_archive(data, context.settings.limits)
+    archive = await asyncio.to_thread(read_archive, data, context.settings.limits)
     return await publish(context, course, assignment, archive, caller)
 
 
 async def collect(context: ServiceContext, course: Course, assignment: str, caller: Caller) -> dict:
+    """Write each student's chosen version into the course folder and record it. A student
+    whose stored version cannot be written (an archive kept from before names were checked,
+    a full disk) is listed under ``failed`` with the reason; the others are collected."""
     workspace = await asyncio.to_thread(context.workspace, course)
     due = context.due(course, assignment)
     rows = await context.db.run(
@@ -129,26 +133,55 @@ async def collect(context: ServiceContext, course: Course, assignment: str, call
     )
     await asyncio.to_thread(workspace.set_assignment, assignment, due, sorted(course.students))
 
-    def write_all() -> None:  # one worker thread for all files: no hop per student
-        for student, row in rows.items():
-            workspace.write_submission(
-                student,
-                assignment,
-                context.store.get(row.blob),
-                row.submitted_at,
-            )
+    def write_all() -> dict[str, str]:  # one worker thread for all files: no hop per student
+        return {
+            student: reason
+            for student, row in rows.items()
+            if (reason := _write_submission(context, workspace, student, assignment, row))
+        }
 
-    await asyncio.to_thread(write_all)
-    collected = [exchange.submission_json(row, due) for row in rows.values()]
+    failures = await asyncio.to_thread(write_all)
+    written = {student: row for student, row in rows.items() if student not in failures}
+    collected = [exchange.submission_json(row, due) for row in written.values()]
     now = context.now()
 
     def record(session):
-        for row in rows.values():
+        for row in written.values():
             exchange.record_collection(session, row, caller.name, now)
 
     await context.db.run(record)
-    log.info("%s collected %d submission(s) of %s/%s", caller, len(rows), course.id, assignment)
-    return {"collected": collected}
+    log.info("%s collected %d submission(s) of %s/%s", caller, len(written), course.id, assignment)
+    failed = [{"student": student, "reason": failures[student]} for student in sorted(failures)]
+    for failure in failed:
+        log.warning("Could not collect %s/%s for %s", course.id, assignment, failure)
+    return {"collected": collected, "failed": failed}
+
+
+def _write_submission(
+    context: ServiceContext,
+    workspace: Workspace,
+    student: str,
+    assignment: str,
+    row: Submission,
+) -> str | None:
+    """Lay one student's chosen version out in the course folder; the reason it failed, or
+    None. Blocking: runs in collect's worker thread."""
+    try:
+        data = context.store.get(row.blob)
+    except OSError:
+        log.exception("Submission blob %s of %s is unreadable", row.blob, student)
+        return f"version {row.version}'s stored archive cannot be read from the file store"
+    try:
+        workspace.write_submission(student, assignment, data, row.submitted_at)
+    except SubmissionWriteError as error:
+        return f"version {row.version} cannot be written into the course folder: {error}"
+    except Exception:  # one student's surprise must not stop the course's collect
+        log.exception("Writing %s's version %d of %s failed", student, row.version, assignment)
+        return (
+            f"version {row.version} cannot be written into the course folder "
+            "(an unexpected error: the service's log has the details)"
+        )
+    return None
 
 
 async def start_autograde(
@@ -336,7 +369,7 @@ async def generate_and_release_feedback(
             missing.append(student)
             continue
         data = await asyncio.to_thread(pack_directory, folder)
-        archive = read_archive(data, context.settings.limits)
+        archive = await asyncio.to_thread(read_archive, data, context.settings.limits)
         await release_feedback(
             context, course, assignment, student, collection.version, archive, caller
         )

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
-from coursehub.archive import extract_stored_archive
+from coursehub.archive import ArchiveError, extract_stored_archive
 from coursehub.grading.feedback import nbgrader_config_lines as feedback_config
 
 # nbgrader's own timestamp format (Exchange.timestamp_format), in UTC.
@@ -33,6 +33,11 @@ ENV_KEPT = ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "PYTHONPATH", "VIRTUAL_E
 
 class WorkspaceError(RuntimeError):
     """An nbgrader command failed; the message quotes the end of its output."""
+
+
+class SubmissionWriteError(RuntimeError):
+    """A stored submission cannot be laid out in the course folder. The message says why
+    in plain words, with paths relative to the submission (never the service's own)."""
 
 
 def gradebook_url(service_db_url: str, course_id: str, folder: Path) -> str:
@@ -124,12 +129,17 @@ class Workspace:
         self, student: str, assignment: str, data: bytes, submitted_at: datetime
     ) -> None:
         """Put one collected submission (an archive from the blob store, checked when it was
-        uploaded) where nbgrader expects it, replacing an older one."""
+        uploaded) where nbgrader expects it, replacing an older one. On failure
+        (``SubmissionWriteError``) the older one is left as it was."""
         folder = self.root / "submitted" / student / assignment
         staging = folder.with_name(f".{assignment}.incoming")
         shutil.rmtree(staging, ignore_errors=True)
-        extract_stored_archive(data, staging)
-        (staging / "timestamp.txt").write_text(nbgrader_timestamp(submitted_at))
+        try:
+            extract_stored_archive(data, staging)
+            (staging / "timestamp.txt").write_text(nbgrader_timestamp(submitted_at))
+        except (ArchiveError, OSError) as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise SubmissionWriteError(_plain_reason(error, staging)) from error
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)
 
@@ -211,6 +221,20 @@ class Workspace:
         result = await self.nbgrader("generate_feedback", assignment, "--force")
         if result.returncode != 0:
             raise WorkspaceError(_failure("generate_feedback", assignment, result))
+
+
+def _plain_reason(error: ArchiveError | OSError, folder: Path) -> str:
+    """``Is a directory: timestamp.txt`` rather than a traceback's absolute paths."""
+    if isinstance(error, ArchiveError):
+        return str(error)
+    name = error.filename
+    if name is not None:
+        try:
+            name = Path(name).relative_to(folder).as_posix()
+        except ValueError:
+            name = Path(name).name
+    reason = error.strerror or type(error).__name__
+    return f"{reason}: {name}" if name else reason
 
 
 def _failure(command: str, assignment: str, result: CommandResult) -> str:

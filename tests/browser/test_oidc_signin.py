@@ -3,10 +3,12 @@
 The hub runs ``CourseOIDCAuthenticator`` (``COURSEHUB_AUTH=oidc``) against node's
 ``oidc-provider`` (``oidc_fixtures.OIDCProvider``), whose token answers pass through
 ``TokenTamperer`` so tests can hand the hub a tampered or an expired ID token. Accounts are
-opaque subjects with e-mail addresses; the hub makes usernames from the addresses.
+opaque subjects with e-mail addresses; the hub makes usernames from the addresses (the
+whole address: the provider has no ``COURSEHUB_OIDC_EMAIL_DOMAINS``).
 
-The catalog lists ``stu.dent`` (student) and ``prof.ada`` (instructor) in ai-101, so those
-sign-ins land in their groups and environments on this branch alone.
+The catalog lists ``stu.dent`` (student) and ``prof.ada`` (instructor) in ai-101 with the
+addresses they sign in with, so those sign-ins prove the listed names and land in their
+groups and environments; look-alike addresses do not (review §3).
 ``test_claim_only_student_gets_the_course_of_the_claim`` relies on the membership overlay
 (the coursehub service's ``PUT users/<name>/memberships`` and
 ``CatalogSync.refresh_overlay``) of the roster work.
@@ -22,11 +24,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from oidc_fixtures import CLIENT_ID, CLIENT_SECRET, OIDCProvider, TokenTamperer
 from playwright.async_api import Page, Response, expect
 from ruamel.yaml import YAML
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform, PlatformConfig, free_port
 
 SMALL = {"cpu": {"guarantee": "100m", "limit": 1}, "memory": {"guarantee": "128Mi", "limit": "1Gi"}}
 COURSES = [
@@ -34,8 +37,9 @@ COURSES = [
         "id": "ai-101",
         "title": "Introduction to AI",
         "term": "test",
-        "staff": {"instructors": ["prof.ada"]},
+        "staff": {"instructors": ["prof.ada", "instructor1"], "tas": ["ta1"]},
         "students": ["stu.dent"],
+        "emails": {"prof.ada": "prof.ada@uni.example", "stu.dent": "stu.dent+ai@uni.example"},
         "environments": [
             {"slug": "cpu", "display_name": "AI-101 · CPU", "image": "img:cpu", **SMALL},
         ],
@@ -51,6 +55,8 @@ COURSES = [
         ],
     },
 ]
+# INSTRUCTOR1@gmail.com typed in full-width letters (U+FF21...), an address anyone can have.
+FULL_WIDTH_INSTRUCTOR1 = "".join(chr(ord(c) + 0xFEE0) for c in "INSTRUCTOR1") + "@gmail.com"
 # Subject -> claims. The subject is what one types on the provider's login page.
 ACCOUNTS = {
     "s-1001": {"email": "Stu.Dent+ai@Uni.Example", "email_verified": True, "groups": []},
@@ -70,6 +76,16 @@ ACCOUNTS = {
         "email_verified": True,
         "groups": ["ml-201:student"],
     },
+    # Review §3: addresses anyone can have that look like names the catalog lists
+    # (ai-101's instructor1 and ta1, ml-201's instructor2) or the admin list's it-admin.
+    "t-6001": {"email": FULL_WIDTH_INSTRUCTOR1, "email_verified": True, "groups": []},
+    "t-6002": {"email": "TA1+x@evil.example", "email_verified": True, "groups": []},
+    "t-6003": {"email": "Ínstructor2@x.y", "email_verified": True, "groups": []},
+    "t-7001": {"email": "it-admin@gmail.com", "email_verified": True, "groups": []},
+    # The real it-admin, bound by subject in COURSEHUB_IDENTITY_BINDINGS.
+    "a-9001": {"email": "r.admin@uni.example", "email_verified": True, "groups": []},
+    # A provider name (no e-mail) that equals the course file's TA: a collision.
+    "k-8001": {"preferred_username": "TA1", "groups": ["ai-101:student"]},
 }
 
 
@@ -116,6 +132,9 @@ async def tamperer(oidc_platform) -> AsyncIterator[TokenTamperer]:
         COURSEHUB_OIDC_CLIENT_SECRET=CLIENT_SECRET,
         COURSEHUB_OIDC_TOKEN_URL=running.url,
         COURSEHUB_OIDC_ADMIN_VALUES="coursehub:admin",
+        # No COURSEHUB_OIDC_EMAIL_DOMAINS: anyone with an account at the provider may try.
+        COURSEHUB_ADMIN_USERS="it-admin",
+        COURSEHUB_IDENTITY_BINDINGS='{"it-admin": {"subject": "a-9001"}}',
     )
     # The hub reads the provider's discovery document as it starts; the platform starts
     # in a thread so this loop keeps serving the token endpoint.
@@ -140,6 +159,12 @@ async def hub_user(platform: Platform, name: str) -> dict | None:
         ) as response,
     ):
         return await response.json() if response.status == 200 else None
+
+
+async def signed_in_as(page: Page, platform: Platform) -> str | None:
+    """The hub username the page's session cookie stands for, None if signed out."""
+    answer = await page.request.get(f"{platform.public_url}/hub/api/user")
+    return (await answer.json())["name"] if answer.ok else None
 
 
 async def sign_in(page: Page, platform: Platform, subject: str) -> Response:
@@ -189,7 +214,8 @@ async def test_the_username_stays_when_the_email_changes(hub, oidc_platform, pag
         await page.context.clear_cookies()
         await sign_in(page, hub, "s-1001")
         await expect(page).to_have_url(re.compile(r"/hub/spawn"), timeout=30_000)
-        assert await hub_user(hub, "stu.married") is None
+        assert await signed_in_as(page, hub) == "stu.dent"
+        assert await hub_user(hub, "stu.married@uni.example") is None
     finally:
         provider.set_accounts(ACCOUNTS)
 
@@ -199,18 +225,18 @@ async def test_a_user_without_a_course_gets_a_clear_page(hub, page: Page, artifa
     assert callback.status == 403
     body = page.locator("body")
     await expect(body).to_contain_text("No course for this account")
-    # the same local part as stu.dent, another person: the next free name
-    await expect(body).to_contain_text("the hub knows you as 'stu.dent-2'")
+    # the same local part as stu.dent, another address: a name of its own
+    await expect(body).to_contain_text("the hub knows you as 'stu.dent@elsewhere.example'")
     await expect(body).to_contain_text("ask its instructor to add you")
     await expect(body).not_to_contain_text("Traceback")
     await page.screenshot(path=artifacts_dir / "oidc-2-no-course.png", full_page=True)
-    assert await hub_user(hub, "stu.dent-2") is None, "refused users are not created"
+    assert await hub_user(hub, "stu.dent@elsewhere.example") is None, "refused: not created"
 
 
 async def test_admin_from_the_claim(hub, page: Page):
     await sign_in(page, hub, "a-4001")
     await expect(page).not_to_have_url(re.compile(r"/hub/login"), timeout=30_000)
-    user = await hub_user(hub, "it.admin")
+    user = await hub_user(hub, "it.admin@uni.example")
     assert user["admin"]
 
 
@@ -254,5 +280,111 @@ async def test_claim_only_student_gets_the_course_of_the_claim(hub, page: Page):
     form = page.locator("#spawn_form")
     await expect(form).to_contain_text("ML-201 · CPU", timeout=15_000)
     await expect(form).not_to_contain_text("AI-101")
-    user = await hub_user(hub, "claim.only")
+    user = await hub_user(hub, "claim.only@uni.example")
     assert "course-ml-201-students" in user["groups"]
+
+
+@pytest.mark.parametrize(
+    ("subject", "listed"),
+    [("t-6001", "instructor1"), ("t-6002", "ta1"), ("t-6003", "instructor2")],
+    ids=["full-width", "plus-tag", "accent"],
+)
+async def test_a_look_alike_address_does_not_take_a_listed_name(hub, page: Page, subject, listed):
+    """Review §3 (confirmed takeovers): each address used to become the listed staff name,
+    and so staff of the course, at the first sign-in."""
+    callback = await sign_in(page, hub, subject)
+    assert await signed_in_as(page, hub) != listed, f"{subject} signed in as {listed}"
+    assert callback.status == 403
+    body = page.locator("body")
+    await expect(body).to_contain_text("No course for this account")
+    await expect(body).not_to_contain_text(f"the hub knows you as '{listed}'")
+
+
+async def test_an_admin_list_name_is_not_taken_by_an_address(hub, page: Page, artifacts_dir):
+    """Review §3: COURSEHUB_ADMIN_USERS=it-admin and a provider without e-mail domains:
+    it-admin@gmail.com used to sign in as the admin it-admin."""
+    callback = await sign_in(page, hub, "t-7001")
+    assert await signed_in_as(page, hub) != "it-admin", "it-admin@gmail.com is the admin"
+    assert callback.status == 403
+    body = page.locator("body")
+    await expect(body).to_contain_text("No course for this account")
+    await expect(body).not_to_contain_text("the hub knows you as 'it-admin'")
+    await page.screenshot(path=artifacts_dir / "oidc-4-admin-name-kept.png", full_page=True)
+
+
+async def test_a_bound_identity_gets_the_admin_name(hub, page: Page):
+    await sign_in(page, hub, "a-9001")
+    await expect(page).not_to_have_url(re.compile(r"/hub/login"), timeout=30_000)
+    assert await signed_in_as(page, hub) == "it-admin"
+    assert (await hub_user(hub, "it-admin"))["admin"]
+
+
+async def test_a_provider_name_equal_to_a_listed_name_is_a_logged_collision(hub, page: Page):
+    """No e-mail, preferred_username TA1: the name would be ta1, the course file's TA. The
+    person gets ta1-2 (a student, from the claim) and the service logs the collision."""
+    await sign_in(page, hub, "k-8001")
+    await expect(page).to_have_url(re.compile(r"/hub/spawn"), timeout=30_000)
+    assert await signed_in_as(page, hub) == "ta1-2"
+    for _ in range(40):  # course groups follow the sign-in within seconds
+        user = await hub_user(hub, "ta1-2")
+        if "course-ai-101-students" in user["groups"]:
+            break
+        await asyncio.sleep(0.5)
+    assert "course-ai-101-students" in user["groups"]
+    assert "course-ai-101-staff" not in user["groups"]
+    log = (hub.logs_dir / "hub.log").read_text()
+    line = next(line for line in log.splitlines() if "Username collision" in line)
+    assert "identity 'k-8001'" in line
+    assert "'ta1' is reserved" in line and "it gets 'ta1-2'" in line
+
+
+async def test_a_spawn_link_on_another_site_shows_the_form(hub, page: Page, artifacts_dir):
+    """Review §11, clicked in Chromium: a signed-in student follows a link on a forum (at
+    http://localhost:<port>, another site than the hub's 127.0.0.1) to
+    /hub/spawn?profile=ml-201-cpu. The browser says Sec-Fetch-Site: cross-site and sends the
+    session cookie (a top-level navigation); the hub shows the spawn form, starts nothing."""
+    await sign_in(page, hub, "c-5001")
+    await expect(page).to_have_url(re.compile(r"/hub/spawn"), timeout=30_000)
+    name = await signed_in_as(page, hub)
+    link = f"{hub.public_url}/hub/spawn?profile=ml-201-cpu"
+
+    async def forum(request: web.Request) -> web.Response:
+        return web.Response(
+            text=f'<p>Look at my notebook: <a id="bait" href="{link}">here</a></p>',
+            content_type="text/html",
+        )
+
+    app = web.Application()
+    app.router.add_get("/t/42", forum)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await page.goto(f"http://localhost:{port}/t/42")
+        async with page.expect_response(re.compile(r"/hub/spawn\?profile=")) as answered:
+            await page.click("#bait")
+        answer = await answered.value
+        assert answer.status == 200, f"{answer.status} {answer.headers.get('location')}"
+        # What the hub received (Playwright's view of the headers misses those the network
+        # stack adds once a route is set, as sign_in does).
+        log = (hub.logs_dir / "hub.log").read_text()
+        assert (
+            f"Not starting 'ml-201-cpu' for {name} from a link (Sec-Fetch-Site: cross-site" in log
+        )
+        await expect(page.locator("#spawn_form")).to_be_visible()
+        await expect(page.locator("body")).to_contain_text("this link did not start")
+        await expect(page.locator("#profile-item-ml-201-cpu")).to_be_checked()
+        await page.screenshot(path=artifacts_dir / "oidc-5-cross-site-link.png", full_page=True)
+        assert not (await hub_user(hub, name))["servers"], "the link started a server"
+    finally:
+        await runner.cleanup()
+        if (await hub_user(hub, name) or {}).get("servers"):
+            async with (
+                aiohttp.ClientSession() as session,
+                session.delete(
+                    f"{hub.hub_url}/hub/api/users/{name}/server",
+                    headers={"Authorization": f"token {hub.admin_token}"},
+                ),
+            ):
+                pass

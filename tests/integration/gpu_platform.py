@@ -3,8 +3,8 @@ an enforcer that runs every second.
 
 - ``gpu_course(id, students, policy, gpu)``: a course dict with a GPU environment (``gpu``)
   and a CPU one, staff ``teacher-<id>``.
-- ``gpu_platform(root, name, artifacts_dir, *courses)``: a started ``Platform`` (context
-  manager); its logs go to ``test-artifacts/platform-<name>``.
+- ``gpu_platform(root, name, artifacts_dir, *courses, hub_port=0, extra_hub_env=None)``: a
+  started ``Platform`` (context manager); its logs go to ``test-artifacts/platform-<name>``.
 - ``move_clock(platform, seconds)``: move the service's clock forward.
 """
 
@@ -49,7 +49,14 @@ def gpu_course(course_id: str, students: list[str], policy: dict, gpu: dict) -> 
 
 
 @contextlib.contextmanager
-def gpu_platform(root: Path, name: str, artifacts_dir: Path, *courses: dict) -> Iterator[Platform]:
+def gpu_platform(
+    root: Path,
+    name: str,
+    artifacts_dir: Path,
+    *courses: dict,
+    hub_port: int = 0,
+    extra_hub_env: dict[str, str] | None = None,
+) -> Iterator[Platform]:
     clock = root / "clock-offset"
     clock.write_text("0")
     running = Platform(
@@ -57,7 +64,15 @@ def gpu_platform(root: Path, name: str, artifacts_dir: Path, *courses: dict) -> 
             state_dir=root / "state",
             courses_dir=write_courses(root / "courses", *courses),
             port=0,
-            extra_hub_env={CLOCK_VARIABLE: str(clock), "COURSEHUB_GPU_ENFORCE_SECONDS": "1"},
+            hub_port=hub_port,
+            # The hub starts each course's formgrader service one after the other before it
+            # routes the coursehub service; six courses pass 90 s on a busy machine.
+            start_timeout=240,
+            extra_hub_env={
+                CLOCK_VARIABLE: str(clock),
+                "COURSEHUB_GPU_ENFORCE_SECONDS": "1",
+                **(extra_hub_env or {}),
+            },
         )
     )
     try:

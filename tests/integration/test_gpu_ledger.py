@@ -1,5 +1,7 @@
 """The GPU ledger's SQL on SQLite and a real PostgreSQL: concurrent admissions never pass a
-course's cap, and the enforcer's plan closes vanished sessions at their last sighting."""
+course's cap; the enforcer's plan closes vanished sessions at their last sighting, closes a
+session it stops only once the server is gone, and counts GPU servers found without a
+session again (or stops them when the course would not admit them)."""
 
 from __future__ import annotations
 
@@ -40,7 +42,14 @@ def gpu_course(**policy) -> Course:
                     "cpu": {"guarantee": 1, "limit": 2},
                     "memory": {"guarantee": "1Gi", "limit": "2Gi"},
                     "gpu": {"count": 1},
-                }
+                },
+                {
+                    "slug": "cpu",
+                    "display_name": "AI-101 · CPU",
+                    "image": "coursehub/notebook-cpu:test",
+                    "cpu": {"guarantee": 1, "limit": 2},
+                    "memory": {"guarantee": "1Gi", "limit": "2Gi"},
+                },
             ],
             "gpu_policy": policy,
         }
@@ -159,3 +168,161 @@ def test_a_queueing_course_hands_freed_places_to_the_queue_in_order(db):
         session.query(GPUQueueEntry).delete()
         session.commit()
     assert outcomes == {"s2": "admitted", "s3": "left", "s4": None}
+
+
+# --- the enforcer closes a session only once its server is gone (security review §13) -----
+
+
+def ready(started=None, profile: str | None = "ai-101-gpu", **extra) -> dict:
+    server = {"ready": True, "pending": None, "last_activity": None, **extra}
+    server["started"] = started.isoformat() if started else None
+    server["user_options"] = {"profile": profile} if profile is not None else {}
+    return {"servers": {"": server}}
+
+
+def start(db, course: Course, name: str, at: datetime) -> None:
+    gpu = course.environment("gpu")
+    db.run_sync(lambda s: ledger.admit_session(s, course, gpu, name, "", "student", at))
+    db.run_sync(lambda s: ledger.mark_started(s, name, "", at))
+
+
+def rows_of(db) -> dict[str, list[GPUSession]]:
+    with db.sessions() as session:
+        rows: dict[str, list[GPUSession]] = {}
+        for row in session.execute(select(GPUSession).order_by(GPUSession.id)).scalars():
+            rows.setdefault(row.username, []).append(row)
+        return rows
+
+
+def one_pass(db, catalog: Catalog, users: dict, at: datetime, **options):
+    """One enforcement pass's plan, with the hub's answer ``users``; what it decided."""
+    known = {row.id for row in db.run_sync(ledger.open_sessions)}
+    actions = db.run_sync(lambda s: plan(s, catalog, users, known, at, **options))
+    return [(a.username, a.kind, a.reason) for a in actions]
+
+
+def catalog_of(course: Course) -> Catalog:
+    return Catalog(root=Path("."), courses={course.id: course})
+
+
+def test_a_stop_the_hub_has_not_carried_out_keeps_the_session_open_and_is_asked_again(db):
+    course = gpu_course(gpu_hours_per_student_per_week=1)
+    catalog = catalog_of(course)
+    start(db, course, "s1", NOW)
+    over = NOW + timedelta(hours=2)
+    assert one_pass(db, catalog, {"s1": ready(NOW)}, over) == [("s1", "stop", "budget")]
+    (row,) = rows_of(db)["s1"]
+    # The stop is asked for, not done: the server still holds its GPU and is still charged.
+    assert row.stopped_at is None and row.stop_reason == "budget"
+    assert "budget" in row.notice
+    assert db.run_sync(lambda s: ledger.gpus_held(s, course.id)) == 1
+
+    # The hub did not stop it (down, or the stop failed): the next pass asks again.
+    later = over + timedelta(minutes=1)
+    assert one_pass(db, catalog, {"s1": ready(NOW)}, later) == [("s1", "stop", "budget")]
+    (row,) = rows_of(db)["s1"]
+    assert row.stopped_at is None and row.last_seen_at == later
+
+    # The hub stops it and reports the stop: closed then, with the enforcer's reason.
+    stopped = later + timedelta(seconds=20)
+    assert db.run_sync(lambda s: ledger.close(s, "s1", "", "stopped", stopped))
+    (row,) = rows_of(db)["s1"]
+    assert (row.stopped_at, row.stop_reason) == (stopped, "budget")
+    assert one_pass(db, catalog, {}, stopped + timedelta(minutes=1)) == []
+
+
+def test_a_server_gone_without_a_stop_report_closes_with_the_reason_asked_for(db):
+    course = gpu_course(max_session_hours=1)
+    catalog = catalog_of(course)
+    start(db, course, "s1", NOW)
+    over = NOW + timedelta(hours=1, minutes=5)
+    assert one_pass(db, catalog, {"s1": ready(NOW)}, over) == [("s1", "stop", "session_limit")]
+    # The hub no longer lists it (the report was lost): closed when it was last seen.
+    gone = over + timedelta(minutes=3)
+    assert one_pass(db, catalog, {}, gone) == [("s1", "gone", "session_limit")]
+    (row,) = rows_of(db)["s1"]
+    assert (row.stopped_at, row.stop_reason) == (over, "session_limit")
+
+
+def test_a_running_gpu_server_without_a_session_is_counted_again_from_its_start(db):
+    course = gpu_course(max_concurrent_gpus=2, gpu_hours_per_student_per_week=10)
+    catalog = catalog_of(course)
+    later = NOW + timedelta(hours=2)
+    users = {
+        "s1": ready(NOW),  # the default profile: the course's GPU environment
+        "s2": ready(NOW, profile=""),
+        "s3": ready(NOW, profile="ai-101-cpu"),  # no GPU: not the ledger's business
+    }
+    assert sorted(one_pass(db, catalog, users, later)) == [
+        ("s1", "adopted", ""),
+        ("s2", "adopted", ""),
+    ]
+    rows = rows_of(db)
+    assert set(rows) == {"s1", "s2"}
+    for (row,) in rows.values():
+        assert row.stopped_at is None and row.started_at == NOW and row.gpus == 1
+        assert row.role == "student" and row.environment == "gpu"
+    # Charged from the server's start: two hours of the budget are gone.
+    hours = db.run_sync(lambda s: ledger.used_hours(s, "s1", course.id, later))
+    assert hours == pytest.approx(2)
+    assert db.run_sync(lambda s: ledger.gpus_held(s, course.id)) == 2
+    # Counted once: the next pass leaves them alone.
+    assert one_pass(db, catalog, users, later + timedelta(minutes=1)) == []
+
+
+def test_a_server_whose_session_closed_too_early_is_charged_only_for_the_rest(db):
+    course = gpu_course(gpu_hours_per_student_per_week=10)
+    catalog = catalog_of(course)
+    start(db, course, "s1", NOW)
+    # Closed as vanished at its last sighting (a hub that briefly did not list it) ...
+    seen = NOW + timedelta(hours=1)
+    db.run_sync(lambda s: ledger.mark_started(s, "s1", "", seen))
+    assert one_pass(db, catalog, {}, seen + timedelta(minutes=1)) == [
+        ("s1", "vanished", "vanished")
+    ]
+    # ... while it kept running: counted again from there, not from its start.
+    later = NOW + timedelta(hours=3)
+    assert one_pass(db, catalog, {"s1": ready(NOW)}, later) == [("s1", "adopted", "")]
+    closed, adopted = rows_of(db)["s1"]
+    assert closed.stopped_at == seen and adopted.started_at == seen
+    hours = db.run_sync(lambda s: ledger.used_hours(s, "s1", course.id, later))
+    assert hours == pytest.approx(3)
+
+
+def test_a_server_without_a_session_past_the_cap_is_stopped_and_counted_until_gone(db):
+    course = gpu_course(max_concurrent_gpus=1)
+    catalog = catalog_of(course)
+    start(db, course, "s1", NOW)
+    later = NOW + timedelta(minutes=30)
+    users = {"s1": ready(NOW), "s2": ready(NOW + timedelta(minutes=10)), "outsider": ready(NOW)}
+    assert sorted(one_pass(db, catalog, users, later)) == [
+        ("outsider", "stop", "unadmitted"),
+        ("s2", "stop", "unadmitted"),
+    ]
+    rows = rows_of(db)
+    (s2,) = rows["s2"]
+    assert s2.stopped_at is None and s2.stop_reason == "unadmitted"
+    assert "ai-101 allows 1 GPU at once" in s2.notice
+    (outsider,) = rows["outsider"]
+    assert "not a member of ai-101" in outsider.notice
+    # While they run they hold GPUs of the course (and s2 is charged); once gone, closed.
+    assert db.run_sync(lambda s: ledger.gpus_held(s, course.id)) == 3
+    gone = later + timedelta(minutes=1)
+    assert sorted(one_pass(db, catalog, {"s1": ready(NOW)}, gone)) == [
+        ("outsider", "gone", "unadmitted"),
+        ("s2", "gone", "unadmitted"),
+    ]
+    assert db.run_sync(lambda s: ledger.gpus_held(s, course.id)) == 1
+
+
+def test_a_server_whose_stop_was_reported_after_the_hub_was_asked_is_not_adopted(db):
+    """The hub's answer is older than the ledger read in the pass: a session closed since
+    the hub was asked means that answer is stale for its server."""
+    course = gpu_course()
+    catalog = catalog_of(course)
+    start(db, course, "s1", NOW)
+    asked = NOW + timedelta(minutes=10)
+    db.run_sync(lambda s: ledger.close(s, "s1", "", "stopped", asked + timedelta(seconds=1)))
+    users = {"s1": ready(NOW)}  # listed as running when the hub was asked
+    assert one_pass(db, catalog, users, asked + timedelta(seconds=2), asked_at=asked) == []
+    assert db.run_sync(ledger.open_sessions) == []

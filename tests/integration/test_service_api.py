@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
+import tarfile
 import time
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,8 +23,11 @@ import pytest
 from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
 from postgres import running_postgres
 from service_calls import ServiceCalls, archive, notebook, unchecked_archive
+from sqlalchemy import create_engine, func, select, update
 
 from coursehub.dev import Platform, PlatformConfig, http_status
+from coursehub.service.models import Submission
+from coursehub.service.store import BlobStore
 
 pytestmark = pytest.mark.integration
 
@@ -170,6 +178,12 @@ async def stored(calls, tokens) -> dict[str, list[int]]:
         ("student2", "POST", "submissions", None, "big-file", 413, "limit per file is 1 MB"),
         ("student2", "POST", "submissions", None, "big-total", 413, "limit per submission"),
         ("student2", "POST", "submissions", None, "not-tar", 400, "not a gzip'd tar"),
+        # names that would break collect for the whole course (security review §7, §14)
+        ("student2", "POST", "submissions", None, "stamp-folder", 400, "'timestamp.txt/x'"),
+        ("student2", "POST", "submissions", None, "file-then-inside", 400, "'a/b' is inside 'a'"),
+        ("student2", "POST", "submissions", None, "inside-then-file", 400, "folder of 'a/b'"),
+        ("student2", "POST", "submissions", None, "feedback", 400, "'feedback/ps1.html'"),
+        ("student2", "POST", "submissions", None, "newline", 400, "'ps1.ipynb\\n'"),
         # students may not act as staff; staff only on their own course
         ("student2", "PUT", "release", None, "ok", 403, "not staff of ai-101"),
         ("student2", "POST", "actions/collect", None, None, 403, "not staff of ai-101"),
@@ -190,6 +204,11 @@ async def test_refusals_say_why_and_store_nothing(
         "big-file": archive({"ps1.ipynb": b"0" * (1024 * 1024 + 1)}),
         "big-total": archive({f"part{n}.bin": b"0" * (900 * 1024) for n in range(3)}),
         "not-tar": b"just some bytes",
+        "stamp-folder": unchecked_archive({"ps1.ipynb": b"x", "timestamp.txt/x": b"x"}),
+        "file-then-inside": unchecked_archive({"a": b"x", "a/b": b"x"}),
+        "inside-then-file": unchecked_archive({"a/b": b"x", "a": b"x"}),
+        "feedback": unchecked_archive({"ps1.ipynb": b"x", "feedback/ps1.html": b"x"}),
+        "newline": unchecked_archive({"ps1.ipynb\n": b"x"}),
         None: None,
     }
     token = {None: None, "forged": "0" * 32}.get(caller, tokens.get(caller))
@@ -213,9 +232,17 @@ async def test_fifty_simultaneous_submissions_are_each_stored_once(calls, tokens
     students = ["student1", "student2", "student3"]
     before = await stored(calls, tokens)
     uploads = [(students[n % 3], archive({"ps1.ipynb": f"{n}".encode()})) for n in range(50)]
-    results = await asyncio.gather(
-        *(calls.submit("ai-101", "ps1", tokens[name], data) for name, data in uploads)
-    )
+
+    async def submit(name: str, data: bytes) -> tuple[int, dict]:
+        # One upload per student is checked at a time; the others are told to retry (429).
+        while True:
+            status, body = await calls.submit("ai-101", "ps1", tokens[name], data)
+            if status != 429:
+                return status, body
+            assert "already uploading" in body["message"], body
+            await asyncio.sleep(0.05)
+
+    results = await asyncio.gather(*(submit(name, data) for name, data in uploads))
     assert [status for status, _ in results] == [201] * 50, results
     after = await stored(calls, tokens)
     for name in students:
@@ -250,3 +277,171 @@ async def test_service_restart_between_submit_and_collect_loses_nothing(
         tokens["instructor1"],
     )
     assert status == 200 and data == archive({"ps1.ipynb": b"before restart"})
+
+
+# ----- collect handles each student apart (security review §7) ----------------------------
+
+
+def service_db_url(platform: Platform) -> str:
+    return platform.config.extra_hub_env.get("COURSEHUB_SERVICE_DB_URL") or (
+        f"sqlite:///{platform.state_dir / 'service' / 'coursehub-service.sqlite'}"
+    )
+
+
+def store_as_if_accepted_before_the_fix(
+    platform: Platform, course: str, assignment: str, student: str, data: bytes
+) -> None:
+    """Point the student's latest stored version at ``data``, an archive the service would
+    refuse today: what an old deployment may hold from before names were checked."""
+    key = BlobStore(platform.state_dir / "service" / "store").put(data)
+    engine = create_engine(service_db_url(platform))
+    try:
+        with engine.begin() as connection:
+            latest = connection.execute(
+                select(func.max(Submission.version)).where(
+                    Submission.course == course,
+                    Submission.assignment == assignment,
+                    Submission.student == student,
+                )
+            ).scalar_one()
+            connection.execute(
+                update(Submission)
+                .where(
+                    Submission.course == course,
+                    Submission.assignment == assignment,
+                    Submission.student == student,
+                    Submission.version == latest,
+                )
+                .values(blob=key)
+            )
+    finally:
+        engine.dispose()
+
+
+def coursehub_cli(platform: Platform, token: str, *args: str) -> subprocess.CompletedProcess:
+    """The real `coursehub` command, as an instructor runs it against a deployment."""
+    return subprocess.run(
+        [sys.executable, "-m", "coursehub", *args, "--hub-url", platform.public_url],
+        env={**os.environ, "COURSEHUB_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+async def test_collect_writes_the_others_and_names_the_student_it_cannot_write(
+    platform, calls, tokens, released
+):
+    assignment = "collectme"
+    path = f"courses/ai-101/assignments/{assignment}"
+    status, body = await calls.call("PUT", f"{path}/release", tokens["instructor1"], RELEASE)
+    assert status == 201, body
+    for name in ("student1", "student2", "student3"):
+        upload = archive({"ps1.ipynb": notebook(f"{name}'s answer")})
+        status, body = await calls.submit("ai-101", assignment, tokens[name], upload)
+        assert status == 201, body
+    hostile = unchecked_archive({"ps1.ipynb": b"{}", "timestamp.txt/x": b"not a time"})
+    store_as_if_accepted_before_the_fix(platform, "ai-101", assignment, "student2", hostile)
+
+    status, body = await calls.call("POST", f"{path}/actions/collect", tokens["instructor1"])
+    assert status == 200, body
+    assert sorted(row["student"] for row in body["collected"]) == ["student1", "student3"]
+    assert [failure["student"] for failure in body["failed"]] == ["student2"], body
+    reason = body["failed"][0]["reason"]
+    assert "version 1" in reason and "timestamp.txt" in reason, reason
+    assert str(platform.state_dir) not in reason  # a plain reason, not the service's paths
+
+    status, report = await calls.call("GET", f"{path}/status", tokens["instructor1"])
+    assert status == 200, report
+    collected = {row["student"]: row["collected_version"] for row in report["students"]}
+    assert (collected["student1"], collected["student2"], collected["student3"]) == (1, None, 1)
+
+    command = ("assignment", "collect", "ai-101", assignment)
+    result = await asyncio.to_thread(coursehub_cli, platform, tokens["instructor1"], *command)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "student1" in result.stdout and "student3" in result.stdout
+    assert "student2" in result.stdout and "timestamp.txt" in result.stdout
+    assert "collected 2 submission(s)" in result.stdout
+    assert "1 could not be collected" in result.stdout
+
+
+# ----- uploads are checked off the event loop, one at a time per user (review §6) -----------
+
+
+@pytest.fixture(scope="module")
+def roomy_platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
+    """Limits high enough that one upload takes seconds to check."""
+    root = tmp_path_factory.mktemp("service-roomy")
+    courses = write_courses(root / "courses", *service_courses())
+    extra = {"COURSEHUB_MAX_FILE_MB": "256", "COURSEHUB_MAX_SUBMISSION_MB": "2048"}
+    running = Platform(
+        PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0, extra_hub_env=extra)
+    )
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+        keep_logs(running, artifacts_dir, "service-api-roomy")
+
+
+def slow_to_check(files: int = 8, file_mb: int = 128) -> bytes:
+    """About 1 MB of upload that inflates to ``files * file_mb`` MiB of zeros: every byte
+    must be inflated and hashed to check it."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    zeros = bytes(1024 * 1024)
+    parts = []
+    for n in range(files):
+        info = tarfile.TarInfo(f"part{n}.bin")
+        info.size = file_mb * len(zeros)
+        parts.append(compressor.compress(info.tobuf(format=tarfile.GNU_FORMAT)))
+        parts.extend(compressor.compress(zeros) for _ in range(file_mb))
+    parts.append(compressor.compress(bytes(1024)) + compressor.flush())
+    return b"".join(parts)
+
+
+async def test_a_slow_upload_check_leaves_the_service_answering(roomy_platform):
+    async with aiohttp.ClientSession() as session:
+        hub = HubAPI(roomy_platform, session)
+        student = await hub.token_for("student1")
+        other = await hub.token_for("student2")
+        teacher = await hub.token_for("instructor1")
+        calls = ServiceCalls(session, roomy_platform.service_url)
+        status, body = await calls.call(
+            "PUT", "courses/ai-101/assignments/ps1/release", teacher, RELEASE
+        )
+        assert status == 201, body
+        status, _ = await calls.call("GET", "me", student)  # the hub has seen the token
+        assert status == 200
+        upload = slow_to_check()
+
+        finished: dict[str, float] = {}  # when each upload's answer arrived
+        started = time.monotonic()
+        first = asyncio.create_task(calls.submit("ai-101", "ps1", student, upload))
+        first.add_done_callback(lambda _: finished.setdefault("first", time.monotonic()))
+        second = None
+        latencies: list[float] = []  # of cheap requests sent while the upload was pending
+        answered_during_check = 0
+        while not first.done():
+            began = time.monotonic()
+            status, me = await calls.call("GET", "me", other)
+            assert status == 200, me
+            latencies.append(time.monotonic() - began)
+            answered_during_check += not first.done()
+            if second is None and time.monotonic() - started > 0.3 and not first.done():
+                # The same student again, while the first upload is being checked.
+                small = archive({"ps1.ipynb": b"{}"})
+                second = asyncio.create_task(calls.submit("ai-101", "ps1", student, small))
+                second.add_done_callback(lambda _: finished.setdefault("second", time.monotonic()))
+            await asyncio.sleep(0.02)
+        status, body = await first
+        took = finished["first"] - started
+        refused = await second if second is not None else None
+
+    assert status == 201 and body["size"] == 8 * 128 * 1024 * 1024, body
+    assert took > 1.0, f"the upload took only {took:.2f} s: too quick to show anything"
+    assert max(latencies) < 0.5, [round(latency, 3) for latency in latencies]
+    assert answered_during_check >= 5, latencies
+    assert refused is not None and refused[0] == 429, refused
+    assert "already uploading" in refused[1]["message"], refused
+    assert finished["second"] < finished["first"]  # refused at once, not queued behind it

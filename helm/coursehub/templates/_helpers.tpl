@@ -39,11 +39,6 @@ coursehub.io/component: service
 {{- .Values.service.storage.existingClaim | default (printf "%s-store" (include "coursehub.service.fullname" .)) }}
 {{- end }}
 
-{{- /* The service's database settings: a chart-made Secret unless an existing one is named. */}}
-{{- define "coursehub.service.dbSecretName" -}}
-{{- .Values.service.db.existingSecret | default (printf "%s-db" (include "coursehub.service.fullname" .)) }}
-{{- end }}
-
 {{- /* The ServiceAccount that creates grading pods (the service's). */}}
 {{- define "coursehub.grading.serviceAccountName" -}}
 {{- .Values.grading.serviceAccountName | default (include "coursehub.service.fullname" .) }}
@@ -51,6 +46,12 @@ coursehub.io/component: service
 
 {{- define "coursehub.grading.fullname" -}}
 {{- include "coursehub.fullname" . }}-grading
+{{- end }}
+
+{{- /* The grading pods' admission policy and binding are cluster-wide: the namespace in
+       the name keeps two releases apart. */}}
+{{- define "coursehub.grading.admissionPolicyName" -}}
+{{- printf "%s-%s-grading-pods" .Release.Namespace (include "coursehub.fullname" .) | trunc 253 | trimSuffix "-" }}
 {{- end }}
 
 {{- /* The hub's node reader is cluster-wide: the namespace in its name keeps two releases

@@ -297,6 +297,74 @@ def test_staff_in_the_roster_names_the_roster_line(write_course):
 
 
 # ---------------------------------------------------------------------------------------
+# emails: the address each listed person signs in with
+
+EMAILS_COURSE = DEMO_COURSE + (
+    "emails:\n"  # line 19
+    "  teacher: Teacher@Uni.example\n"  # 20
+    "  alice: alice@uni.example\n"  # 21
+)
+LINE_EMAILS = 19
+
+
+def test_emails_give_listed_people_their_address(write_course):
+    course, problems = load_course(write_course(EMAILS_COURSE))
+    assert problems == []
+    assert course.emails == {"teacher": "Teacher@Uni.example", "alice": "alice@uni.example"}
+
+
+def test_a_roster_files_email_column_counts_too(write_course):
+    text = ROSTER_COURSE + "emails:\n  teacher: teacher@uni.example\n"
+    roster = "username,email\nalice,Alice@uni.example\nbob,\n"
+    course, problems = load_course(write_course(text, roster=roster))
+    assert problems == []
+    assert course.emails == {"teacher": "teacher@uni.example", "alice": "Alice@uni.example"}
+
+
+@pytest.mark.parametrize(
+    ("entry", "line", "field", "words"),
+    [
+        ("  bob: not-an-address", LINE_EMAILS + 3, "emails.bob", "write the e-mail address"),
+        ("  bob: 'bob@uni.example\n'", LINE_EMAILS + 3, "emails.bob", "write the e-mail"),
+        ("  Bob: bob@uni.example", LINE_EMAILS + 3, "emails.Bob.[key]", "usernames are lower"),
+        ("  mallory: m@uni.example", LINE_EMAILS + 3, "emails.mallory", "not one of this course"),
+        ("  bob: ALICE@uni.example", LINE_EMAILS + 3, "emails.bob", "also the address of 'alice'"),
+    ],
+    ids=["not-an-address", "trailing-newline", "bad-username", "not-a-member", "shared"],
+)
+def test_bad_emails_are_reported_with_their_line(write_course, entry, line, field, words):
+    problems = problems_of(write_course(EMAILS_COURSE + entry + "\n"))
+    assert len(problems) == 1, problems
+    name, got_line, got_field, message = problems[0]
+    assert (name, got_line, got_field) == ("course.yaml", line, field)
+    assert words in message
+
+
+def test_emails_and_the_roster_must_agree(write_course):
+    text = ROSTER_COURSE + "emails:\n  alice: alice@elsewhere.example\n"
+    roster = "username,email\nalice,alice@uni.example\n"
+    problems = problems_of(write_course(text, roster=roster))
+    assert problems == [
+        (
+            "course.yaml",
+            LINE_EMAILS + 1,
+            "emails.alice",
+            (
+                "'alice@elsewhere.example' differs from the address roster.csv gives on line 2 "
+                "('alice@uni.example'); give one address"
+            ),
+        )
+    ]
+
+
+def test_one_address_for_two_roster_students_names_the_roster_row(write_course):
+    roster = "username,email\nalice,a@uni.example\nbob,A@uni.example\n"
+    problems = problems_of(write_course(ROSTER_COURSE, roster=roster))
+    assert [(name, line) for name, line, *_ in problems] == [("roster.csv", 3)]
+    assert "also the address of 'alice'" in problems[0][3]
+
+
+# ---------------------------------------------------------------------------------------
 # Whole catalogs
 
 

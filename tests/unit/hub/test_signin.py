@@ -9,6 +9,7 @@ import pytest
 from coursehub.catalog.model import USERNAME_PATTERN, Course
 from coursehub.hub.signin import (
     DEFAULT_COURSE_PATTERN,
+    LTI_CLAIM_PREFIXES,
     SignInProblem,
     base_username,
     claim_values,
@@ -17,6 +18,7 @@ from coursehub.hub.signin import (
     lti_role,
     memberships_from_claims,
     merge_courses,
+    name_source,
     next_free_username,
 )
 
@@ -24,30 +26,82 @@ from coursehub.hub.signin import (
 @pytest.mark.parametrize(
     ("preferred", "expected"),
     [
-        ("Jane.Doe+x@Uni.edu", "jane.doe"),
-        ("jane.doe@uni.edu", "jane.doe"),
-        ("JOSÉ.Müller@uni.edu", "jose.muller"),
-        ("o'brien@uni.edu", "o-brien"),
-        ("first last", "first-last"),
-        ("..dots..@x", "dots"),
-        ("a...b--c@x", "a.b-c"),
+        ("Jane.Doe+x@Uni.edu", "jane.doe+x@uni.edu"),
+        ("jane.doe@uni.edu", "jane.doe@uni.edu"),
+        ("  Jane.Doe@UNI.EDU ", "jane.doe@uni.edu"),
+        ("a...b--c@x", "a...b--c@x"),
         ("student1", "student1"),
-        ("x" * 80 + "@uni.edu", "x" * 48),
-        ("../../etc/passwd", "etc-passwd"),
+        ("Prof.Ada", "prof.ada"),
+        ("x" * 47 + "@uni.edu", "x" * 47 + "@uni.edu"),
     ],
 )
-def test_base_username_is_a_valid_lower_case_name(preferred, expected):
+def test_base_username_is_the_address_in_lower_case(preferred, expected):
     name = base_username(preferred, "sub-1")
     assert name == expected
-    assert re.match(USERNAME_PATTERN, name)
+    assert re.fullmatch(USERNAME_PATTERN, name)
 
 
-@pytest.mark.parametrize("preferred", [None, "", "@uni.edu", "李雷@uni.edu", "+++"])
+@pytest.mark.parametrize(
+    ("preferred", "expected"),
+    [
+        ("Jane.Doe@Uni.edu", "jane.doe"),
+        ("jane.doe+ai@uni.edu", "jane.doe+ai"),
+        ("jane.doe@gmail.com", "jane.doe@gmail.com"),
+        ("jane.doe@mail.uni.edu", "jane.doe@mail.uni.edu"),
+        ("jane.doe@evil-uni.edu", "jane.doe@evil-uni.edu"),
+    ],
+)
+def test_only_the_home_domain_is_dropped(preferred, expected):
+    assert base_username(preferred, "sub-1", home_domain="uni.edu") == expected
+
+
+@pytest.mark.parametrize(
+    "preferred",
+    [
+        None,
+        "",
+        "@uni.edu",
+        "李雷@uni.edu",
+        "+++",
+        "JOSÉ.Müller@uni.edu",
+        "o'brien@uni.edu",
+        "first last",
+        "..dots..@x",
+        "../../etc/passwd",
+        "a@b@c",
+        "\u212aim@uni.edu",  # KELVIN SIGN, which str.lower() turns into "k"
+        "x" * 80 + "@uni.edu",
+    ],
+)
 def test_without_a_usable_name_the_subject_decides(preferred):
     name = base_username(preferred, "248289761001")
     assert re.fullmatch(r"user-[0-9a-f]{10}", name)
     assert name == base_username(None, "248289761001")
     assert name != base_username(None, "248289761002")
+
+
+def test_names_come_from_the_first_usable_claim_and_never_an_unverified_email():
+    claims = {"email": "jane@uni.example", "preferred_username": "jdoe", "name": " "}
+    assert name_source(claims, ["email", "preferred_username"], True) == "jane@uni.example"
+    assert name_source(claims, ["email", "preferred_username"], False) == "jdoe"
+    assert name_source(claims, ["name", "email"], False) is None
+    assert name_source({}, ["email"], True) is None
+
+
+def test_lti_names_may_come_from_inside_a_claim():
+    claims = {
+        "sub": "a6d5c443-1f51",
+        "email": "jane@uni.example",
+        LTI_CLAIM_PREFIXES["ext"]: {"user_username": "jdoe"},
+        LTI_CLAIM_PREFIXES["lis"]: {"person_sourcedid": "S1234"},
+    }
+    names = ["ext.user_username", "email"]
+    assert name_source(claims, names, False, LTI_CLAIM_PREFIXES) == "jdoe"
+    assert name_source(claims, ["lis.person_sourcedid"], False, LTI_CLAIM_PREFIXES) == "S1234"
+    assert name_source(claims, ["custom.login_id", "sub"], False, LTI_CLAIM_PREFIXES) == (
+        "a6d5c443-1f51"
+    )
+    assert name_source(claims, ["ext.user_username"], False) is None, "no prefixes: no nesting"
 
 
 def test_next_free_username_counts_up_past_taken_names():
@@ -154,3 +208,62 @@ def test_deep_link_to_what_the_course_lacks_says_so(catalog):
         deep_link(course, {"environment": "tpu"})
     with pytest.raises(SignInProblem, match="assignment 'ps9'"):
         deep_link(course, {"assignment": "ps9"})
+
+
+# --- Review §3: no folding into someone else's name ---------------------------------------
+
+
+def full_width(text: str) -> str:
+    """``INSTRUCTOR1`` in full-width letters (U+FF01..U+FF5E), as some keyboards type them."""
+    return "".join(chr(ord(char) + 0xFEE0) for char in text)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [full_width("INSTRUCTOR1") + "@gmail.com", "Instructor1+x@evil.example", "Ínstructor1@x.y"],
+    ids=["full-width", "plus-tag", "accent"],
+)
+def test_look_alike_addresses_do_not_become_a_staff_name(address):
+    """The confirmed takeovers: each of these gave ``instructor1``, the name a course file
+    lists for its instructor."""
+    assert base_username(address, "attacker-sub") != "instructor1"
+
+
+def test_different_addresses_never_share_a_derived_name():
+    addresses = [
+        "jane.doe@uni.example",
+        "jane.doe@gmail.com",
+        "jane.doe+ai@uni.example",
+        "jané.doe@uni.example",
+        full_width("jane") + ".doe@uni.example",
+        "jane..doe@uni.example",
+    ]
+    names = [base_username(address, f"sub-{n}") for n, address in enumerate(addresses)]
+    assert len(set(names)) == len(addresses), dict(zip(addresses, names, strict=True))
+
+
+# --- Review §12: LTI sub-roles count with their principal role -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        ("Learner#Instructor", "student"),
+        ("Learner#Administrator", "student"),
+        ("Learner#ExternalLearner", "student"),
+        ("Mentor#Administrator", None),
+        ("Mentor#Instructor", None),
+        ("Instructor#TeachingAssistant", "staff"),
+        ("Instructor#Lecturer", "staff"),
+        ("Administrator#Administrator", "staff"),
+        ("ContentDeveloper#ContentExpert", "staff"),
+    ],
+)
+def test_a_sub_role_counts_as_its_principal_role(role, expected):
+    assert lti_role([f"{LIS}/membership/{role}"]) == expected
+
+
+def test_a_course_pattern_must_match_the_whole_value():
+    unanchored = r"(?P<course>[a-z0-9-]+):(?P<role>[a-z]+)"
+    found = memberships_from_claims(["ai-101:student:revoked"], unanchored, ["ai-101"])
+    assert found.courses == {}

@@ -81,6 +81,46 @@ def test_lti_settings_reach_the_authenticator(tmp_path):
     assert c.JupyterHub.tornado_settings["headers"] == {"X-Site": "hub"}
 
 
+def test_username_settings_reach_the_authenticator(tmp_path):
+    bindings = {
+        "it-admin": {"subject": "248289761001"},
+        "j.smith": {"subject": "lms-user-1", "issuer": "https://other-lms.example"},
+    }
+    c = z2jh_config()
+    settings = production_settings(
+        tmp_path,
+        **LTI,
+        COURSEHUB_IDENTITY_BINDINGS=json.dumps(bindings),
+        COURSEHUB_USERNAME_DOMAIN="@Uni.Example.edu",
+        COURSEHUB_LTI_TRUST_EMAIL="1",
+        COURSEHUB_ADMIN_USERS="it-admin",
+    )
+    configure(c, settings)
+    section = c.CourseLTIAuthenticator
+    assert section.identity_bindings == {
+        "it-admin": [LTI["COURSEHUB_LTI_ISSUER"], "248289761001"],
+        "j.smith": ["https://other-lms.example", "lms-user-1"],
+    }
+    assert section.username_domain == "uni.example.edu"
+    assert section.trust_email is True
+    # The launch mints the deep link's ticket in the spawner's own ledger.
+    assert section.spawn_tickets() is c.CourseSpawner.spawn_tickets()
+    assert section.spawn_tickets() is not None
+
+
+def test_lms_email_is_not_trusted_by_default_and_one_oidc_domain_names_users(tmp_path):
+    lti = production_settings(tmp_path, **LTI)
+    assert lti.auth.lti.trust_email is False
+    assert lti.auth.username_domain is None
+    one = production_settings(tmp_path, **OIDC, COURSEHUB_OIDC_EMAIL_DOMAINS="uni.example.edu")
+    assert one.auth.username_domain == "uni.example.edu"
+    two = production_settings(tmp_path, **OIDC, COURSEHUB_OIDC_EMAIL_DOMAINS="a.edu,b.edu")
+    assert two.auth.username_domain is None
+    # What is used is the value without the line end a YAML block may add.
+    padded = production_settings(tmp_path, **OIDC, COURSEHUB_USERNAME_DOMAIN="uni.edu\n")
+    assert padded.auth.username_domain == "uni.edu"
+
+
 def test_dev_keeps_the_demo_accounts(tmp_path):
     settings = production_settings(
         tmp_path, COURSEHUB_MODE="dev", KUBECONFIG=str(tmp_path / "kubeconfig")
@@ -105,6 +145,37 @@ def test_dev_keeps_the_demo_accounts(tmp_path):
         ({**OIDC, "COURSEHUB_OIDC_COURSE_PATTERN": "("}, "is not a regular expression"),
         ({**LTI, "COURSEHUB_LTI_CLIENT_IDS": " "}, "COURSEHUB_LTI_CLIENT_IDS is not set"),
         ({**LTI, "COURSEHUB_LTI_JWKS_URL": ""}, "COURSEHUB_LTI_JWKS_URL is not set"),
+        ({**LTI, "COURSEHUB_LTI_TRUST_EMAIL": "sure"}, "COURSEHUB_LTI_TRUST_EMAIL='sure': use"),
+        ({**OIDC, "COURSEHUB_USERNAME_DOMAIN": "uni"}, "COURSEHUB_USERNAME_DOMAIN='uni' is not"),
+        ({**OIDC, "COURSEHUB_IDENTITY_BINDINGS": "{"}, "COURSEHUB_IDENTITY_BINDINGS is not JSON"),
+        ({**OIDC, "COURSEHUB_IDENTITY_BINDINGS": "[]"}, "must be a JSON object"),
+        (
+            {**OIDC, "COURSEHUB_IDENTITY_BINDINGS": '{"It Admin": {"subject": "1"}}'},
+            "'It Admin' is not a username",
+        ),
+        (
+            {**OIDC, "COURSEHUB_IDENTITY_BINDINGS": '{"it-admin\\n": {"subject": "1"}}'},
+            "is not a username",
+        ),
+        (
+            {**OIDC, "COURSEHUB_IDENTITY_BINDINGS": '{"it-admin": {"sub": "1"}}'},
+            "['it-admin'] must be an object with subject",
+        ),
+        (
+            {**OIDC, "COURSEHUB_IDENTITY_BINDINGS": '{"it-admin": {"subject": ""}}'},
+            "'subject' must be a non-empty string",
+        ),
+        (
+            {
+                **OIDC,
+                "COURSEHUB_IDENTITY_BINDINGS": '{"a": {"subject": "1"}, "b": {"subject": "1"}}',
+            },
+            "to both 'a' and 'b'",
+        ),
+        (
+            {"COURSEHUB_IDENTITY_BINDINGS": '{"a": {"subject": "1"}}'},
+            "only COURSEHUB_AUTH=oidc or lti uses it",
+        ),
     ],
 )
 def test_bad_sign_in_settings_name_the_variable(tmp_path, environ, words):
