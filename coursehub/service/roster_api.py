@@ -36,7 +36,7 @@ from coursehub.catalog.overlay import (
 from coursehub.catalog.roster import RosterIssue, RosterRejected, check_import
 from coursehub.service import memberships
 from coursehub.service.handlers import BaseHandler
-from coursehub.service.rules import Caller, Refusal, require_staff
+from coursehub.service.rules import Caller, Refusal, require_staff, staff_scope_refusal
 
 MAX_ROSTER_BYTES = 5 * 1024 * 1024
 
@@ -277,6 +277,8 @@ class UserMembershipsHandler(BaseHandler):
         if not (
             caller.is_hub or caller.admin or (caller.kind == "user" and caller.name == username)
         ):
+            if caller.hub_admin:
+                raise staff_scope_refusal(caller, "read others' memberships")
             raise Refusal(403, f"{caller} may only see their own memberships")
         overlay = self.context.catalog_sync.overlay
         self.write_json(
@@ -311,6 +313,8 @@ def published(overlay: Overlay) -> tuple[str, dict]:
 class OverlayHandler(BaseHandler):
     async def get(self):
         if not (self.caller.is_hub or self.caller.admin):
+            if self.caller.hub_admin:
+                raise staff_scope_refusal(self.caller, "read every course membership")
             raise Refusal(403, f"{self.caller} may not read every course membership")
         version, body = published(self.context.catalog_sync.overlay)
         if self.get_query_argument("since", None) == version:
