@@ -1,7 +1,8 @@
 """HTTP handlers for course membership (see ``docs/rosters.md`` for the contract):
 
 - ``GET|PUT|DELETE api/courses/<id>/roster``: show, import (CSV body) or clear a course's
-  imported roster; the course's staff and admins only.
+  imported roster; the course's staff and admins only. An import refuses rows naming staff
+  of any course or hub admins (asked from the hub at each import).
 - ``PUT|GET api/users/<name>/memberships``: the memberships an identity provider gave a user
   at sign-in (``{"source": "oidc"|"lti", "courses": {id: "student"|"staff"}}``); only the
   hub process records them (its token is the ``coursehub-hub`` service's).
@@ -33,7 +34,12 @@ from coursehub.catalog.overlay import (
     roles_of,
     unknown_courses,
 )
-from coursehub.catalog.roster import RosterIssue, RosterRejected, check_import
+from coursehub.catalog.roster import (
+    RosterIssue,
+    RosterRejected,
+    check_import,
+    privileged_users,
+)
 from coursehub.service import memberships
 from coursehub.service.handlers import BaseHandler
 from coursehub.service.rules import Caller, Refusal, require_staff, staff_scope_refusal
@@ -72,8 +78,9 @@ class RosterHandler(BaseHandler):
             raise Refusal(
                 413, f"the roster is {len(data)} bytes; at most {MAX_ROSTER_BYTES} are accepted"
             )
+        privileged = privileged_users(self.context.catalog, await self.context.hub_admins())
         try:
-            rows, issues = check_import(course, data, skip_invalid)
+            rows, issues = check_import(course, data, skip_invalid, privileged)
         except RosterRejected as rejected:
             problems = [_issue_json(issue) for issue in rejected.issues]
             raise Refusal(400, rejected.message, {"problems": problems}) from None
