@@ -30,7 +30,13 @@ from pathlib import Path
 from coursehub.catalog import Catalog
 from coursehub.hub.roles import staff_group, students_group
 from coursehub.hub.settings import HubSettings
-from coursehub.service.rules import HUB_CLIENT_SERVICE, grader_service_name
+from coursehub.service.rules import (
+    GRADER_SERVICE_PREFIX,
+    HUB_CLIENT_SERVICE,
+    STAFF_SCOPE,
+    grader_service_name,
+    service_access_scope,
+)
 
 SERVICE_NAME = "coursehub"
 SERVICE_PREFIX = f"/services/{SERVICE_NAME}"
@@ -133,6 +139,25 @@ def hub_client(token: str) -> tuple[dict, dict]:
         "services": [HUB_CLIENT_SERVICE],
     }
     return service, role
+
+
+def grader_role(services: list[dict]) -> list[dict]:
+    """The role of the courses' formgraders (``grader-<course>`` services): their tokens call
+    the coursehub service as their course's staff (the service checks the course). Empty
+    without formgraders."""
+    names = sorted(
+        entry["name"] for entry in services if entry["name"].startswith(GRADER_SERVICE_PREFIX)
+    )
+    if not names:
+        return []
+    return [
+        {
+            "name": "coursehub-graders",
+            "description": "Formgraders: the coursehub service's staff actions of their course",
+            "scopes": [service_access_scope(SERVICE_NAME), STAFF_SCOPE],
+            "services": names,
+        }
+    ]
 
 
 def grading_environment(settings: HubSettings) -> dict[str, str]:
