@@ -243,3 +243,17 @@ async def test_staff_list_assignments_and_grade_by_hand(graded, staff: Formgrade
     assert again["manual_score"] == 2 and again["extra_credit"] == 1
     submitted = await staff.json("/formgrader/api/submission/ps1/student1")
     assert submitted["score"] == 10 - 3 + 2 + 1
+
+
+async def test_staff_edit_sources_in_the_notebook_editor_without_a_kernel(
+    graded, staff: Formgrader
+):
+    status, _, page = await staff.request("GET", "/tree/source")
+    assert status == 200 and "jupyter-config-data" in page, page[:300]
+    listing = await staff.json("/api/contents")
+    assert sorted(item["name"] for item in listing["content"]) == ["release", "source"]
+    notebook = await staff.json("/api/contents/source/ps1/ps1.ipynb")
+    assert notebook["type"] == "notebook" and notebook["writable"] is True
+    assert (await staff.json("/api/kernelspecs"))["kernelspecs"] == {}
+    status, _, _ = await staff.request("GET", "/nbconvert/html/source/ps1/ps1.ipynb")
+    assert status == 403
