@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from coursehub.catalog.catalog import Catalog
 from coursehub.catalog.model import (
     EMAIL_PATTERN,
     MAX_EMAIL,
@@ -188,14 +190,31 @@ def row_problem(record: dict[str, str], seen: dict[str, int]) -> tuple[str, str 
     return "", None
 
 
-def staff_issues(course: Course, rows: list[RosterRow]) -> list[RosterIssue]:
-    """Rows that list one of the course's staff: a user has one role per course."""
+def staff_issues(
+    course: Course, rows: list[RosterRow], privileged: Mapping[str, str] | None = None
+) -> list[RosterIssue]:
+    """Rows that list one of the course's staff (a user has one role per course), or a
+    ``privileged`` user (username -> what they are, e.g. "staff of ml-201"): staff of any
+    course and hub admins are never imported as students, since a course's staff may open
+    its students' servers and so would hold what those servers hold."""
+    privileged = privileged or {}
     issues = []
     for row in rows:
         if row.username in course.staff.instructors:
             kind = "an instructor"
         elif row.username in course.staff.tas:
             kind = "a TA"
+        elif row.username in privileged:
+            issues.append(
+                RosterIssue(
+                    row.line,
+                    "username",
+                    f"{row.username!r} is {privileged[row.username]}; staff of any course and "
+                    "hub admins cannot be imported as students (a course's staff may open its "
+                    "students' servers), so remove them from the roster",
+                )
+            )
+            continue
         else:
             continue
         issues.append(
@@ -207,6 +226,20 @@ def staff_issues(course: Course, rows: list[RosterRow]) -> list[RosterIssue]:
             )
         )
     return issues
+
+
+def privileged_users(catalog: Catalog, admins: Iterable[str]) -> dict[str, str]:
+    """Username -> what makes them privileged: staff of which courses, or a hub admin."""
+    taught: dict[str, list[str]] = {}
+    for course_id in sorted(catalog.courses):
+        for username in catalog.courses[course_id].staff.all:
+            taught.setdefault(username, []).append(course_id)
+    found = {username: f"staff of {', '.join(ids)}" for username, ids in taught.items()}
+    for username in admins:
+        found[username] = (
+            f"a hub admin and {found[username]}" if username in found else "a hub admin"
+        )
+    return found
 
 
 MAX_SHOWN_ISSUES = 200
@@ -230,9 +263,13 @@ def issue_lines(issues: list[RosterIssue], limit: int = MAX_SHOWN_ISSUES) -> str
 
 
 def check_import(
-    course: Course, data: bytes, skip_invalid: bool = False
+    course: Course,
+    data: bytes,
+    skip_invalid: bool = False,
+    privileged: Mapping[str, str] | None = None,
 ) -> tuple[list[RosterRow], list[RosterIssue]]:
     """Validate an uploaded roster for ``course``: ``(rows to apply, rows skipped)``.
+    ``privileged`` (``privileged_users``): users who may not be imported as students.
 
     Raises ``RosterRejected`` for a file that cannot be used at all (not UTF-8, empty, bad
     header, invalid CSV), for any bad row unless ``skip_invalid``, and when no valid row
@@ -249,7 +286,7 @@ def check_import(
             f"{prefix}: the file is empty; it needs a header line naming the columns "
             f"({','.join(ROSTER_COLUMNS)}), then one row per student; nothing was applied"
         )
-    rejected = staff_issues(course, reading.rows)
+    rejected = staff_issues(course, reading.rows, privileged)
     rejected_lines = {issue.line for issue in rejected}
     rows = [row for row in reading.rows if row.line not in rejected_lines]
     issues = sorted(reading.issues + rejected, key=lambda issue: issue.line or 0)

@@ -22,6 +22,7 @@ the first load surface from ``CatalogReloader``.
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import os
 import secrets
@@ -44,6 +45,7 @@ from coursehub.hub.service_client import HubServiceClient
 from coursehub.hub.services import (
     SERVICE_NAME,
     coursehub_service,
+    grader_role,
     grader_services,
     hub_client,
     pod_environment,
@@ -54,6 +56,13 @@ from coursehub.hub.services import (
 from coursehub.hub.settings import HubSettings, SettingsError
 from coursehub.hub.spawn_guard import SpawnTickets
 from coursehub.hub.spawner import CourseSpawner
+from coursehub.hub.token_scopes import (
+    CUSTOM_SCOPES,
+    ServerScopeError,
+    check_oauth_client_scopes,
+    server_token_scopes,
+)
+from coursehub.service.rules import STAFF_SCOPE, service_access_scope
 
 DEV_ADMIN_SERVICE = "coursehub-dev-admin"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -159,7 +168,7 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
             {
                 "name": "coursehub-dev-admin",
                 "description": "The admin API token of `coursehub dev` and the tests",
-                "scopes": ADMIN_SCOPES,
+                "scopes": [*ADMIN_SCOPES, STAFF_SCOPE],
                 "services": [DEV_ADMIN_SERVICE],
             }
         )
@@ -173,6 +182,8 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
         client_service, client_role = hub_client(client.token)
         services = extend_by_name(services, [client_service], "service", log)
         roles += [service_role(), client_role, service_users_role(catalog)]
+        roles += grader_role(services)
+        configure_tokens(c, services)
         c.CourseSpawner.service_client = lambda: client
         # Imported rosters and sign-in memberships come from the service, at every poll;
         # a short timeout, so a hung service cannot hold up a refresh for long.
@@ -186,10 +197,13 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
     # the effective catalog changes; load_groups could only add, and would bring back at
     # every restart a student an import dropped); without it, the course files' members.
     with_service = any(entry.get("name") == SERVICE_NAME for entry in services)
+    admins = existing(c.Authenticator, "admin_users", set())
     c.JupyterHub.load_groups = {
         **existing(c.JupyterHub, "load_groups", {}),
-        **build_groups(catalog, members=not with_service),
+        **build_groups(catalog, members=not with_service, admins=admins),
     }
+    # The staff scope the roles above hold (the service requires it for staff actions).
+    c.JupyterHub.custom_scopes = {**existing(c.JupyterHub, "custom_scopes", {}), **CUSTOM_SCOPES}
     c.JupyterHub.load_roles = extend_by_name(
         existing(c.JupyterHub, "load_roles", []), roles, "role", log
     )
@@ -200,6 +214,51 @@ def configure(c, settings: HubSettings | None = None) -> CatalogSync:
             SERVICE_NAME,
         )
     return sync
+
+
+SPAWNER_SECTIONS = ("CourseSpawner", "KubeSpawner", "Spawner")
+
+
+def configure_tokens(c, services: list[dict]) -> None:
+    """What tokens may do with the coursehub service (``coursehub.hub.token_scopes``):
+    every user may call it (it decides what each may do there), servers' own tokens call
+    it as their owner, visitors' tokens left in servers cannot, and the OAuth tokens the
+    service's own pages get carry the staff scope of staff and admins."""
+    access = service_access_scope(SERVICE_NAME)
+    c.JupyterHub.extra_user_scopes = [
+        *[scope for scope in existing(c.JupyterHub, "extra_user_scopes", []) if scope != access],
+        access,
+    ]
+    try:
+        for section in SPAWNER_SECTIONS:
+            allowed = existing(getattr(c, section), "oauth_client_allowed_scopes", [])
+            if not callable(allowed):
+                check_oauth_client_scopes(allowed, SERVICE_NAME)
+        configured = next(
+            (
+                existing(getattr(c, section), "server_token_scopes", None)
+                for section in SPAWNER_SECTIONS
+                if "server_token_scopes" in getattr(c, section)
+            ),
+            None,
+        )
+        if callable(configured):
+            chosen = configured
+
+            async def scopes(spawner):
+                own = chosen(spawner)
+                own = await own if inspect.isawaitable(own) else own
+                return server_token_scopes(own, SERVICE_NAME)
+
+            c.CourseSpawner.server_token_scopes = scopes
+        else:
+            c.CourseSpawner.server_token_scopes = server_token_scopes(configured, SERVICE_NAME)
+    except ServerScopeError as error:
+        raise SettingsError(str(error)) from None
+    for entry in services:
+        if entry.get("name") == SERVICE_NAME:
+            allowed = list(entry.get("oauth_client_allowed_scopes") or [])
+            entry["oauth_client_allowed_scopes"] = sorted({*allowed, STAFF_SCOPE})
 
 
 def configure_auth(

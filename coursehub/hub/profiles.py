@@ -16,6 +16,8 @@ Callers may rely on:
 - ``PROFILE_TRAITS`` names every spawner trait a profile may override, so the spawner can
   reset them between spawns (KubeSpawner merges dict overrides into the current values).
 - ``priority_class(...)`` names the PriorityClass of a spawn: staff's above students'.
+- ``check_requester(...)`` refuses (``ProfileRefused``) a spawn that staff request for
+  someone else with an environment of a course they do not teach.
 """
 
 from __future__ import annotations
@@ -235,6 +237,25 @@ def resolve_profile(
         )
     raise ProfileRefused(
         400, f"There is no environment {slug!r}. Environments you may start: {yours}."
+    )
+
+
+def check_requester(
+    entitlement: Entitlement, owner: str, requester: str | None, requester_is_admin: bool
+) -> None:
+    """A spawn someone other than ``owner`` asks for (course staff starting a student's
+    server): only with an environment of a course the requester teaches, so that staff of
+    one course cannot spend another course's GPUs or the student's hours there. Admins may
+    start anything; ``requester`` None (the owner, a service, no request) is not checked."""
+    if requester is None or requester == owner or requester_is_admin:
+        return
+    course = entitlement.course
+    if course.role_of(requester) == "staff":
+        return
+    raise ProfileRefused(
+        403,
+        f"{requester} may start {owner}'s server only with environments of courses "
+        f"{requester} teaches; {entitlement.slug!r} belongs to {course.id} ({course.title}).",
     )
 
 

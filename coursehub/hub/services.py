@@ -12,7 +12,8 @@ calls them.
   every course member may open it (``service_users_role``): the service, not the hub,
   tells a student why the page is not for them.
 - ``grader-<course>``: the course's formgrader, a ``jupyterhub-singleuser`` rooted in the
-  course's nbgrader folder that the coursehub service keeps. Only the course's staff may
+  course's nbgrader folder that the coursehub service keeps, configured by
+  ``coursehub.formgrader`` to show and grade without running code. Only the course's staff may
   open it (``access:services!service=grader-<course>`` in their role). It is opened as its
   own page (``/services/grader-<course>/formgrader``): JupyterHub ≥ 4.1 forbids framing
   single-user servers (``frame-ancestors 'none'``, nbgrader #1870), and loosening that would
@@ -28,9 +29,16 @@ import sys
 from pathlib import Path
 
 from coursehub.catalog import Catalog
+from coursehub.formgrader import config as formgrader
 from coursehub.hub.roles import staff_group, students_group
 from coursehub.hub.settings import HubSettings
-from coursehub.service.rules import HUB_CLIENT_SERVICE, grader_service_name
+from coursehub.service.rules import (
+    GRADER_SERVICE_PREFIX,
+    HUB_CLIENT_SERVICE,
+    STAFF_SCOPE,
+    grader_service_name,
+    service_access_scope,
+)
 
 SERVICE_NAME = "coursehub"
 SERVICE_PREFIX = f"/services/{SERVICE_NAME}"
@@ -135,6 +143,25 @@ def hub_client(token: str) -> tuple[dict, dict]:
     return service, role
 
 
+def grader_role(services: list[dict]) -> list[dict]:
+    """The role of the courses' formgraders (``grader-<course>`` services): their tokens call
+    the coursehub service as their course's staff (the service checks the course). Empty
+    without formgraders."""
+    names = sorted(
+        entry["name"] for entry in services if entry["name"].startswith(GRADER_SERVICE_PREFIX)
+    )
+    if not names:
+        return []
+    return [
+        {
+            "name": "coursehub-graders",
+            "description": "Formgraders: the coursehub service's staff actions of their course",
+            "scopes": [service_access_scope(SERVICE_NAME), STAFF_SCOPE],
+            "services": names,
+        }
+    ]
+
+
 def grading_environment(settings: HubSettings) -> dict[str, str]:
     """Dev: the service runs grading pods in the dev cluster, whose pods share this machine,
     so student code must not see the state folder (tokens, gradebooks) or the catalog
@@ -154,28 +181,30 @@ def grading_environment(settings: HubSettings) -> dict[str, str]:
 
 
 def grader_services(settings: HubSettings, catalog: Catalog, ports: dict[str, int]) -> list[dict]:
-    """One formgrader per course (dev), listening on ``ports[course id]``."""
+    """One formgrader per course (dev), listening on ``ports[course id]``: nbgrader's
+    formgrader with coursehub's server config (``coursehub.formgrader``: no kernels, no
+    terminals, no Autograde, reach limited to the course's sources and releases), Jupyter's
+    own files in ``<state>/formgraders/<course>/``."""
     if not settings.is_dev:
         return []
     services = []
     host = settings.service_url.split("//", 1)[1].rsplit(":", 1)[0]
     for course_id in sorted(catalog.courses):
         folder = settings.service_data_dir / "workspaces" / course_id
-        args = ["--SingleUserNotebookApp.default_url=/formgrader"]
-        if os.geteuid() == 0:
-            args.append("--allow-root")
+        own_folder = settings.state_dir / "formgraders" / course_id
         services.append(
             {
                 "name": grader_service_name(course_id),
                 "display": True,
                 "info": {"course": course_id, "kind": "formgrader"},
                 "url": f"http://{host}:{ports[course_id]}",
-                "command": [*DIE_WITH_HUB, "jupyterhub-singleuser", *args],
+                "command": [*DIE_WITH_HUB, *formgrader.command(allow_root=os.geteuid() == 0)],
                 "cwd": str(folder),
                 "oauth_no_confirm": True,
                 "environment": {
                     "COURSEHUB_SERVICE_URL": service_api_url(settings),
                     "PYTHONUNBUFFERED": "1",
+                    **formgrader.environment(course_id, own_folder),
                 },
             }
         )

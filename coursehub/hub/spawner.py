@@ -6,14 +6,17 @@ Extension points used (all documented KubeSpawner / JupyterHub ones, nothing pat
   *current* catalog at every call, so catalog edits show on the next page load.
 - ``apply_user_options`` (JupyterHub >= 5.3; runs before ``start``) refuses a profile the
   user may not use with ``web.HTTPError`` 403/400, which JupyterHub relays to the REST
-  API caller and to the spawn page; no Kubernetes object is created.
+  API caller and to the spawn page; no Kubernetes object is created. A spawn that course
+  staff request for a student (``spawner.handler.current_user`` is not the owner) must
+  use an environment of a course the requester teaches (``profiles.check_requester``).
 - ``load_user_options`` checks again (defence in depth), then resets every trait a
   profile may override before KubeSpawner applies the chosen profile: KubeSpawner merges
   dict overrides into the current values, so without the reset a GPU node selector
   would survive into a later CPU spawn of the same spawner.
-- ``load_user_options`` also adds the course students' group to the server's
-  ``oauth_access_scopes`` so course staff's API tokens are accepted by the server
-  (``coursehub.hub.roles.server_access_scopes`` says why).
+- ``load_user_options`` also adds the course's reachable-students group to the server's
+  ``oauth_access_scopes`` so course staff's API tokens are accepted by the server (none
+  for staff of any course and admins; ``coursehub.hub.roles.server_access_scopes`` says
+  why).
 - ``load_user_options`` sets ``priority_class_name`` to the staff class for the course's
   staff and admins and to the student class for students, so that under GPU pressure the
   scheduler preempts a student's server before a staff member's.
@@ -34,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import copy
 
+from jupyterhub import orm
 from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Callable, Float, Unicode, default
@@ -44,6 +48,7 @@ from coursehub.hub.profiles import (
     Entitlement,
     ProfileRefused,
     build_profiles,
+    check_requester,
     entitlements,
     priority_class,
     resolve_profile,
@@ -210,12 +215,25 @@ class CourseSpawner(KubeSpawner):
         if slug is not None and not isinstance(slug, str):
             raise _http_error(400, f"'profile' must be a string, not {slug!r}.")
         try:
-            return resolve_profile(self.catalog(), self.user.name, bool(self.user.admin), slug)
+            entitlement = resolve_profile(
+                self.catalog(), self.user.name, bool(self.user.admin), slug
+            )
+            check_requester(entitlement, self.user.name, *self.spawn_requester())
+            return entitlement
         except ProfileRefused as refusal:
             self.log.warning(
                 "Refusing spawn of %r for %s: %s", slug, self.user.name, refusal.message
             )
             raise _http_error(refusal.status, refusal.message) from None
+
+    def spawn_requester(self) -> tuple[str | None, bool]:
+        """``(name, is admin)`` of the user whose request starts this spawn; ``(None,
+        False)`` for the owner's own spawn, a service's (its hub scopes decide) or none."""
+        handler = self.handler
+        requester = getattr(handler, "current_user", None) if handler is not None else None
+        if requester is None or isinstance(requester, orm.Service):
+            return None, False
+        return requester.name, bool(requester.admin)
 
     def reset_profile_traits(self) -> None:
         """Put every trait a profile or the user's role may change back to its configured
@@ -236,7 +254,7 @@ class CourseSpawner(KubeSpawner):
         if chosen:
             self.priority_class_name = chosen
         self.oauth_access_scopes = self._default_access_scopes() + server_access_scopes(
-            self.catalog(), self.user.name
+            self.catalog(), self.user.name, bool(self.user.admin)
         )
 
     async def start(self):

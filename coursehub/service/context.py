@@ -19,10 +19,11 @@ from coursehub.grading.settings import GradingSettings
 from coursehub.hub.catalog_sync import CatalogSync
 from coursehub.service.clock import make_clock
 from coursehub.service.db import Database
-from coursehub.service.hub_client import HubREST
+from coursehub.service.hub_client import HubError, HubREST
 from coursehub.service.hub_sync import HubSync
 from coursehub.service.memberships import database_overlay_source
 from coursehub.service.models import utcnow
+from coursehub.service.rules import Refusal
 from coursehub.service.settings import ServiceSettings
 from coursehub.service.store import BlobStore
 from coursehub.service.uploads import UploadChecks
@@ -93,6 +94,22 @@ class ServiceContext:
             workspace.prepare(self.settings.courses_dir / course.id / "source")
             self._workspaces[course.id] = workspace
         return workspace
+
+    async def hub_admins(self) -> set[str]:
+        """The hub's admins now, or a 503 ``Refusal`` when the hub cannot be asked (then
+        nothing that depends on it may be applied)."""
+        if self.hub_sync is None:
+            raise Refusal(
+                503,
+                "the service has no hub API token, so it cannot tell who is a hub admin; "
+                "nothing was applied",
+            )
+        try:
+            return await self.hub_sync.hub.admin_names()
+        except HubError as error:
+            raise Refusal(
+                503, f"cannot ask the hub who is an admin ({error}); nothing was applied"
+            ) from None
 
     def due(self, course: Course, assignment: str) -> datetime | None:
         spec = course.assignment(assignment)

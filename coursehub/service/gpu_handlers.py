@@ -2,7 +2,8 @@
 
 Admission and the session start and stop reports come only from the hub's own client
 (``Caller.is_hub``): a user or a server cannot open, close or extend a session. Users read
-their own notices; admins grant extra hours; admins and a course's staff read its sessions.
+their own notices; admins grant extra hours; admins and a course's staff read its sessions
+(staff and admin powers need a staff-scoped token, see ``rules``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from sqlalchemy import select
 from coursehub.gpu import ledger, policy
 from coursehub.service.handlers import BaseHandler
 from coursehub.service.models import GPUGrant, GPUSession
-from coursehub.service.rules import Refusal, find_course, role_in
+from coursehub.service.rules import (
+    Refusal,
+    find_course,
+    lacks_staff_scope,
+    require_admin,
+    role_in,
+    staff_scope_refusal,
+)
 
 STOP_REASONS = ("stopped", "start_failed", "budget", "session_limit", "idle", "vanished")
 
@@ -136,6 +144,8 @@ class AvailabilityHandler(GPUHandler):
     async def get(self):
         username = self.get_argument("username", self.caller.name)
         if username != self.caller.name and not (self.caller.is_hub or self.caller.admin):
+            if self.caller.hub_admin:
+                raise staff_scope_refusal(self.caller, "read others' GPU availability")
             raise Refusal(403, f"{self.caller} may only read their own GPU availability")
         catalog = self.context.catalog
         # Admins may start every course's environments (as staff).
@@ -193,8 +203,7 @@ class NoticeHandler(GPUHandler):
 
 class GrantHandler(GPUHandler):
     async def post(self):
-        if not self.caller.admin:
-            raise Refusal(403, f"{self.caller} is not an admin: only admins grant GPU-hours")
+        require_admin(self.caller, "grant GPU-hours")
         data = self.body()
         course = find_course(self.context.catalog, self.field(data, "course"))
         username = self.field(data, "username")
@@ -237,10 +246,14 @@ class SessionListHandler(GPUHandler):
         course_id = self.get_argument("course", None)
         if course_id is None:
             if not self.caller.admin:
+                if self.caller.hub_admin:
+                    raise staff_scope_refusal(self.caller, "read every GPU session")
                 raise Refusal(403, f"{self.caller} is not an admin: name a course you teach")
         else:
             course = find_course(self.context.catalog, course_id)
             if role_in(course, self.caller) != "staff":
+                if lacks_staff_scope(course, self.caller):
+                    raise staff_scope_refusal(self.caller, f"read the GPU sessions of {course.id}")
                 raise Refusal(403, f"{self.caller} is not staff of {course.id}")
         only_open = self.get_argument("open", "") in ("1", "true")
         now = self.context.now()

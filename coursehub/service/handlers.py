@@ -2,8 +2,9 @@
 
 Every handler identifies the caller from the hub token in the ``Authorization`` header (never
 from a cookie, so no cross-site request can act for a user, and never from the request
-body), checks the caller's role in the course with ``rules``, and answers errors as JSON
-``{"status", "message"}``.
+body), refuses a token not given for calling this service (``rules.require_service_access``),
+checks the caller's role in the course with ``rules`` (staff powers need a staff-scoped
+token), and answers errors as JSON ``{"status", "message"}``.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from coursehub.service.rules import (
     Caller,
     Refusal,
     find_course,
+    lacks_staff_scope,
     require_member,
     require_self_or_staff,
+    require_service_access,
     require_staff,
     require_student,
     role_in,
+    staff_scope_refusal,
 )
 from coursehub.service.workspace import WorkspaceError
 
@@ -56,6 +60,7 @@ class BaseHandler(RequestHandler):
         model = await self.hub_auth.user_for_token(token, sync=False)
         if not model:
             raise HTTPError(401, "the hub does not know this token (expired or revoked?)")
+        require_service_access(model, self.context.settings.service_name)
         self.caller = Caller.from_hub_model(model)
 
     def check_xsrf_cookie(self):
@@ -390,6 +395,13 @@ class GradesHandler(BaseHandler):
 
 class JobHandler(BaseHandler):
     async def get(self, job_id: str):
+        # Before the lookup: whether a job exists is for staff to learn.
+        caller = self.caller
+        if not caller.staff_scope:
+            courses = self.context.catalog.courses.values()
+            if caller.hub_admin or any(lacks_staff_scope(course, caller) for course in courses):
+                raise staff_scope_refusal(caller, "read grading jobs")
+            raise Refusal(403, f"{caller} may not read grading jobs: only course staff may")
         job = await workflow.job(self.context, job_id)
         if job is None:
             raise Refusal(404, f"there is no job {job_id!r}")

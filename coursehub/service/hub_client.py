@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from coursehub.service.reconcile import GroupSpec, Operation, is_course_group
+from coursehub.service.reconcile import GroupSpec, Operation, hub_admins, is_managed_group
 
 PAGINATION = "application/jupyterhub-pagination+json"
 
@@ -85,16 +85,24 @@ class HubREST:
             offset = following["offset"]
 
     async def course_groups(self) -> dict[str, GroupSpec]:
+        """The groups the service keeps (course groups and the admins' group)."""
         return {
             group["name"]: GroupSpec(
                 frozenset(group.get("users") or ()), dict(group.get("properties") or {})
             )
             for group in await self.all_pages("/groups")
-            if is_course_group(group["name"])
+            if is_managed_group(group["name"])
         }
 
     async def active_users(self) -> list[dict]:
         return await self.all_pages("/users", {"state": "active"})
+
+    async def all_users(self) -> list[dict]:
+        return await self.all_pages("/users")
+
+    async def admin_names(self) -> set[str]:
+        """The hub's admins now (roster imports refuse them)."""
+        return hub_admins(await self.all_users())
 
     async def apply(self, operation: Operation) -> str | None:
         """Apply one operation; returns what changed in words (None: nothing did)."""

@@ -9,8 +9,9 @@ the admin page). A pass triggered by a change is repeated ``follow_up`` seconds 
 hub learns about the change on its own next poll, and a dropped student who started a
 server in between is caught by the second pass.
 
-A pass: read the course groups, apply ``plan_groups`` (logging every change), then stop
-the servers ``servers_to_stop`` names. Errors are logged once per outage; the next pass
+A pass: read the hub's users (their admin flags and servers) and the groups the service
+keeps, apply ``plan_groups`` (logging every change), then stop the servers
+``servers_to_stop`` names. Errors are logged once per outage; the next pass
 retries. ``state()`` says whether a first pass succeeded (the health endpoint shows it,
 and ``coursehub dev`` waits for it).
 """
@@ -28,6 +29,7 @@ from coursehub.service.hub_client import HubError, HubREST
 from coursehub.service.reconcile import (
     Operation,
     desired_groups,
+    hub_admins,
     plan_groups,
     servers_to_stop,
 )
@@ -101,13 +103,15 @@ class HubSync:
         applied: list[Operation] = []
         stopped: list[str] = []
         try:
-            plan = plan_groups(desired_groups(catalog), await self.hub.course_groups())
+            users = await self.hub.all_users()
+            desired = desired_groups(catalog, hub_admins(users))
+            plan = plan_groups(desired, await self.hub.course_groups())
             for operation in plan:
                 done = await self.hub.apply(operation)
                 applied.append(operation)
                 if done:
                     self.log.info("Course groups: %s", done)
-            for stop in servers_to_stop(catalog, await self.hub.active_users()):
+            for stop in servers_to_stop(catalog, users):
                 try:
                     await self.hub.stop_server(stop.username, stop.server)
                 except HubError as error:  # e.g. a spawn still pending: the next pass retries

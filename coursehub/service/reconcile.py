@@ -1,12 +1,14 @@
 """What the hub must change to match the effective catalog: pure functions, no I/O.
 
 - ``plan_groups(desired, actual)``: the operations that turn the hub's course groups
-  (``course-<id>-students``, ``course-<id>-staff``) into what the catalog says: create the
-  missing ones, make sure users about to be added exist, remove and add members, set
-  properties. Only groups in ``desired`` are touched: groups not named ``course-*`` and
-  groups of courses that are not in the catalog right now (removed, or invalid until fixed)
-  are left as they are. Removals come before additions, so a user moved from students to
-  staff (or back) never holds both roles' rights at once.
+  (``course-<id>-students``, ``course-<id>-staff``, ``course-<id>-reachable``) and the
+  admins' group (``coursehub-admins``) into what the catalog and the hub's admin flags say
+  (``desired_groups``): create the missing ones, make sure users about to be added exist,
+  remove and add members, set properties. Only groups in ``desired`` are touched: other
+  groups and groups of courses that are not in the catalog right now (removed, or invalid
+  until fixed) are left as they are. Removals come before additions, so a user moved from
+  students to staff (or back) never holds both roles' rights at once, and a student who
+  became staff elsewhere leaves the reachable group before anything else changes.
 - ``servers_to_stop(catalog, users)``: the running servers whose owner may no longer use
   them: a server of a course environment (``user_options.profile`` is the profile slug)
   whose owner is not a member of that course, or a server without a profile whose owner is
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coursehub.catalog import Catalog
-from coursehub.hub.roles import build_groups
+from coursehub.hub.roles import ADMINS_GROUP, build_groups
 
 COURSE_GROUP_PREFIX = "course-"
 
@@ -67,11 +69,23 @@ def is_course_group(name: str) -> bool:
     return name.startswith(COURSE_GROUP_PREFIX)
 
 
-def desired_groups(catalog: Catalog) -> dict[str, GroupSpec]:
-    """Two groups per course of the (effective) catalog, with their members."""
+def is_managed_group(name: str) -> bool:
+    """A group whose members the service keeps (course groups and the admins' group)."""
+    return is_course_group(name) or name == ADMINS_GROUP
+
+
+def desired_groups(catalog: Catalog, admins: Iterable[str] = ()) -> dict[str, GroupSpec]:
+    """The groups of the (effective) catalog and of the hub's ``admins``, with members."""
     return {
         name: GroupSpec(frozenset(spec["users"]), dict(spec["properties"]))
-        for name, spec in build_groups(catalog).items()
+        for name, spec in build_groups(catalog, admins=frozenset(admins)).items()
+    }
+
+
+def hub_admins(users: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The names of the admins among hub user models (``GET /users``)."""
+    return {
+        user["name"] for user in users if user.get("admin") and isinstance(user.get("name"), str)
     }
 
 

@@ -1,7 +1,8 @@
 """HTTP handlers for course membership (see ``docs/rosters.md`` for the contract):
 
 - ``GET|PUT|DELETE api/courses/<id>/roster``: show, import (CSV body) or clear a course's
-  imported roster; the course's staff and admins only.
+  imported roster; the course's staff and admins only. An import refuses rows naming staff
+  of any course or hub admins (asked from the hub at each import).
 - ``PUT|GET api/users/<name>/memberships``: the memberships an identity provider gave a user
   at sign-in (``{"source": "oidc"|"lti", "courses": {id: "student"|"staff"}}``); only the
   hub process records them (its token is the ``coursehub-hub`` service's).
@@ -33,10 +34,15 @@ from coursehub.catalog.overlay import (
     roles_of,
     unknown_courses,
 )
-from coursehub.catalog.roster import RosterIssue, RosterRejected, check_import
+from coursehub.catalog.roster import (
+    RosterIssue,
+    RosterRejected,
+    check_import,
+    privileged_users,
+)
 from coursehub.service import memberships
 from coursehub.service.handlers import BaseHandler
-from coursehub.service.rules import Caller, Refusal, require_staff
+from coursehub.service.rules import Caller, Refusal, require_staff, staff_scope_refusal
 
 MAX_ROSTER_BYTES = 5 * 1024 * 1024
 
@@ -72,8 +78,9 @@ class RosterHandler(BaseHandler):
             raise Refusal(
                 413, f"the roster is {len(data)} bytes; at most {MAX_ROSTER_BYTES} are accepted"
             )
+        privileged = privileged_users(self.context.catalog, await self.context.hub_admins())
         try:
-            rows, issues = check_import(course, data, skip_invalid)
+            rows, issues = check_import(course, data, skip_invalid, privileged)
         except RosterRejected as rejected:
             problems = [_issue_json(issue) for issue in rejected.issues]
             raise Refusal(400, rejected.message, {"problems": problems}) from None
@@ -277,6 +284,8 @@ class UserMembershipsHandler(BaseHandler):
         if not (
             caller.is_hub or caller.admin or (caller.kind == "user" and caller.name == username)
         ):
+            if caller.hub_admin:
+                raise staff_scope_refusal(caller, "read others' memberships")
             raise Refusal(403, f"{caller} may only see their own memberships")
         overlay = self.context.catalog_sync.overlay
         self.write_json(
@@ -311,6 +320,8 @@ def published(overlay: Overlay) -> tuple[str, dict]:
 class OverlayHandler(BaseHandler):
     async def get(self):
         if not (self.caller.is_hub or self.caller.admin):
+            if self.caller.hub_admin:
+                raise staff_scope_refusal(self.caller, "read every course membership")
             raise Refusal(403, f"{self.caller} may not read every course membership")
         version, body = published(self.context.catalog_sync.overlay)
         if self.get_query_argument("since", None) == version:

@@ -3,6 +3,13 @@
 The caller comes from the hub's answer about a token (``Caller.from_hub_model``); the
 course and its members from the catalog. A refusal is a ``Refusal`` carrying the HTTP status
 and a sentence that names the caller, the course and what they lack.
+
+Tokens (docs/auth.md, "Tokens the service accepts"): every request's token must carry
+``access:services!service=<the service>`` (``require_service_access``), and staff or admin
+powers need ``STAFF_SCOPE`` on the token as well as the role: the course staff roles and
+the admins' group grant it, and the tokens notebook servers hold never carry it, so
+neither a server's own token nor a token a staff member's visit left in a student's
+server can act as staff.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, TypeVar
 
+from jupyterhub.services.auth import check_scopes
+
 from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course
 
@@ -19,6 +28,18 @@ Role = Literal["staff", "student"]
 GRADER_SERVICE_PREFIX = "grader-"
 # The hub process's own identity towards the service (GPU admission, ledger, rosters).
 HUB_CLIENT_SERVICE = "coursehub-hub"
+# Staff and admin actions need this scope on the token (a JupyterHub custom scope, defined
+# by coursehub.hub.config); server tokens and OAuth tokens issued to servers never carry it.
+STAFF_SCOPE = "custom:coursehub:staff"
+OWN_TOKEN_HELP = (
+    "use a token of your own from the hub's Token page (for the coursehub command, in "
+    "COURSEHUB_TOKEN)"
+)
+
+
+def service_access_scope(service_name: str) -> str:
+    """The scope JupyterHub gives for calling a service: every token must carry it."""
+    return f"access:services!service={service_name}"
 
 
 class Refusal(Exception):
@@ -33,17 +54,38 @@ class Refusal(Exception):
 
 @dataclass(frozen=True)
 class Caller:
+    """``admin``: may use platform admin powers (a hub admin whose token carries
+    ``STAFF_SCOPE``); ``staff_scope``: the token carries ``STAFF_SCOPE``, without which
+    nobody acts as staff; ``hub_admin``: the hub says admin, whatever the token (only to
+    explain a refusal)."""
+
     name: str
     kind: Literal["user", "service"]
     admin: bool
+    staff_scope: bool = False
+    hub_admin: bool = False
+
+    def __post_init__(self):
+        if self.admin:  # admin powers are a hub admin's staff-scoped token
+            object.__setattr__(self, "staff_scope", True)
+            object.__setattr__(self, "hub_admin", True)
 
     @classmethod
     def from_hub_model(cls, model: dict) -> Caller:
-        """A hub admin, or a token allowed to administer every user, is a platform admin."""
+        """A hub admin, or a token allowed to administer every user, is a platform admin
+        when the token also carries ``STAFF_SCOPE`` (the hub reports ``admin: true`` for
+        any token of an admin, even one made only to open a student's server)."""
         scopes = set(model.get("scopes") or ())
-        admin = bool(model.get("admin")) or "admin:users" in scopes
+        hub_admin = bool(model.get("admin")) or "admin:users" in scopes
+        staff_scope = bool(check_scopes(STAFF_SCOPE, scopes))
         kind = "service" if model.get("kind") == "service" else "user"
-        return cls(name=model["name"], kind=kind, admin=admin)
+        return cls(
+            name=model["name"],
+            kind=kind,
+            admin=hub_admin and staff_scope,
+            staff_scope=staff_scope,
+            hub_admin=hub_admin,
+        )
 
     @property
     def is_hub(self) -> bool:
@@ -51,6 +93,44 @@ class Caller:
 
     def __str__(self) -> str:
         return self.name if self.kind == "user" else f"service {self.name}"
+
+
+def require_service_access(model: dict, service_name: str) -> None:
+    """Refuse a token that was not given for calling this service: JupyterHub answers
+    ``/hub/api/user`` for any token, e.g. the OAuth token of someone who opened a
+    student's server, so the service must check the scope itself."""
+    scope = service_access_scope(service_name)
+    if not check_scopes(scope, set(model.get("scopes") or ())):
+        raise Refusal(
+            403,
+            f"this token of {model.get('name')} may not call the {service_name} service "
+            f"(it lacks {scope}): a token given to a notebook server or to another service, "
+            f"such as one left by opening someone's server, is not accepted here; "
+            f"{OWN_TOKEN_HELP}, or your own notebook server's token",
+        )
+
+
+def lacks_staff_scope(course: Course, caller: Caller) -> bool:
+    """True when the catalog (or the hub's admin flag) would make the caller staff of the
+    course but the token may not act as staff."""
+    return not caller.staff_scope and _listed_role(course, caller) == "staff"
+
+
+def staff_scope_refusal(caller: Caller, what: str) -> Refusal:
+    return Refusal(
+        403,
+        f"{caller}'s token cannot {what}: it does not carry {STAFF_SCOPE}, which staff and "
+        f"admin actions need and tokens of notebook servers never carry; {OWN_TOKEN_HELP}",
+    )
+
+
+def require_admin(caller: Caller, what: str) -> None:
+    """Only platform admins (with a staff-scoped token) may ``what``."""
+    if caller.admin:
+        return
+    if caller.hub_admin:
+        raise staff_scope_refusal(caller, f"use admin powers ({what})")
+    raise Refusal(403, f"{caller} is not an admin: only admins {what}")
 
 
 def grader_service_name(course_id: str) -> str:
@@ -65,23 +145,36 @@ def find_course(catalog: Catalog, course_id: str) -> Course:
     return course
 
 
-def role_in(course: Course, caller: Caller) -> Role | None:
-    if caller.admin:
+def _listed_role(course: Course, caller: Caller) -> Role | None:
+    """The caller's role as the catalog and the hub's admin flag say, whatever the token."""
+    if caller.admin or caller.hub_admin:
         return "staff"
     if caller.kind == "service":
         return "staff" if caller.name == grader_service_name(course.id) else None
     return course.role_of(caller.name)
 
 
+def role_in(course: Course, caller: Caller) -> Role | None:
+    """The role the caller's token may act in: staff powers need ``STAFF_SCOPE``."""
+    role = _listed_role(course, caller)
+    if role == "staff" and not caller.staff_scope:
+        return None
+    return role
+
+
 def require_member(course: Course, caller: Caller) -> Role:
     role = role_in(course, caller)
     if role is None:
+        if lacks_staff_scope(course, caller):
+            raise staff_scope_refusal(caller, f"act as staff of {course.id}")
         raise Refusal(403, f"{caller} is not a member of {course.id}")
     return role
 
 
 def require_staff(course: Course, caller: Caller) -> None:
     if role_in(course, caller) != "staff":
+        if lacks_staff_scope(course, caller):
+            raise staff_scope_refusal(caller, f"act as staff of {course.id}")
         raise Refusal(403, f"{caller} is not staff of {course.id}: only its staff may do this")
 
 

@@ -30,15 +30,24 @@ from coursehub.gpu.reports import (
 )
 from coursehub.service.gpu_handlers import GPUHandler
 from coursehub.service.models import GPURefusal, GPUSession
-from coursehub.service.rules import Caller, Refusal, find_course, role_in
+from coursehub.service.rules import (
+    Caller,
+    Refusal,
+    find_course,
+    lacks_staff_scope,
+    role_in,
+    staff_scope_refusal,
+)
 
 
 def courses_in_scope(catalog: Catalog, caller: Caller, course_id: str | None) -> list[str]:
     """The course ids whose GPU usage ``caller`` may see (one when ``course_id`` is given),
-    or a ``Refusal`` that says why not."""
+    or a ``Refusal`` that says why not (staff and admins need a staff-scoped token)."""
     if course_id:
         course = find_course(catalog, course_id)
         if role_in(course, caller) != "staff":
+            if lacks_staff_scope(course, caller):
+                raise staff_scope_refusal(caller, f"read the GPU usage of {course.id}")
             raise Refusal(
                 403,
                 f"{caller} is not staff of {course.id}: the GPU usage of a course is for "
@@ -51,6 +60,10 @@ def courses_in_scope(catalog: Catalog, caller: Caller, course_id: str | None) ->
         course.id for course in catalog.courses.values() if role_in(course, caller) == "staff"
     )
     if not taught:
+        if caller.hub_admin or any(
+            lacks_staff_scope(course, caller) for course in catalog.courses.values()
+        ):
+            raise staff_scope_refusal(caller, "read GPU usage reports")
         raise Refusal(
             403,
             f"{caller} is neither an admin nor staff of a course: GPU usage reports are for "

@@ -3,11 +3,13 @@
 People sign in through the hub (JupyterHub's ``HubOAuthenticated``: a visit without the
 service's login cookie goes to the hub's OAuth authorize page and comes back through
 ``oauth_callback``, which sets the cookie). The hub lets a user through only with
-``access:services!service=coursehub``, which coursehub gives to every course member
-(``coursehub.hub.services.service_users_role``); then the service decides, as for the
-API: admins see every course, staff their courses, anyone else a 403 page with the
-reason. The API handlers stay token-only; only these pages read the cookie, and they only
-read (GET), so there is nothing for a cross-site request to do.
+``access:services!service=coursehub``, which coursehub gives to every user
+(``coursehub.hub.config.configure_tokens``); the token it issues carries the staff scope of
+staff and admins (the service's ``oauth_client_allowed_scopes``). Then the service decides,
+as for the API (``rules``: staff powers need the staff scope): admins see every course,
+staff their courses, anyone else a 403 page with the reason. The API handlers stay
+token-only; only these pages read the cookie, and they only read (GET), so there is nothing
+for a cross-site request to do.
 
 Every value is escaped by Tornado's templates; the chart is matplotlib's SVG, whose text
 matplotlib escapes. The pages send a Content-Security-Policy without scripts.

@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
 from coursehub.archive import ArchiveError, extract_stored_archive
+from coursehub.formgrader.execution import nbgrader_config_lines as execution_config
 from coursehub.grading.feedback import nbgrader_config_lines as feedback_config
 
 # nbgrader's own timestamp format (Exchange.timestamp_format), in UTC.
@@ -97,7 +98,9 @@ class Workspace:
             f"'{EXCHANGE_CLASSES}.CoursehubReleaseAssignment'\n"
             f"c.ExchangeFactory.release_feedback = '{EXCHANGE_CLASSES}.CoursehubReleaseFeedback'\n"
             f"c.ExchangeFactory.collect = '{EXCHANGE_CLASSES}.CoursehubCollect'\n"
-            f"c.ExchangeFactory.list = '{EXCHANGE_CLASSES}.CoursehubList'\n" + feedback_config()
+            f"c.ExchangeFactory.list = '{EXCHANGE_CLASSES}.CoursehubList'\n"
+            + feedback_config()
+            + execution_config()
         )
 
     def _ensure_schema(self) -> None:
@@ -193,6 +196,9 @@ class Workspace:
         env["PYTHONUNBUFFERED"] = "1"
         process = await asyncio.create_subprocess_exec(
             sys.executable,
+            # -P: the course folder (the working folder) is not on sys.path, so no file in it
+            # can stand in for a module nbgrader imports.
+            "-P",
             "-m",
             "nbgrader",
             *args,

@@ -3,13 +3,17 @@ what ``--skip-invalid`` applies and lists."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course
 from coursehub.catalog.roster import (
     RosterRejected,
     check_import,
     decode_roster,
+    privileged_users,
     read_roster,
 )
 
@@ -103,6 +107,43 @@ def test_a_ta_in_the_roster_is_refused_too():
         check_import(COURSE, b"username\nhelper\nbob\n")
     (issue,) = rejected.value.issues
     assert (issue.line, issue.field) == (2, "username") and "a TA of ai-101" in issue.message
+
+
+OTHER = Course.model_validate(
+    {
+        "id": "ml-201",
+        "title": "ML",
+        "term": "t",
+        "staff": {"instructors": ["prof"], "tas": ["alice"]},
+        "students": [],
+        "environments": [{"slug": "cpu", "display_name": "CPU", "image": "img"}],
+    }
+)
+CATALOG = Catalog(root=Path("courses"), courses={"ai-101": COURSE, "ml-201": OTHER})
+
+
+def test_staff_of_other_courses_and_hub_admins_are_never_imported():
+    """Review 2026-12, finding 4: a TA importing another course's instructor or an admin
+    as a student would reach their server."""
+    privileged = privileged_users(CATALOG, {"root", "prof"})
+    assert privileged == {
+        "teacher": "staff of ai-101",
+        "helper": "staff of ai-101",
+        "prof": "a hub admin and staff of ml-201",
+        "alice": "staff of ml-201",
+        "root": "a hub admin",
+    }
+    data = b"username\nbob\nprof\nroot\nalice\ncarol\n"
+    with pytest.raises(RosterRejected) as rejected:
+        check_import(COURSE, data, privileged=privileged)
+    issues = {(issue.line, issue.field): issue.message for issue in rejected.value.issues}
+    assert set(issues) == {(3, "username"), (4, "username"), (5, "username")}
+    assert issues[(4, "username")].startswith("'root' is a hub admin; staff of any course")
+    assert "'alice' is staff of ml-201" in issues[(5, "username")]
+    assert "nothing was applied" in rejected.value.message
+    rows, skipped = check_import(COURSE, data, skip_invalid=True, privileged=privileged)
+    assert [row.username for row in rows] == ["bob", "carol"]
+    assert [issue.line for issue in skipped] == [3, 4, 5]
 
 
 @pytest.mark.parametrize(

@@ -92,15 +92,24 @@ def names(entries: list[dict]) -> list[str]:
     return [entry["name"] for entry in entries]
 
 
+# What configure adds to the Helm values' coursehub service: its pages' OAuth tokens carry
+# the staff scope of staff and admins (docs/auth.md).
+HELM_SERVICE_CONFIGURED = {
+    **HELM_SERVICE,
+    "oauth_client_allowed_scopes": ["custom:coursehub:staff"],
+}
+
+
 def test_z2jh_services_and_roles_are_kept_and_coursehub_roles_added(configured):
     services = configured.JupyterHub.services
-    assert services[:2] == [CULLER_SERVICE, HELM_SERVICE]
+    assert services[:2] == [CULLER_SERVICE, HELM_SERVICE_CONFIGURED]
     assert names(services[2:]) == ["coursehub-hub"]
     roles = configured.JupyterHub.load_roles
     assert roles[:2] == [CULLER_ROLE, HELM_ROLE]
     assert names(roles[2:]) == [
         "course-ai-101-staff",
         "course-ml-201-staff",
+        "coursehub-admins",
         "coursehub-service",
         "coursehub-hub",
         "coursehub-service-users",
@@ -144,7 +153,7 @@ def test_the_helm_values_coursehub_service_wins_over_the_settings_one(tmp_path):
     configure(c, production_settings(tmp_path, COURSEHUB_SERVICE_API_TOKEN="from-env"))
     services = c.JupyterHub.services
     assert names(services) == ["jupyterhub-idle-culler", "coursehub", "coursehub-hub"]
-    assert services[1] == HELM_SERVICE
+    assert services[1] == HELM_SERVICE_CONFIGURED
 
 
 def test_without_z2jh_the_settings_coursehub_service_is_added(tmp_path):

@@ -99,7 +99,7 @@ async def test_gpu_pod(make_spawner):
     assert json.loads(env["JUPYTERHUB_OAUTH_ACCESS_SCOPES"]) == [
         "access:servers!server=student1/",
         "access:servers!user=student1",
-        "access:servers!group=course-ai-101-students",
+        "access:servers!group=course-ai-101-reachable",
     ]
 
 
@@ -168,6 +168,56 @@ async def test_own_profile_accepted_by_the_hook(make_spawner):
     spawner = make_spawner("student1")
     await spawner._run_apply_user_options({"profile": "ai-101-cpu"})
     assert spawner.entitlement.slug == "ai-101-cpu"
+
+
+class Request:
+    """What the spawner reads of the hub's request handler: who made the request."""
+
+    def __init__(self, current_user):
+        self.current_user = current_user
+
+
+@pytest.mark.parametrize(
+    ("requester", "owner", "profile", "allowed"),
+    [
+        # instructor1 teaches ai-101 and studies ml-201: ml-201's instructor may start
+        # their server only with ml-201's environments (review 2026-12, finding 13)
+        ("instructor2", "instructor1", "ai-101-gpu", False),
+        ("instructor2", "instructor1", "ml-201-cpu", True),
+        ("ta1", "student1", "ai-101-gpu", True),
+        ("student2", "student1", "ai-101-cpu", False),
+        ("admin", "instructor1", "ai-101-gpu", True),
+        ("instructor1", "instructor1", "ml-201-mig", True),  # one's own spawn
+    ],
+)
+async def test_others_start_a_server_only_with_their_courses_environments(
+    make_spawner, requester, owner, profile, allowed
+):
+    spawner = make_spawner(owner)
+    if requester == owner:
+        spawner.handler = Request(spawner.user)
+    else:
+        spawner.handler = Request(make_spawner(requester, admin=requester == "admin").user)
+    if allowed:
+        await spawner._run_apply_user_options({"profile": profile})
+        assert spawner.entitlement.slug == profile
+        return
+    with pytest.raises(web.HTTPError) as refused:
+        await spawner._run_apply_user_options({"profile": profile})
+    assert refused.value.status_code == 403
+    assert f"{requester} may start {owner}'s server only with environments of courses" in (
+        refused.value.jupyterhub_message
+    )
+    spawner.user_options = {"profile": profile}
+    with pytest.raises(web.HTTPError):  # and again inside start
+        await spawner.load_user_options()
+
+
+async def test_spawns_services_request_are_left_to_their_hub_scopes(make_spawner):
+    spawner = make_spawner("instructor1")
+    spawner.handler = Request(orm.Service(name="coursehub-dev-admin"))
+    await spawner._run_apply_user_options({"profile": "ai-101-gpu"})
+    assert spawner.entitlement.slug == "ai-101-gpu"
 
 
 PRIORITY_CLASSES = {

@@ -48,13 +48,37 @@ def in_sync() -> dict[str, GroupSpec]:
     return {
         "course-ai-101-students": spec("alice", "bob"),
         "course-ai-101-staff": spec("teach", role="staff"),
+        "course-ai-101-reachable": spec("alice", "bob", role="reachable"),
         "course-ml-201-students": spec("carol", course_id="ml-201"),
         "course-ml-201-staff": spec("prof", course_id="ml-201", role="staff"),
+        "course-ml-201-reachable": spec("carol", course_id="ml-201", role="reachable"),
+        "coursehub-admins": GroupSpec(frozenset(), {"role": "admin"}),
     }
 
 
-def test_desired_groups_are_two_per_course_with_properties():
+def test_desired_groups_are_three_per_course_and_the_admins_with_properties():
     assert desired_groups(CATALOG) == in_sync()
+
+
+def test_staff_of_any_course_and_admins_are_out_of_reach_and_admins_grouped():
+    # carol also teaches ai-101, bob is a hub admin: ml-201's staff reach neither
+    catalog = Catalog(
+        root=Path("courses"),
+        courses={
+            "ai-101": course("ai-101", ["alice", "bob"], ["teach", "carol"]),
+            "ml-201": course("ml-201", ["carol", "bob"], ["prof"]),
+        },
+    )
+    desired = desired_groups(catalog, admins={"bob", "root"})
+    assert desired["course-ml-201-students"].users == {"carol", "bob"}
+    assert desired["course-ml-201-reachable"].users == set()
+    assert desired["course-ai-101-reachable"].users == {"alice"}
+    assert desired["coursehub-admins"].users == {"bob", "root"}
+    # someone who becomes staff elsewhere leaves the reachable group first thing
+    plan = plan_groups(desired, in_sync())
+    removal = Operation("remove", "course-ml-201-reachable", ("carol",))
+    first_add = min(n for n, op in enumerate(plan) if op.kind == "add")
+    assert removal in plan and plan.index(removal) < first_add
 
 
 def test_nothing_to_do_when_the_hub_matches():
@@ -66,11 +90,13 @@ def test_missing_groups_are_created_and_their_users_made_to_exist_first():
     assert plan[0] == Operation("create-users", users=("alice", "bob", "carol", "prof", "teach"))
     assert [op.group for op in plan if op.kind == "create-group"] == sorted(in_sync())
     assert plan[1] == Operation(
-        "create-group", "course-ai-101-staff", properties={"course": "ai-101", "role": "staff"}
+        "create-group",
+        "course-ai-101-reachable",
+        properties={"course": "ai-101", "role": "reachable"},
     )
     added = {op.group: op.users for op in plan if op.kind == "add"}
     assert added["course-ai-101-students"] == ("alice", "bob")
-    assert len(plan) == 1 + 4 + 4
+    assert len(plan) == 1 + 7 + 6  # no members to add to the empty admins' group
 
 
 def test_a_move_from_students_to_staff_removes_before_it_adds():

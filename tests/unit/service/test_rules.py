@@ -9,6 +9,7 @@ import pytest
 
 from coursehub.catalog.model import Course
 from coursehub.service.rules import (
+    STAFF_SCOPE,
     Caller,
     Refusal,
     choose_for_collection,
@@ -31,21 +32,29 @@ COURSE = Course.model_validate(
 
 
 def user(name: str, admin: bool = False) -> Caller:
-    return Caller(name=name, kind="user", admin=admin)
+    """A caller whose token carries the staff scope (as tokens people make do)."""
+    return Caller(name=name, kind="user", admin=admin, staff_scope=True)
 
 
 def service(name: str) -> Caller:
-    return Caller(name=name, kind="service", admin=False)
+    return Caller(name=name, kind="service", admin=False, staff_scope=True)
 
 
 def test_callers_from_the_hubs_answer():
-    assert Caller.from_hub_model({"name": "alice", "kind": "user"}) == user("alice")
-    assert Caller.from_hub_model({"name": "root", "kind": "user", "admin": True}).admin
+    alice = Caller.from_hub_model({"name": "alice", "kind": "user"})
+    assert alice == Caller(name="alice", kind="user", admin=False)
+    root = {"name": "root", "kind": "user", "admin": True, "scopes": [STAFF_SCOPE]}
+    assert Caller.from_hub_model(root).admin
     # a token that may administer every user is a platform admin (the dev admin service)
-    dev = Caller.from_hub_model({"name": "dev", "kind": "service", "scopes": ["admin:users"]})
+    scopes = ["admin:users", STAFF_SCOPE]
+    dev = Caller.from_hub_model({"name": "dev", "kind": "service", "scopes": scopes})
     assert dev.admin and dev.kind == "service"
     filtered = {"name": "x", "kind": "user", "scopes": ["admin:users!group=course-ai-101"]}
-    assert not Caller.from_hub_model(filtered).admin
+    assert not Caller.from_hub_model(
+        {**filtered, "scopes": [*filtered["scopes"], STAFF_SCOPE]}
+    ).admin
+    # without the staff scope, an admin's token is no admin (tokens servers hold)
+    assert not Caller.from_hub_model({**root, "scopes": ["admin:users"]}).admin
 
 
 @pytest.mark.parametrize(

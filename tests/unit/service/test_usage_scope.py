@@ -40,7 +40,8 @@ CATALOG = Catalog(
 
 
 def user(name: str, admin: bool = False) -> Caller:
-    return Caller(name=name, kind="user", admin=admin)
+    """A caller whose token carries the staff scope (as tokens people make do)."""
+    return Caller(name=name, kind="user", admin=admin, staff_scope=True)
 
 
 def test_admins_see_every_course_and_staff_the_courses_they_teach():
@@ -52,7 +53,7 @@ def test_admins_see_every_course_and_staff_the_courses_they_teach():
     assert courses_in_scope(CATALOG, user("root", admin=True), "cv-301") == ["cv-301"]
     assert courses_in_scope(CATALOG, user("teacher"), None) == ["ai-101", "ml-201"]
     assert courses_in_scope(CATALOG, user("teacher"), "ml-201") == ["ml-201"]
-    grader = Caller(name="grader-ai-101", kind="service", admin=False)
+    grader = Caller(name="grader-ai-101", kind="service", admin=False, staff_scope=True)
     assert courses_in_scope(CATALOG, grader, None) == ["ai-101"]
 
 
@@ -63,6 +64,10 @@ def test_admins_see_every_course_and_staff_the_courses_they_teach():
         (user("alice"), "ai-101", 403, "alice is not staff of ai-101"),
         (user("alice"), None, 403, "alice is neither an admin nor staff of a course"),
         (user("teacher"), "nope", 404, "there is no course 'nope'"),
+        # tokens without the staff scope (a notebook server's): told what to use instead
+        (Caller("teacher", "user", False), "ai-101", 403, "does not carry custom:coursehub"),
+        (Caller("teacher", "user", False), None, 403, "Token page"),
+        (Caller("root", "user", False, hub_admin=True), None, 403, "COURSEHUB_TOKEN"),
     ],
 )
 def test_everyone_else_is_told_why_not(caller, course_id, status, words):
