@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import site
 import sys
 from pathlib import Path
 
@@ -69,10 +70,18 @@ def has_capability(number: int) -> bool:
 
 
 def python_paths() -> list[str]:
-    """Where the interpreter and its libraries live: an unprivileged user must read them."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable)}
-    paths.update(p for p in sys.path if p and os.path.isdir(p))
-    return sorted(paths)
+    """Where the interpreter, its libraries and coursehub itself live: an unprivileged user
+    must read them. Not every ``sys.path`` entry: the current folder (``python -m`` puts it
+    first) may be a private one that must stay private."""
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable)}
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where coursehub is
+    paths = {*prefixes, package, *site.getsitepackages()}
+    paths.update(
+        entry
+        for entry in sys.path
+        if entry and any(os.path.realpath(entry).startswith(os.path.realpath(p)) for p in prefixes)
+    )
+    return sorted(path for path in paths if os.path.isdir(path))
 
 
 def make_reachable(paths: list[str], staging_parent: Path) -> None:
@@ -81,13 +90,15 @@ def make_reachable(paths: list[str], staging_parent: Path) -> None:
     it) is covered by a tmpfs that shows only the entries leading to them. ``staging_parent``
     is a folder of this process's where the covered folder is bound for a moment."""
     blocked: dict[str, set[str]] = {}
+    staging_real = os.path.realpath(staging_parent)
     for path in paths:
         parts = Path(os.path.realpath(path)).parts
         for depth in range(1, len(parts)):
             ancestor = os.path.join(*parts[:depth])
             if not os.stat(ancestor).st_mode & 0o001:
-                blocked.setdefault(ancestor, set()).add(parts[depth])
-                break
+                if not (staging_real + os.sep).startswith(ancestor + os.sep):
+                    blocked.setdefault(ancestor, set()).add(parts[depth])
+                break  # past a folder it cannot cover, the path stays out of reach
     for number, (ancestor, entries) in enumerate(sorted(blocked.items())):
         staging = staging_parent / f".reach-{number}"
         staging.mkdir()

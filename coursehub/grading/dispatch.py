@@ -516,7 +516,8 @@ def _end_reason(pod: dict | None, phase: str) -> str:
         terminated = (container.get("state") or {}).get("terminated") or {}
         if terminated:
             reason = reason or terminated.get("reason", "")
-            message = message or f"exit code {terminated.get('exitCode')}"
+            said = str(terminated.get("message") or "")[:300]  # a start error's cause
+            message = message or said or f"exit code {terminated.get('exitCode')}"
     return f"its grading pod ended {phase}" + (
         f" ({reason}: {message})" if reason or message else ""
     )
