@@ -15,9 +15,10 @@ def test_python_paths_are_the_installation_not_the_current_folder(tmp_path):
     folder under pytest's 0700 temp) must not be made reachable, nor cover what holds it."""
     private = tmp_path / "state"
     private.mkdir(mode=0o700)
-    code = "import json, coursehub.linux as l; print(json.dumps(l.python_paths()))"
+    script = private / "paths.py"  # its folder goes first on sys.path, as with python -m
+    script.write_text("import json, coursehub.linux as l; print(json.dumps(l.python_paths()))")
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, str(script)],
         cwd=private,
         env={"PYTHONPATH": str(REPO_ROOT)},
         capture_output=True,
