@@ -42,6 +42,8 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from coursehub.catalog import load_catalog
+from coursehub.grading.pods import grading_network_policy
+from coursehub.grading.settings import GradingSettings
 from coursehub.hub.auth import read_passwords
 from coursehub.hub.objects import shared_data_claims
 
@@ -308,17 +310,26 @@ class Platform:
         self.kubeconfig.unlink(missing_ok=True)  # a stale one would look ready
         part = self._start_part("devcluster", argv, self._env())
         part.wait_until(self._cluster_answers, self.config.start_timeout, "an API server")
-        self.create_course_claims()
+        self.create_chart_objects()
 
-    def create_course_claims(self, namespace: str = "default") -> None:
-        """Create the courses' shared-data claims in the dev cluster (the Helm chart's job
-        in production); existing ones are kept."""
+    def create_chart_objects(self, namespace: str = "default") -> None:
+        """Create in the dev cluster what the Helm chart creates in production: the courses'
+        shared-data claims and the grading pods' NetworkPolicy; existing ones are kept."""
         catalog = load_catalog(self.courses_dir)
+        grading = GradingSettings()
+        objects = [
+            (f"api/v1/namespaces/{namespace}/persistentvolumeclaims", claim)
+            for claim in shared_data_claims(list(catalog.courses.values()), namespace)
+        ]
+        policy = grading_network_policy("coursehub-grading", namespace, dict(grading.pod_labels))
+        objects.append(
+            (f"apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies", policy)
+        )
         server = self.cluster_server()
-        for claim in shared_data_claims(list(catalog.courses.values()), namespace):
+        for path, body in objects:
             request = urllib.request.Request(
-                f"{server}/api/v1/namespaces/{namespace}/persistentvolumeclaims",
-                data=json.dumps(claim).encode(),
+                f"{server}/{path}",
+                data=json.dumps(body).encode(),
                 headers={"Content-Type": "application/json"},
                 method="POST",
             )
@@ -327,7 +338,7 @@ class Platform:
             except urllib.error.HTTPError as error:
                 if error.code != 409:  # 409: it exists already
                     raise self.parts["devcluster"].failure(
-                        f"refused the claim {claim['metadata']['name']}: {error.read()!r}"
+                        f"refused {body['kind']} {body['metadata']['name']}: {error.read()!r}"
                     ) from None
 
     def cluster_server(self) -> str | None:

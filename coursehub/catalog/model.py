@@ -192,11 +192,13 @@ def _aware(value: datetime) -> datetime:
 class Grading(_Strict):
     """How the assignment's autograding pods run: the image and GPU of one of the course's
     environments (default: its first environment without a GPU), a CPU and memory size,
-    and time limits per cell and per notebook."""
+    the disk each submission may fill (its folder, /tmp and /dev/shm together), and time
+    limits per cell and per notebook."""
 
     environment: Slug | None = None
     cpu: Quantity = "1"
     memory: Quantity = "2Gi"
+    disk: Quantity = "1Gi"
     cell_timeout_seconds: float = Field(default=60, gt=0, le=3600)
     notebook_timeout_seconds: float = Field(default=600, gt=0, le=6 * 3600)
     max_output_kb: int = Field(default=1024, ge=1, le=64 * 1024)

@@ -15,7 +15,9 @@ Where production confines pods, so does it (each in the forked child before ``ex
   ``securityContext`` gives it (``capabilities.py``); a non-root kubelet changes nothing;
 - network: a pod that NetworkPolicies leave no egress at all, decided when it starts
   (``netpolicy.py``), runs in a network namespace of its own with only loopback
-  (``netns.py``); if the kubelet cannot make one, the pod is refused, never run open.
+  (``netns.py``); if the kubelet cannot make one, the pod is refused, never run open;
+- files: as root, each container runs in a mount namespace of its own in which this
+  machine's Python is readable by every user, as an image's files are (``imagefs.py``).
 
 Not done locally: images (every container runs from this machine's Python environment),
 read-only mounts, resource limits on processes (grading pods confine their own processes:
@@ -46,6 +48,7 @@ from coursehub.devcluster.capabilities import CapabilityError, container_capabil
 from coursehub.devcluster.config import ClusterConfig
 from coursehub.devcluster.errors import ApiError
 from coursehub.devcluster.events import EventRecorder
+from coursehub.devcluster.imagefs import enter_image_filesystem
 from coursehub.devcluster.netpolicy import pod_network
 from coursehub.devcluster.podenv import (
     DEFAULT_WORKING_DIR,
@@ -391,6 +394,9 @@ class Kubelet:
         if runtime.netns_fd is not None:
             steps.append(partial(netns.enter, runtime.netns_fd))
         if self.confines_capabilities:
+            # As an image's files are: a container that switches to another user (grading
+            # pods do, per submission) still reads this machine's Python.
+            steps.append(partial(enter_image_filesystem, self.pods_dir))
             field = f"spec.containers[{index}].securityContext"
             try:
                 granted = container_capabilities(

@@ -31,7 +31,14 @@ from coursehub.grading import nbgrader_steps
 from coursehub.grading.capacity import fitting_pods
 from coursehub.grading.nbgrader_steps import CourseFolder, PreparedSubmission
 from coursehub.grading.pods import PodPlan, grading_pod, pod_name
-from coursehub.grading.protocol import ProtocolError, code_cells, parse_cells, write_json_atomically
+from coursehub.grading.protocol import (
+    CellResult,
+    ProtocolError,
+    code_cells,
+    parse_cells,
+    parse_result,
+    write_json_atomically,
+)
 from coursehub.grading.settings import GradingSettings
 
 log = logging.getLogger("coursehub.grading")
@@ -47,9 +54,11 @@ class Progress:
     running: int = 0
     waiting: str = ""
     failures: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # graded, but not all of it ran
 
     def message(self) -> str:
         parts = [f"{student}: {why}" for student, why in sorted(self.failures.items())]
+        parts += [f"{student}: {note}" for student, note in sorted(self.notes.items())]
         if self.waiting:
             parts.append(self.waiting)
         return "; ".join(parts)
@@ -132,6 +141,7 @@ def limits_json(assignment: Assignment) -> dict:
         "notebook_timeout": grading.notebook_timeout_seconds,
         "memory": int(parse_quantity(grading.memory)),
         "max_output": grading.max_output_kb * 1024,
+        "disk": int(parse_quantity(grading.disk)),
     }
 
 
@@ -161,6 +171,8 @@ class GradingRun:
         # nbgrader's gradebook is used from one thread only: no SQLite lock contention.
         self.gradebook_thread = ThreadPoolExecutor(1, thread_name_prefix="gradebook")
         self.prepared: dict[str, PreparedSubmission] = {}
+        self.settled: set[str] = set()  # done or failed: counted once
+        self._batches = 0
 
     async def _in_gradebook_thread(self, function, *args):
         return await asyncio.get_running_loop().run_in_executor(
@@ -189,10 +201,14 @@ class GradingRun:
             labels=dict(self.settings.pod_labels),
             volume=volume,
             sub_path=sub_path,
+            namespaces=self.settings.namespaces,
         )
 
     async def run(self, students: list[str]) -> Progress:
+        """Grade ``students``; never raises for what a submission or a pod did: each
+        student ends done (graded) or failed, with a reason in ``progress.failures``."""
         progress = Progress(total=len(students))
+        tasks: list[asyncio.Task] = []
         try:
             await self.report(progress)
             parallelism = self.settings.parallelism
@@ -210,12 +226,22 @@ class GradingRun:
                 parallelism,
             )
             slots = asyncio.Semaphore(parallelism)
-            tasks = []
-            for number, batch in enumerate(batches):
-                ready = await self._prepare_batch(number, batch, progress)
-                tasks.append(asyncio.create_task(self._run_batch(number, ready, slots, progress)))
-            await asyncio.gather(*tasks)
+            for batch in batches:
+                ready = await self._prepare_batch(self._new_batch_number(), batch, progress)
+                tasks.append(asyncio.create_task(self._grade_batch(ready, slots, progress)))
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            for batch, outcome in zip(batches, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    log.error(
+                        "Grading a batch of %s failed", self.assignment.name, exc_info=outcome
+                    )
+                    for student in batch:
+                        self._fail(progress, student, f"not graded: {_plain(outcome)}")
         finally:
+            for task in tasks:
+                task.cancel()
+            if tasks:  # every pod deleted and every result read before the folders go
+                await asyncio.wait(tasks)
             self.gradebook_thread.shutdown(wait=True)
             shutil.rmtree(self.work_dir, ignore_errors=True)
         progress.running = 0
@@ -223,23 +249,43 @@ class GradingRun:
         await self.report(progress)
         return progress
 
+    def _new_batch_number(self) -> int:
+        self._batches += 1
+        return self._batches - 1
+
+    def _fail(self, progress: Progress, student: str, reason: str) -> None:
+        if student in self.settled:
+            return
+        self.settled.add(student)
+        progress.failed += 1
+        progress.failures[student] = reason
+
+    def _done(self, progress: Progress, student: str, note: str = "") -> None:
+        if student in self.settled:
+            return
+        self.settled.add(student)
+        progress.done += 1
+        if note:
+            progress.notes[student] = note
+
     async def _prepare_batch(
         self, number: int, students: list[str], progress: Progress
-    ) -> list[str]:
+    ) -> tuple[int, list[str]]:
         folder = self.work_dir / str(number)
         ready = []
         for student in students:
-            try:
-                prepared = await self._in_gradebook_thread(
-                    nbgrader_steps.prepare, self.folder, self.assignment.name, student
-                )
-            except Exception as error:
-                log.exception("Preparing %s's %s failed", student, self.assignment.name)
-                progress.failed += 1
-                progress.failures[student] = f"could not be prepared for grading: {error}"
-                await self.report(progress)
-                continue
-            self.prepared[student] = prepared
+            prepared = self.prepared.get(student)
+            if prepared is None:
+                try:
+                    prepared = await self._in_gradebook_thread(
+                        nbgrader_steps.prepare, self.folder, self.assignment.name, student
+                    )
+                except Exception as error:
+                    log.exception("Preparing %s's %s failed", student, self.assignment.name)
+                    self._fail(progress, student, f"could not be prepared for grading: {error}")
+                    await self.report(progress)
+                    continue
+                self.prepared[student] = prepared
             index = len(ready)
             await asyncio.to_thread(_write_submission, folder / "in" / str(index), prepared)
             ready.append(student)
@@ -254,13 +300,30 @@ class GradingRun:
         )
         (folder / "out").mkdir(parents=True, exist_ok=True)
         folder.chmod(0o700)
-        return ready
+        return number, ready
+
+    async def _grade_batch(
+        self, batch: tuple[int, list[str]], slots: asyncio.Semaphore, progress: Progress
+    ) -> None:
+        """One pod over the batch; if it dies, the submission it was grading keeps what it
+        had graded (the rest scores zero, with the reason), and the ones it had not started
+        go to a new pod, once."""
+        number, students = batch
+        unstarted, reason = await self._run_batch(number, students, slots, progress)
+        if unstarted and reason.retry:
+            log.warning("Grading %d submission(s) again in a new pod: %s", len(unstarted), reason)
+            retry = await self._prepare_batch(self._new_batch_number(), unstarted, progress)
+            unstarted, reason = await self._run_batch(*retry, slots, progress)
+        for student in unstarted:
+            self._fail(progress, student, f"not graded: {reason}")
+        await self.report(progress)
 
     async def _run_batch(
         self, number: int, students: list[str], slots: asyncio.Semaphore, progress: Progress
-    ) -> None:
+    ) -> tuple[list[str], EndReason]:
+        """Run one pod; returns the students it did not start and why the pod ended."""
         if not students:
-            return
+            return [], EndReason("", retry=False)
         notebooks = max(len(self.prepared[s].notebooks) for s in students)
         plan = self._plan(number, len(students), notebooks)
         manifest = grading_pod(plan)
@@ -286,15 +349,20 @@ class GradingRun:
                     await asyncio.sleep(POLL_SECONDS)
                 await self._collect(folder, students, recorded, progress)
                 if counted_running:
-                    progress.running -= len(students) - len(recorded)
-                reason = _end_reason(pod, phase)
+                    progress.running = max(progress.running - (len(students) - len(recorded)), 0)
+                reason = _refusal(folder) or EndReason(_end_reason(pod, phase))
+                unstarted = []
                 for index, student in enumerate(students):
-                    if index not in recorded:
-                        progress.failed += 1
-                        progress.failures[student] = f"not graded: {reason}"
-                await self.report(progress)
+                    if index in recorded:
+                        continue
+                    if (folder / "out" / f"{index}.progress").exists() and not reason.refused:
+                        await self._record_partly(folder, index, student, reason, progress)
+                    else:
+                        unstarted.append(student)
+                return unstarted, reason
             finally:
                 await self.cluster.delete_pod(plan.namespace, plan.name)
+                shutil.rmtree(folder, ignore_errors=True)  # this pod's folder only
 
     async def _collect(
         self, folder: Path, students: list[str], recorded: set[int], progress: Progress
@@ -306,21 +374,106 @@ class GradingRun:
             progress.running = max(progress.running - 1, 0)
             try:
                 await self._in_gradebook_thread(self._record, folder, index, student)
-                progress.done += 1
-            except (ProtocolError, ValueError, KeyError) as error:
-                progress.failed += 1
-                progress.failures[student] = f"unusable grading result: {error}"
+                self._done(progress, student)
+            except ProtocolError as error:
+                # The pod wrote garbage: the student gets a plain error and zero for it.
+                await self._record_zero(student, f"its grading result was unusable ({error})")
+                self._done(progress, student, f"graded zero: unusable grading result ({error})")
+            except Exception as error:
+                log.exception("Recording %s's grading result failed", student)
+                self._fail(progress, student, f"its result could not be recorded: {_plain(error)}")
             await self.report(progress)
 
     def _record(self, folder: Path, index: int, student: str) -> None:
-        result = json.loads((folder / "out" / f"{index}.json").read_text())
-        prepared = {p.name: p for p in self.prepared[student].notebooks}
-        by_name = {item.get("name"): item for item in result.get("notebooks", [])}
-        for name, notebook in prepared.items():
-            cells = parse_cells(by_name.get(name, {}), self.limits["max_output"])
+        try:
+            data = json.loads((folder / "out" / f"{index}.json").read_text())
+        except ValueError as error:
+            raise ProtocolError(f"the result file is not JSON: {error}") from None
+        results = parse_result(data, self.limits["max_output"])
+        for notebook in self.prepared[student].notebooks:
+            result = results.get(notebook.name)
+            cells = result.cells if result else []
+            feedback = result.feedback_cells if result else None
             nbgrader_steps.record(
-                self.folder, self.assignment.name, student, notebook, cells, self.limits
+                self.folder, self.assignment.name, student, notebook, cells, self.limits, feedback
             )
+
+    async def _record_partly(
+        self, folder: Path, index: int, student: str, reason: EndReason, progress: Progress
+    ) -> None:
+        """The pod stopped while grading this submission: the cells it finished count, the
+        rest score zero with a sentence saying why."""
+        missing = f"the grading pod stopped while this submission was graded ({reason})"
+        try:
+            cells = _progress_cells(folder / "out" / f"{index}.progress", self.limits)
+            await self._in_gradebook_thread(self._record_cells, student, cells, missing)
+            self._done(progress, student, f"graded in part: {missing}")
+        except Exception as error:
+            log.exception("Recording %s's partial grading failed", student)
+            self._fail(progress, student, f"not graded: {reason}; {_plain(error)}")
+
+    async def _record_zero(self, student: str, why: str) -> None:
+        await self._in_gradebook_thread(self._record_cells, student, {}, why)
+
+    def _record_cells(self, student: str, cells: dict[str, list[CellResult]], missing: str):
+        for notebook in self.prepared[student].notebooks:
+            nbgrader_steps.record(
+                self.folder,
+                self.assignment.name,
+                student,
+                notebook,
+                cells.get(notebook.name, []),
+                self.limits,
+                missing=missing,
+            )
+
+
+@dataclass(frozen=True)
+class EndReason:
+    """Why a pod ended without some results: a sentence, and whether another pod may do
+    better (not when the pod refused to run student code at all)."""
+
+    text: str
+    retry: bool = True
+    refused: bool = False
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _refusal(folder: Path) -> EndReason | None:
+    """The runner's ``out/refused.json``: it could not confine student code, so it ran none."""
+    path = folder / "out" / "refused.json"
+    if not path.exists():
+        return None
+    try:
+        reason = json.loads(path.read_text()).get("reason")
+    except (ValueError, AttributeError):
+        reason = None
+    text = reason[:500] if isinstance(reason, str) else "the grading pod refused to run"
+    return EndReason(f"the grading pod ran no student code: {text}", retry=False, refused=True)
+
+
+def _progress_cells(path: Path, limits: dict) -> dict[str, list[CellResult]]:
+    """The grading run's cells that finished, by notebook, from a pod's progress file (its
+    last line may be cut short where the pod stopped)."""
+    cells: dict[str, list[CellResult]] = {}
+    for line in path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+            name = entry["notebook"]
+            if not isinstance(name, str):
+                continue
+            cells.setdefault(name, []).extend(
+                parse_cells({"cells": [entry["cell"]]}, limits["max_output"])
+            )
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short or garbled: that cell counts as not run
+    return cells
+
+
+def _plain(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:300]
 
 
 def _write_submission(folder: Path, prepared: PreparedSubmission) -> None:
@@ -363,7 +516,8 @@ def _end_reason(pod: dict | None, phase: str) -> str:
         terminated = (container.get("state") or {}).get("terminated") or {}
         if terminated:
             reason = reason or terminated.get("reason", "")
-            message = message or f"exit code {terminated.get('exitCode')}"
+            said = str(terminated.get("message") or "")[:300]  # a start error's cause
+            message = message or said or f"exit code {terminated.get('exitCode')}"
     return f"its grading pod ended {phase}" + (
         f" ({reason}: {message})" if reason or message else ""
     )

@@ -1,16 +1,27 @@
 """Feedback without the hidden tests.
 
 nbgrader's autograde puts the hidden tests back into each test cell, and ``generate_feedback``
-renders that notebook as it is: a student would read every hidden test in the feedback, and
-in a failed test's traceback. ``HideHiddenTests`` runs in the ``GenerateFeedback``
-pipeline (after ``GetGrades``, which needs nothing of the source) and
+renders that notebook as it is: a student would read every hidden test in the feedback, in
+a failed test's traceback, and in anything their code made of the tests once they had run
+in its process (a print of ``In``, an image, a base64 string). ``HideHiddenTests`` runs in
+the ``GenerateFeedback`` pipeline (after ``GetGrades``, which puts each cell's score in its
+metadata) and decides by what the cells are, not by what the outputs look like:
 
-- replaces each hidden region (the delimiters of nbgrader's ``ClearHiddenTests``, so a
-  course that changed them there keeps working) with one ``# hidden tests are not shown``
-  line, in every cell;
-- removes from every output (streams, errors, text data) each line that contains a hidden
-  test's line of 8 or more non-blank characters: tracebacks quote the failing line, and
-  student code can print ``In`` or the notebook file.
+- Outputs come from the **feedback run** of the notebook, which coursehub's grading pods
+  make in a process of its own with every hidden region replaced by ``pass``: a process
+  that never held a hidden test cannot show one, whatever it encodes. The scoring run's
+  outputs (with the hidden tests) stay in the autograded notebook for staff.
+  ``nbgrader_steps.record`` keeps the feedback run's outputs in each cell's metadata
+  (``coursehub.feedback_outputs``) and marks the notebook (``coursehub.feedback_run``).
+- A notebook with hidden tests but no feedback run (graded before coursehub made one, or
+  by ``nbgrader autograde`` itself) shows no output from its first hidden test cell on: each
+  of those cells says why.
+- Each cell that held hidden tests says its score, hidden tests included (what GetGrades
+  already shows), and each hidden region becomes one ``# hidden tests are not shown`` line
+  (the delimiters of nbgrader's ``ClearHiddenTests``, so a course that changed them there
+  keeps working).
+- As a last guard, every line of any output that contains a hidden line of 8 or more
+  non-blank characters is removed.
 
 The course's ``nbgrader_config.py`` gets ``nbgrader_config_lines()``.
 """
@@ -21,13 +32,22 @@ import html
 import json
 import re
 
-from nbformat.notebooknode import NotebookNode
+from nbformat.notebooknode import NotebookNode, from_dict
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 from traitlets import Unicode, default
 
-HIDDEN_NOTICE = "# hidden tests are not shown"
+from coursehub.grading.hidden import hide_hidden_tests, secret_lines
+
 REDACTED = "[hidden test line removed]"
-MIN_SECRET_CHARS = 8  # shorter lines ("pass", "x = 1") are too common to hide
+# Where nbgrader_steps.record keeps the feedback run's outputs (cell and notebook metadata).
+METADATA_KEY = "coursehub"
+FEEDBACK_OUTPUTS = "feedback_outputs"
+FEEDBACK_RUN = "feedback_run"
+NO_FEEDBACK_RUN = (
+    "Output not shown: this notebook was graded without a separate feedback run, and "
+    "outputs after its first hidden test could contain them. Ask your instructor to "
+    "regrade it to see them.\n"
+)
 BINARY_TYPES = {"image/png", "image/jpeg", "image/gif", "application/pdf"}  # base64
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 _defaults = ClearHiddenTests.class_traits()
@@ -36,36 +56,6 @@ END_HIDDEN = _defaults["end_test_delimeter"].default_value
 
 
 # ----- pure helpers ---------------------------------------------------------------------
-
-
-def hide_hidden_tests(
-    source: str, begin: str = BEGIN_HIDDEN, end: str = END_HIDDEN
-) -> tuple[str, list[str]]:
-    """``source`` with each hidden region, its delimiter lines included, replaced by one
-    ``HIDDEN_NOTICE`` line (indented as the region's first line), and the hidden lines.
-
-    Delimiters match as in ``ClearHiddenTests``: a line that contains them. A region with
-    no end runs to the end of the source (nbgrader would refuse it; feedback hides it)."""
-    kept: list[str] = []
-    hidden: list[str] = []
-    in_region = False
-    for line in source.split("\n"):
-        if not in_region and begin in line:
-            in_region = True
-            indent = line[: len(line) - len(line.lstrip())]
-            kept.append(indent + HIDDEN_NOTICE)
-        elif in_region and end in line:
-            in_region = False
-        elif in_region:
-            hidden.append(line)
-        else:
-            kept.append(line)
-    return "\n".join(kept), hidden
-
-
-def secret_lines(hidden: list[str]) -> set[str]:
-    """The hidden lines worth looking for in outputs, stripped."""
-    return {line.strip() for line in hidden if len("".join(line.split())) >= MIN_SECRET_CHARS}
 
 
 def _forms(secret: str) -> set[str]:
@@ -124,21 +114,50 @@ def _redact_value(value, secrets: set[str]):
 
 
 def hide_in_notebook(nb: dict, begin: str = BEGIN_HIDDEN, end: str = END_HIDDEN) -> dict:
-    """The whole notebook (in place): hidden regions out of every cell's source, then the
-    hidden lines out of every output, a cell's output may quote another cell's tests."""
+    """The whole notebook (in place), as its feedback shows it: outputs from the feedback
+    run (or none from the first hidden test on, without one), hidden regions out of every
+    cell's source with the score of each such cell, then the hidden lines out of every
+    output, as a cell's output may quote another cell's tests."""
+    marks = nb.get("metadata", {}).pop(METADATA_KEY, None) or {}
+    feedback_run = bool(marks.get(FEEDBACK_RUN))
     hidden: list[str] = []
+    tainted = False
     for cell in nb.get("cells", []):
         source = cell.get("source", "")
         if isinstance(source, list):
             source = "".join(source)
         cell["source"], lines = hide_hidden_tests(source, begin, end)
         hidden.extend(lines)
+        cell_marks = cell.get("metadata", {}).pop(METADATA_KEY, None) or {}
+        if cell.get("cell_type") != "code":
+            continue
+        if feedback_run:
+            outputs = cell_marks.get(FEEDBACK_OUTPUTS, [])
+            cell["outputs"] = [from_dict(output) for output in outputs if isinstance(output, dict)]
+        else:
+            tainted = tainted or bool(lines)
+            if tainted:
+                cell["outputs"] = [_stream(NO_FEEDBACK_RUN)]
+        if lines:
+            cell["outputs"].append(_stream(_score_line(cell)))
     secrets = secret_lines(hidden)
     if secrets:
         for cell in nb.get("cells", []):
             for output in cell.get("outputs", []):
                 redact_output(output, secrets)
     return nb
+
+
+def _score_line(cell: dict) -> str:
+    grading = cell.get("metadata", {}).get("nbgrader", {})
+    score, points = grading.get("score"), grading.get("points")
+    if score is None or points is None:
+        return "Hidden tests ran for this cell; their results count towards your score.\n"
+    return f"Score for this cell, hidden tests included: {score:g} of {points:g}.\n"
+
+
+def _stream(text: str) -> NotebookNode:
+    return from_dict({"output_type": "stream", "name": "stdout", "text": text})
 
 
 # ----- the nbgrader preprocessor -------------------------------------------------------

@@ -14,6 +14,7 @@ nbgrader course. They run in the service (blocking: call them in a worker thread
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
+from coursehub.grading.feedback import FEEDBACK_OUTPUTS, FEEDBACK_RUN, METADATA_KEY
 from coursehub.grading.protocol import CellResult, merge_outputs
 
 IGNORED = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
@@ -126,13 +128,28 @@ def record(
     prepared: PreparedNotebook,
     results: list[CellResult],
     limits: dict,
+    feedback_results: list[CellResult] | None = None,
+    missing: str = "the grading pod returned nothing",
 ) -> None:
-    notebook = merge_outputs(prepared.notebook, results, limits)
+    """Score the grading run's outputs; keep the feedback run's (when the notebook had
+    one) in the notebook for ``HideHiddenTests``: each code cell's
+    ``metadata.coursehub.feedback_outputs``, and ``metadata.coursehub.feedback_run``."""
+    notebook = merge_outputs(copy.deepcopy(prepared.notebook), results, limits, missing)
+    shown = None
+    if feedback_results is not None:
+        shown = merge_outputs(copy.deepcopy(prepared.notebook), feedback_results, limits, missing)
     for index in prepared.tampered:
-        notebook.cells[index].setdefault("outputs", []).append(
-            # stdout: nbgrader fails a test cell with any stderr output.
-            nbformat.v4.new_output("stream", name="stdout", text=TAMPERED)
-        )
+        # stdout: nbgrader fails a test cell with any stderr output.
+        note = nbformat.v4.new_output("stream", name="stdout", text=TAMPERED)
+        for version in (notebook, shown):
+            if version is not None:
+                version["cells"][index].setdefault("outputs", []).append(note)
+    if shown is not None:
+        notebook["metadata"].setdefault(METADATA_KEY, {})[FEEDBACK_RUN] = True
+        for cell, shown_cell in zip(notebook["cells"], shown["cells"], strict=True):
+            if cell.get("cell_type") == "code":
+                marks = cell.setdefault("metadata", {}).setdefault(METADATA_KEY, {})
+                marks[FEEDBACK_OUTPUTS] = shown_cell["outputs"]
     notebook = nbformat.from_dict(notebook)
     resources = _resources(course, assignment, prepared.name, student)
     for preprocessor in (

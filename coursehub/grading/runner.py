@@ -1,121 +1,82 @@
 """A grading pod's program: ``python -m coursehub.grading.runner FOLDER``.
 
-It reads ``FOLDER/in`` (see ``protocol``), imports the course's libraries once, then runs
-each notebook of each submission in a process forked from itself, confined by ``sandbox``
-with a user of its own per submission, and writes ``FOLDER/out/<i>.json`` as each
-submission finishes (the service watches that folder for progress).
+It reads ``FOLDER/in`` (see ``protocol``), chooses the strongest sandbox the pod allows (or
+refuses, writing ``out/refused.json``, when it cannot give each submission a user of its
+own: no student code then runs), starts the zygote (``zygote``) before reading any
+submission, and grades the submissions one after the other, each in processes of its own,
+writing ``FOLDER/out/<i>.json`` as each finishes (the service watches that folder) and
+``out/<i>.progress`` as each cell finishes (so a pod that dies mid-submission still tells
+how far it got).
 
-Cells go to the forked process one at a time over a pipe, each with a fresh nonce; the
-runner waits for the answer with the cell's time limit and the notebook's remaining budget.
-A cell that times out, crashes the process or exhausts memory is reported as such; the
-runner then forks a new process, replays the cells that had answered (their outputs
-dropped) and goes on, so the rest of the notebook is graded. The next submission's process
-is forked while the current one runs, so its start-up overlaps execution.
+A notebook with hidden tests runs twice, in separate processes, the first one done and
+gone before the second starts: a **feedback run** with every hidden region replaced by
+``pass`` (its outputs are what the student's feedback shows), then the **grading run**
+with the hidden tests (its outputs are scored). Nothing the grading run's process saw can
+reach the feedback.
+
+Cells go to a process one at a time over a pipe, each with a fresh nonce; the runner
+checks every reply (``protocol.check_reply``) and waits with the cell's time limit and the
+notebook's remaining budget, watching the submission's disk use. A cell that times out,
+crashes the process, exhausts memory or disk, or writes garbage to the grader's channel is
+reported as such; the runner then starts a new process, replays the cells that had
+answered (their outputs dropped) and goes on, so the rest of the notebook is graded. The
+next submission's process is started while the current one runs, so its start-up overlaps
+execution.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import importlib
 import json
 import os
 import secrets
 import select
 import shutil
 import signal
-import struct
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from coursehub.grading.protocol import write_json_atomically
-from coursehub.grading.sandbox import Limits, Sandbox
+from coursehub.grading.channel import HEADER, write_message
+from coursehub.grading.protocol import ProtocolError, check_reply, write_json_atomically
+from coursehub.grading.sandbox import (
+    USERS,
+    Limits,
+    Sandbox,
+    SandboxUnavailable,
+    network_reachable,
+)
+from coursehub.grading.zygote import Zygote, ZygoteError
+from coursehub.linux import PR_SET_CHILD_SUBREAPER, prctl
 
 READY_TIMEOUT = 60.0
-HEADER = struct.Struct(">I")
-CHILD_FD_IN, CHILD_FD_OUT = 3, 4
-SANDBOX_FAILED = 70
-PR_SET_CHILD_SUBREAPER = 36
+WATCH_SECONDS = 0.2  # how often the disk use of a running cell is checked
+REFUSED_EXIT = 3
 
 
-# ----- the forked process ------------------------------------------------------------
-
-
-def _write_message(fd: int, message: dict) -> None:
-    body = json.dumps(message, default=str).encode()
-    view = memoryview(HEADER.pack(len(body)) + body)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _read_exactly(fd: int, size: int) -> bytes | None:
-    chunks, remaining = [], size
-    while remaining:
-        chunk = os.read(fd, remaining)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
-
-
-def _child_main(sandbox: Sandbox, uid: int, folder: Path, environ: dict) -> None:
-    """Runs in the forked process; never returns."""
-    try:
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):  # fd-level output of C code or os.write goes nowhere
-            os.dup2(devnull, fd)
-        os.closerange(CHILD_FD_OUT + 1, 4096)  # no handle on the runner or other submissions
-        sandbox.enter(uid, folder, environ)
-        from coursehub.grading.shell import make_shell
-
-        shell = make_shell(sandbox.limits.max_output)
-    except Exception as error:
-        _write_message(CHILD_FD_OUT, {"fatal": f"{type(error).__name__}: {error}"})
-        os._exit(SANDBOX_FAILED)
-    _write_message(CHILD_FD_OUT, {"ready": True})
-    pid = os.getpid()
-    while True:
-        header = _read_exactly(CHILD_FD_IN, HEADER.size)
-        if header is None:
-            os._exit(0)
-        request = json.loads(_read_exactly(CHILD_FD_IN, HEADER.unpack(header)[0]))
-        reply = shell.run(request["source"])
-        if os.getpid() != pid:
-            os._exit(0)  # a copy forked by student code must not answer for the cell
-        reply["nonce"] = request["nonce"]
-        _write_message(CHILD_FD_OUT, reply)
-
-
-# ----- the runner's side -------------------------------------------------------------
+# ----- one process of a submission, from the runner's side ----------------------------
 
 
 @dataclass
 class Answer:
-    kind: str  # reply | timeout | died | garbled
+    kind: str  # reply | timeout | died | garbled | disk
     reply: dict | None = None
     detail: str = ""
 
 
 class Child:
-    """A forked, confined Python process and the runner's two pipe ends to it."""
+    """A confined process forked by the zygote, and the runner's two pipe ends to it."""
 
-    def __init__(self, sandbox: Sandbox, uid: int, folder: Path, environ: dict):
-        self.sandbox, self.uid = sandbox, uid
-        to_child_r, self.to_child = os.pipe()
-        self.from_child, from_child_w = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:
-            os.dup2(to_child_r, CHILD_FD_IN)
-            os.dup2(from_child_w, CHILD_FD_OUT)
-            _child_main(sandbox, uid, folder, environ)
-        os.close(to_child_r)
-        os.close(from_child_w)
+    def __init__(self, runner: Runner, uid: int, folder: Path, environ: dict):
+        self.runner, self.uid, self.folder = runner, uid, folder
+        self.pid, self.to_child, self.from_child = runner.spawn(uid, folder, environ)
         self.ready: Answer | None = None
+
+    @property
+    def limits(self) -> Limits:
+        return self.runner.sandbox.limits
 
     def wait_ready(self) -> Answer:
         if self.ready is None:
@@ -125,13 +86,13 @@ class Child:
     def execute(self, source: str, timeout: float) -> Answer:
         nonce = secrets.token_hex(8)
         try:
-            _write_message(self.to_child, {"nonce": nonce, "source": source})
+            write_message(self.to_child, {"nonce": nonce, "source": source})
         except BrokenPipeError:
             return Answer("died", detail=self._exit_detail())
         return self._receive(time.monotonic() + max(timeout, 0.0), nonce)
 
     def _receive(self, deadline: float, nonce: str | None) -> Answer:
-        limit = 2 * self.sandbox.limits.max_output + 1024**2
+        limit = 2 * self.limits.max_output + 1024**2
         header = self._read(HEADER.size, deadline)
         if isinstance(header, Answer):
             return header
@@ -145,11 +106,15 @@ class Child:
             message = json.loads(body)
         except ValueError:
             return Answer("garbled", detail="it wrote to the grader's channel")
-        if "fatal" in message:
-            return Answer("died", detail=f"the sandbox could not start: {message['fatal']}")
-        if nonce is not None and message.get("nonce") != nonce:
+        if isinstance(message, dict) and isinstance(message.get("fatal"), str):
+            return Answer("died", detail=f"the sandbox could not start: {message['fatal'][:300]}")
+        if nonce is None:
+            ok = message == {"ready": True}
+            return Answer("reply", reply=message) if ok else Answer("garbled", detail="bad start")
+        try:
+            return Answer("reply", reply=check_reply(message, nonce, limit))
+        except ProtocolError:
             return Answer("garbled", detail="it wrote to the grader's channel")
-        return Answer("reply", reply=message)
 
     def _read(self, size: int, deadline: float) -> bytes | Answer:
         chunks, remaining = [], size
@@ -157,9 +122,12 @@ class Child:
             left = deadline - time.monotonic()
             if left <= 0:
                 return Answer("timeout")
-            ready, _, _ = select.select([self.from_child], [], [], left)
+            ready, _, _ = select.select([self.from_child], [], [], min(left, WATCH_SECONDS))
             if not ready:
-                return Answer("timeout")
+                over = self.runner.over_disk_limit(self.uid, self.folder)
+                if over:
+                    return Answer("disk", detail=over)
+                continue
             chunk = os.read(self.from_child, min(remaining, 1 << 20))
             if not chunk:
                 return Answer("died", detail=self._exit_detail())
@@ -185,8 +153,8 @@ class Child:
         for fd in (self.to_child, self.from_child):
             with contextlib.suppress(OSError):
                 os.close(fd)
+        self.runner.sandbox.kill_all(self.uid, self.pid)
         if self.pid:
-            self.sandbox.kill_all(self.uid, self.pid)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
             self.pid = 0
@@ -211,172 +179,251 @@ def _reap_orphans(quiet_polls: int = 3) -> None:
         time.sleep(0.005)
 
 
-@dataclass
-class Task:
-    """One notebook of one submission."""
+# ----- the runner ----------------------------------------------------------------------
 
-    submission: int
+
+@dataclass
+class Submission:
+    index: int
     key: str
-    notebook: str
-    cells: list[dict]
-    folder: Path
+    notebooks: list[dict]  # [{"name", "cells": [{"index", "source", "shown"?}]}]
     uid: int
+    folder: Path
+    files: Path  # the copy in the batch folder: each run starts from it
+
+    @property
+    def has_hidden_tests(self) -> bool:
+        return any("shown" in cell for notebook in self.notebooks for cell in notebook["cells"])
 
 
 class Runner:
-    def __init__(self, folder: Path, work_root: Path):
-        self.folder = folder
-        batch = json.loads((folder / "in" / "batch.json").read_text())
-        self.limits = Limits.from_json(batch.get("limits", {}))
-        # The batch folder is masked too: its in/ holds every submission's cells (with the
-        # hidden tests), readable by anyone when the service created it with umask 022.
-        masked = [*batch.get("masked_paths", []), str(folder.resolve())]
-        self.sandbox = Sandbox(self.limits, masked_paths=masked)
+    def __init__(self, folder: Path, work_root: Path, sandbox: Sandbox, batch: dict):
+        self.folder, self.work_root, self.sandbox = folder, work_root, sandbox
+        self.keys = [str(key) for key in batch["submissions"]]
         self.uid_base = int(batch.get("uid_base", 200000))
-        self.count = len(batch["submissions"])
-        self.work_root = work_root
+        self.preload = list(batch.get("preload", ["numpy"]))
         self.environ = _sandbox_environ()
+        self.zygote = Zygote(sandbox, self.preload)
+        self.progress_file: Path | None = None
 
-    def tasks(self) -> list[Task]:
-        tasks = []
-        for index in range(self.count):
-            spec = json.loads((self.folder / "in" / str(index) / "cells.json").read_text())
-            for notebook in spec["notebooks"]:
-                tasks.append(
-                    Task(
-                        index,
-                        spec["key"],
-                        notebook["name"],
-                        notebook["cells"],
-                        self.work_root / str(index),
-                        self.uid_base + index,
-                    )
-                )
-        return tasks
+    @property
+    def limits(self) -> Limits:
+        return self.sandbox.limits
 
-    def _prepare_folder(self, task: Task) -> None:
-        if not task.folder.exists():
-            files = self.folder / "in" / str(task.submission) / "files"
-            if files.is_dir():
-                shutil.copytree(files, task.folder, symlinks=False)
-            self.sandbox.prepare_folder(task.folder, task.uid)
+    def spawn(self, uid: int, folder: Path, environ: dict) -> tuple[int, int, int]:
+        try:
+            return self.zygote.spawn(uid, folder, environ)
+        except ZygoteError:  # it died (say, the pod ran short of memory): a new one, once
+            return self.zygote.spawn(uid, folder, environ)
 
-    def _fork(self, task: Task) -> Child:
-        self._prepare_folder(task)
-        environ = {**self.environ, "HOME": str(task.folder)}
-        return Child(self.sandbox, task.uid, task.folder, environ)
+    def submission(self, index: int) -> Submission:
+        spec = json.loads((self.folder / "in" / str(index) / "cells.json").read_text())
+        return Submission(
+            index=index,
+            key=self.keys[index],
+            notebooks=spec["notebooks"],
+            uid=self.uid_base + index,
+            folder=self.work_root / str(index),
+            files=self.folder / "in" / str(index) / "files",
+        )
 
     def run(self) -> int:
-        tasks = self.tasks()
-        results: dict[int, dict] = {}
-        done = 0
-        warm: Child | None = self._fork(tasks[0]) if tasks else None
-        for position, task in enumerate(tasks):
-            child = warm or self._fork(task)
-            upcoming = tasks[position + 1] if position + 1 < len(tasks) else None
-            # Start the next submission's process now; a next notebook of the same
-            # submission waits, because it shares this one's user and folder.
-            warm = (
-                self._fork(upcoming)
-                if upcoming and upcoming.submission != task.submission
-                else None
-            )
-            started = time.monotonic()
-            cells = self.run_notebook(task, child)
-            result = results.setdefault(
-                task.submission,
-                {"key": task.key, "sandbox": self.sandbox.describe(), "notebooks": []},
-            )
-            result["notebooks"].append(
-                {
-                    "name": task.notebook,
-                    "cells": cells,
-                    "seconds": round(time.monotonic() - started, 3),
-                }
-            )
-            if upcoming is None or upcoming.submission != task.submission:
-                write_json_atomically(self.folder / "out" / f"{task.submission}.json", result)
-                shutil.rmtree(task.folder, ignore_errors=True)
-                done += 1
-                print(json.dumps({"done": done, "of": self.count, "key": task.key}), flush=True)
+        (self.folder / "out").mkdir(exist_ok=True)
+        self.zygote.start()
+        warm: Child | None = None
+        try:
+            for index in range(len(self.keys)):
+                submission = self.submission(index)
+                upcoming = index + 1 < len(self.keys)
+                try:
+                    result, warm = self.grade(submission, warm, upcoming)
+                except Exception as error:  # the runner's own failure: this one only
+                    result, warm = _not_graded(submission, f"{type(error).__name__}: {error}"), None
+                write_json_atomically(self.folder / "out" / f"{index}.json", result)
+                print(
+                    json.dumps({"done": index + 1, "of": len(self.keys), "key": submission.key}),
+                    flush=True,
+                )
+        finally:
+            if warm is not None:
+                warm.stop()
+            self.zygote.stop()
         return 0
 
-    def run_notebook(self, task: Task, child: Child | None) -> list[dict]:
+    def grade(
+        self, submission: Submission, warm: Child | None, upcoming: bool
+    ) -> tuple[dict, Child | None]:
+        """The submission's result, and the next submission's process if it was started."""
+        result = {"key": submission.key, "sandbox": self.sandbox.describe(), "notebooks": []}
+        notebooks = {
+            nb["name"]: {"name": nb["name"], "cells": [], "seconds": 0.0}
+            for nb in submission.notebooks
+        }
+        result["notebooks"] = list(notebooks.values())
+        # Its existence says "started": a pod that dies now costs this submission alone.
+        self.progress_file = self.folder / "out" / f"{submission.index}.progress"
+        self.progress_file.touch()
+        runs = ["feedback", "grading"] if submission.has_hidden_tests else ["grading"]
+        next_warm = None
+        for run in runs:
+            if warm is None:
+                self.reset_folder(submission)
+            last_run = run == runs[-1]
+            for position, notebook in enumerate(submission.notebooks):
+                child = warm if position == 0 else None
+                warm = None
+                if last_run and position == len(submission.notebooks) - 1 and upcoming:
+                    next_warm = self._warm_next(submission.index + 1)
+                started = time.monotonic()
+                cells = self.run_notebook(submission, notebook, run, child)
+                entry = notebooks[notebook["name"]]
+                entry["feedback_cells" if run == "feedback" else "cells"] = cells
+                entry["seconds"] = round(entry["seconds"] + time.monotonic() - started, 3)
+            self.finish(submission)
+        shutil.rmtree(submission.folder, ignore_errors=True)
+        return result, next_warm
+
+    def _warm_next(self, index: int) -> Child | None:
+        """Start the next submission's first process now, so its start-up overlaps this
+        one's execution (another user, another folder: nothing shared)."""
+        try:
+            upcoming = self.submission(index)
+            self.reset_folder(upcoming)
+            return Child(self, upcoming.uid, upcoming.folder, self.environ_for(upcoming))
+        except (OSError, ZygoteError, ValueError, KeyError):
+            return None  # it starts when its turn comes
+
+    def environ_for(self, submission: Submission) -> dict[str, str]:
+        return {**self.environ, "HOME": str(submission.folder)}
+
+    def reset_folder(self, submission: Submission) -> None:
+        """The submission's folder as it was handed in, readable by its user alone."""
+        shutil.rmtree(submission.folder, ignore_errors=True)
+        if submission.files.is_dir():
+            shutil.copytree(submission.files, submission.folder, symlinks=False)
+        self.sandbox.prepare_folder(submission.folder, submission.uid)
+
+    def finish(self, submission: Submission) -> None:
+        """Nothing of this run may outlive it: its processes, its files, its IPC."""
+        self.sandbox.kill_all(submission.uid)
+        _reap_orphans()
+        self.sandbox.clean_up(submission.uid)
+
+    def over_disk_limit(self, uid: int, folder: Path) -> str:
+        used, entries = self.sandbox.disk_used(uid, folder)
         limits = self.limits
-        deadline = time.monotonic() + limits.notebook_timeout
+        if used > limits.disk:
+            return f"it used more than {limits.disk / 1024**2:g} MB of disk"
+        if entries > limits.max_entries:
+            return f"it made more than {limits.max_entries} files and folders"
+        return ""
+
+    def run_notebook(
+        self, submission: Submission, notebook: dict, run: str, child: Child | None
+    ) -> list[dict]:
+        limits = self.limits
+        # The notebook's time budget counts from its first ready process: start-up is the
+        # grader's time, not the student's.
+        deadline: float | None = None
         answered: list[str] = []  # sources that ran to an answer: replayed after a restart
         results, restarts = [], 0
-        for cell in task.cells:
+        started = child is not None
+        for cell in notebook["cells"]:
             index = cell["index"]
-            if time.monotonic() >= deadline:
+            source = cell.get("shown", cell["source"]) if run == "feedback" else cell["source"]
+            result = None
+            if deadline is not None and time.monotonic() >= deadline:
                 detail = f"the notebook's time budget of {limits.notebook_timeout:g} s ran out"
-                results.append(_skipped(index, detail))
-                continue
-            if child is None:
-                if restarts >= limits.max_restarts:
-                    detail = f"the notebook's process was restarted {restarts} times already"
-                    results.append(_skipped(index, detail))
-                    continue
-                restarts += 1
-                child = self._fork(task)
-                if not self._replay(child, answered, deadline):
+                result = _skipped(index, detail)
+            elif child is None and started and restarts >= limits.max_restarts:
+                detail = f"the notebook's process was restarted {restarts} times already"
+                result = _skipped(index, detail)
+            elif child is None:
+                restarts += started  # the notebook's first process is no restart
+                started = True
+                child = self._start(submission, answered, deadline)
+                if isinstance(child, str):
+                    result, child = _skipped(index, child), None
+            if result is None and child.wait_ready().kind != "reply":  # a warm process
+                detail = child.ready.detail or "the sandbox did not start"
+                child.stop()
+                result, child = _skipped(index, detail), None
+            if deadline is None:
+                deadline = time.monotonic() + limits.notebook_timeout
+            if result is None:
+                timeout = min(limits.cell_timeout, deadline - time.monotonic())
+                answer = child.execute(source, timeout)
+                if answer.kind == "reply":
+                    result = _from_reply(index, answer.reply)
+                    answered.append(source)
+                else:
                     child.stop()
                     child = None
-                    detail = "its earlier cells could not be run again after a crash"
-                    results.append(_skipped(index, detail))
-                    continue
-            ready = child.wait_ready()
-            if ready.kind != "reply":
-                child.stop()
-                child = None
-                results.append(_skipped(index, ready.detail or "the sandbox did not start"))
-                continue
-            timeout = min(limits.cell_timeout, deadline - time.monotonic())
-            answer = child.execute(cell["source"], timeout)
-            if answer.kind == "reply":
-                results.append(_from_reply(index, answer.reply))
-                answered.append(cell["source"])
-                continue
-            child.stop()
-            child = None
-            if answer.kind == "timeout":
-                results.append(
-                    {"index": index, "status": "timeout", "execution_count": None, "outputs": []}
-                )
-            else:
-                results.append(
-                    {
-                        "index": index,
-                        "status": "crashed",
-                        "execution_count": None,
-                        "outputs": [],
-                        "detail": answer.detail,
-                    }
-                )
+                    if answer.kind == "disk":
+                        self.clear_disk(submission)
+                    result = _failed(index, answer)
+            results.append(result)
+            if run == "grading":
+                self._record_progress(notebook["name"], result)
         if child is not None:
             child.stop()
         return results
 
-    def _replay(self, child: Child, sources: list[str], deadline: float) -> bool:
-        if child.wait_ready().kind != "reply":
-            return False
-        for source in sources:
+    def _start(self, submission: Submission, answered: list[str], deadline: float | None):
+        """A new process for the submission, with the cells that had answered run again;
+        a sentence instead when that fails."""
+        try:
+            child = Child(self, submission.uid, submission.folder, self.environ_for(submission))
+        except ZygoteError as error:
+            return f"the grader could not start a process for it ({error})"
+        ready = child.wait_ready()
+        if ready.kind != "reply":
+            child.stop()
+            return ready.detail or "the sandbox did not start"
+        for source in answered:
             timeout = min(self.limits.cell_timeout, deadline - time.monotonic())
             if child.execute(source, timeout).kind != "reply":
-                return False
-        return True
+                child.stop()
+                return "its earlier cells could not be run again after a crash"
+        return child
+
+    def clear_disk(self, submission: Submission) -> None:
+        """After a process was stopped for its disk use: its files go, the folder is as
+        handed in, and its later cells run in a clean state."""
+        self.finish(submission)
+        self.reset_folder(submission)
+
+    def _record_progress(self, notebook: str, result: dict) -> None:
+        line = json.dumps({"notebook": notebook, "cell": result}) + "\n"
+        with open(self.progress_file, "a") as progress:
+            progress.write(line)
 
 
 def _from_reply(index: int, reply: dict) -> dict:
-    outputs = reply.get("outputs", [])
-    status = reply.get("status", "error")
-    if any(o.get("output_type") == "error" and o.get("ename") == "MemoryError" for o in outputs):
+    outputs = reply["outputs"]
+    status = reply["status"]
+    if any(o["output_type"] == "error" and o["ename"] == "MemoryError" for o in outputs):
         status = "memory"
     return {
         "index": index,
         "status": status,
-        "execution_count": reply.get("execution_count"),
+        "execution_count": reply["execution_count"],
         "outputs": outputs,
+    }
+
+
+def _failed(index: int, answer: Answer) -> dict:
+    if answer.kind == "timeout":
+        return {"index": index, "status": "timeout", "execution_count": None, "outputs": []}
+    detail = answer.detail or "it stopped answering"
+    if answer.kind == "garbled" and "grader's channel" not in detail:
+        detail = f"{detail}: it wrote to the grader's channel"
+    return {
+        "index": index,
+        "status": "crashed",
+        "execution_count": None,
+        "outputs": [],
+        "detail": detail,
     }
 
 
@@ -387,6 +434,22 @@ def _skipped(index: int, detail: str) -> dict:
         "execution_count": None,
         "outputs": [],
         "detail": detail,
+    }
+
+
+def _not_graded(submission: Submission, reason: str) -> dict:
+    detail = f"the grader failed on this submission ({reason[:300]})"
+    return {
+        "key": submission.key,
+        "sandbox": "",
+        "notebooks": [
+            {
+                "name": notebook["name"],
+                "cells": [_skipped(cell["index"], detail) for cell in notebook["cells"]],
+                "seconds": 0.0,
+            }
+            for notebook in submission.notebooks
+        ],
     }
 
 
@@ -406,14 +469,37 @@ def _sandbox_environ() -> dict[str, str]:
     return environ
 
 
-def preload(modules: list[str]) -> None:
-    """Import what every notebook imports, once, before forking (the warm template)."""
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # threads do not survive fork
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    importlib.import_module("coursehub.grading.shell")
-    for name in modules:
-        with contextlib.suppress(ImportError):
-            importlib.import_module(name)
+def choose_sandbox(batch: dict, folder: Path) -> Sandbox:
+    """The strongest sandbox this pod allows, or SandboxUnavailable. The batch folder (every
+    submission's cells) is hidden too where namespaces allow, and is the runner's alone
+    (``0700``) anyway. In the users mode the network is the NetworkPolicy's job: the runner
+    checks that it is in force."""
+    machine = list(batch.get("masked_paths", []))  # dev: folders of the machine pods share
+    sandbox = Sandbox.for_this_pod(
+        Limits.from_json(batch.get("limits", {})),
+        [*machine, str(folder.resolve())],
+        require_namespaces=bool(machine),
+    )
+    api = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "")
+    if (
+        sandbox.mode == USERS
+        and api[0]
+        and api[1].isdigit()
+        and network_reachable(api[0], int(api[1]))
+    ):
+        raise SandboxUnavailable(
+            f"refusing to run student code: this grading pod can reach the network (the "
+            f"Kubernetes API at {api[0]}:{api[1]} answered), so its NetworkPolicy is not in "
+            "force; the cluster's network plugin must enforce NetworkPolicy (docs/deploy.md)"
+        )
+    return sandbox
+
+
+def refuse(folder: Path, reason: str) -> int:
+    write_json_atomically(folder / "out" / "refused.json", {"reason": reason})
+    print(json.dumps({"refused": reason}), flush=True)
+    print(reason, file=sys.stderr)
+    return REFUSED_EXIT
 
 
 def main(argv: list[str]) -> int:
@@ -421,15 +507,20 @@ def main(argv: list[str]) -> int:
         print("usage: python -m coursehub.grading.runner FOLDER", file=sys.stderr)
         return 2
     folder = Path(argv[0]).absolute()
-    # Orphans of student code become the runner's children, so it can reap them.
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
+    # Orphans of student code (and the zygote's forks) become the runner's children.
+    prctl(PR_SET_CHILD_SUBREAPER, 1, "child subreaper")
+    with contextlib.suppress(PermissionError):  # not root: refused below anyway
+        folder.chmod(0o700)  # the batch (every submission's cells) is the runner's alone
     batch = json.loads((folder / "in" / "batch.json").read_text())
-    preload(batch.get("preload", ["numpy"]))
+    try:
+        sandbox = choose_sandbox(batch, folder)
+    except SandboxUnavailable as refusal:
+        return refuse(folder, str(refusal))
     work_root = Path(tempfile.mkdtemp(prefix="coursehub-grading-"))
     work_root.chmod(0o711)  # each submission may enter its own folder, not list the others
     try:
-        runner = Runner(folder, work_root)
-        print(json.dumps({"sandbox": runner.sandbox.describe(), "of": runner.count}), flush=True)
+        runner = Runner(folder, work_root, sandbox, batch)
+        print(json.dumps({"sandbox": sandbox.describe(), "of": len(runner.keys)}), flush=True)
         return runner.run()
     finally:
         shutil.rmtree(work_root, ignore_errors=True)

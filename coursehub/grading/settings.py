@@ -36,6 +36,13 @@ class GradingSettings:
     masked_paths: tuple[str, ...] = ()
     uid_base: int = 200000
 
+    @property
+    def namespaces(self) -> bool:
+        """Dev: pods share the developer's machine, whose folders (``masked_paths``) only a
+        mount namespace can hide, so grading pods ask for CAP_SYS_ADMIN; production pods
+        hold nothing but their inputs and never get it."""
+        return bool(self.masked_paths)
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> GradingSettings:
         env = os.environ if environ is None else environ

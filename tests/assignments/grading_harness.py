@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 from course_folder import ASSIGNMENT, COURSE_ID, REPO_ROOT, db_url
+from kubernetes_asyncio.client import NetworkingV1Api
 
 from coursehub.catalog import load_catalog
 from coursehub.catalog.model import Assignment
@@ -15,15 +16,24 @@ from coursehub.devcluster.app import DevCluster
 from coursehub.devcluster.config import load_cluster_config
 from coursehub.grading.dispatch import Cluster, GradingRun, Progress
 from coursehub.grading.nbgrader_steps import CourseFolder
+from coursehub.grading.pods import grading_network_policy
 from coursehub.grading.settings import GradingSettings
 
 
 @contextlib.asynccontextmanager
-async def dev_cluster(state_dir: Path, config_path: Path | None = None):
+async def dev_cluster(state_dir: Path, config_path: Path | None = None, network_policy=True):
+    """A dev cluster in this process and the service's client of it; with the grading pods'
+    NetworkPolicy (deny all) that the chart and ``coursehub dev`` create, unless told not."""
     cluster = DevCluster(state_dir, load_cluster_config(config_path))
     await cluster.start()
     client = await Cluster.connect(str(cluster.kubeconfig_path))
     try:
+        if network_policy:
+            labels = dict(GradingSettings().pod_labels)
+            policy = grading_network_policy("coursehub-grading", "default", labels)
+            await NetworkingV1Api(client.api_client).create_namespaced_network_policy(
+                "default", policy
+            )
         yield client
     finally:
         await client.close()

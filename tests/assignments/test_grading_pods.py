@@ -6,12 +6,16 @@ assignment's pod asks for the GPU and waits while none is free."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
 import json
 import os
 import re
+import signal
 import socket
+import struct
 import subprocess
+import zlib
 from pathlib import Path
 
 import pytest
@@ -24,9 +28,9 @@ from coursehub.grading.settings import GradingSettings
 SECRET = "hub-token-that-must-not-leak"
 
 
-def hostile_cells(root: Path, victim: Path, port: int) -> dict[str, str]:
-    """Code a student adds in a cell of its own, before the first answer."""
-    source = REPO_ROOT / "courses/ai-101/source/ps1/ps1.ipynb"
+def hostile_cells(root: Path, victim: Path, port: int, source: Path) -> dict[str, str]:
+    """Code a student adds in a cell of its own, before the first answer; ``source``: a copy
+    of the assignment with its solutions on the machine."""
     return {
         "loop": "while True:\n    pass",
         "memory": "hog = bytearray(64 * 1024**3)",
@@ -56,7 +60,8 @@ EXPECTED_OUTPUT = {
     "solution": "Permission denied",
     "workspace": "Errno",
     "neighbour": "Errno",
-    "network": "Network is unreachable",
+    # No route at all (namespaces), or the pod's own loopback only (NetworkPolicy).
+    "network": ("Network is unreachable", "Connection refused"),
     "gradebook": "Error",
     "delete": "Errno",
     "crash": "The Python process died while running this cell (killed by SIGSEGV)",
@@ -84,9 +89,15 @@ def autograded(root: Path, student: str) -> dict:
     return json.loads((root / "autograded" / student / ASSIGNMENT / "ps1.ipynb").read_text())
 
 
-@pytest.fixture(scope="module")
-def hostile_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("hostile") / "course"
+@pytest.fixture(scope="module", params=["namespaces", "users"])
+def hostile_run(tmp_path_factory, request):
+    """The same battery in the dev cluster's sandbox (namespaces: the pods share this
+    machine, whose folders it hides) and as production grading pods run (users: no
+    CAP_SYS_ADMIN, a user per submission, the network cut by the NetworkPolicy). In the
+    users mode the solutions are where a real pod would never have them but this machine
+    does: in a folder of the service's own (0700)."""
+    mode = request.param
+    root = tmp_path_factory.mktemp(f"hostile-{mode}") / "course"
     root.mkdir()
     released = generate(root)
     victim = root.parent / "victim.txt"
@@ -95,7 +106,11 @@ def hostile_run(tmp_path_factory):
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     listener.setblocking(False)
-    cells = hostile_cells(root, victim, listener.getsockname()[1])
+    solution = REPO_ROOT / "courses/ai-101/source/ps1/ps1.ipynb"
+    if mode == "users":
+        solution = root.parent / "solution.ipynb"
+        solution.write_text((REPO_ROOT / "courses/ai-101/source/ps1/ps1.ipynb").read_text())
+    cells = hostile_cells(root, victim, listener.getsockname()[1], solution)
     submit(root, "honest", full_marks_answers(released))
     submit(root, "partial", partial_answers(released))
     for name, source in cells.items():
@@ -113,11 +128,15 @@ def hostile_run(tmp_path_factory):
     peek = full_marks_answers(released)  # prints every cell run so far, hidden tests too
     peek["cells"].append(with_extra_cell({"cells": [None] * 2}, "print(In)")["cells"][2])
     submit(root, "peek", peek)
-    students = ["honest", "partial", *cells, "tamper", "stuck", "peek"]
+    smuggle = full_marks_answers(released)  # the hidden tests, encoded every way it can
+    smuggle["cells"].append(with_extra_cell({"cells": [None] * 2}, SMUGGLE)["cells"][2])
+    submit(root, "smuggle", smuggle)
+    students = ["honest", "partial", *cells, "tamper", "stuck", "peek", "smuggle"]
     _, assignment = course_assignment(cell_timeout_seconds=3, notebook_timeout_seconds=120)
-    settings = GradingSettings(
-        parallelism=2, masked_paths=(str(root.parent), str(REPO_ROOT / "courses"))
-    )
+    settings = GradingSettings(parallelism=2)
+    if mode == "namespaces":
+        masked = (str(root.parent), str(REPO_ROOT / "courses"))
+        settings = GradingSettings(parallelism=2, masked_paths=masked)
     os.environ["JUPYTERHUB_API_TOKEN"] = SECRET  # in the grading service's own environment
 
     async def run():
@@ -138,6 +157,7 @@ def hostile_run(tmp_path_factory):
         reached = False
     listener.close()
     return {
+        "mode": mode,
         "root": root,
         "progress": progress,
         "scores": scores(root),
@@ -149,7 +169,7 @@ def hostile_run(tmp_path_factory):
 def test_every_submission_is_graded(hostile_run):
     progress = hostile_run["progress"]
     assert progress.failed == 0, progress.message()
-    assert progress.done == progress.total == 17
+    assert progress.done == progress.total == 18
 
 
 def test_honest_students_in_the_same_run_get_their_scores(hostile_run):
@@ -179,6 +199,40 @@ def test_secrets_and_solutions_stay_out_of_reach(hostile_run):
     assert not hostile_run["reached"], "a grading process opened a connection to the machine"
     assert hostile_run["victim"].read_text() == "keep me"
     assert all(score <= 10.0 for score in hostile_run["scores"].values())  # gradebook intact
+
+
+def test_each_mode_cuts_the_network_its_own_way(hostile_run):
+    text = cell_text(autograded(hostile_run["root"], "network")["cells"][2])
+    if hostile_run["mode"] == "namespaces":
+        assert "Network is unreachable" in text  # a network namespace with nothing up
+    else:
+        assert "Connection refused" in text  # the pod's own loopback, nothing else
+
+
+def test_without_its_network_policy_a_production_pod_runs_no_student_code(tmp_path):
+    """A cluster whose network plugin ignores NetworkPolicy: the runner finds the
+    Kubernetes API reachable and refuses, rather than grade with the network open."""
+    root = tmp_path / "course"
+    root.mkdir()
+    released = generate(root)
+    marker = tmp_path / "ran"
+    tmp_path.chmod(0o777)
+    submit(
+        root,
+        "mallory",
+        with_extra_cell(full_marks_answers(released), f"open({str(marker)!r}, 'w')"),
+    )
+
+    async def scenario():
+        async with dev_cluster(tmp_path / "devcluster", network_policy=False) as cluster:
+            return await grade_with_pods(cluster, root, ["mallory"], settings=GradingSettings())
+
+    progress = asyncio.run(scenario())
+    assert progress.failed == 1 and progress.done == 0
+    reason = progress.failures["mallory"]
+    assert reason.startswith("not graded: the grading pod ran no student code: refusing")
+    assert "NetworkPolicy is not in force" in reason
+    assert not marker.exists()
 
 
 def test_flood_output_is_capped(hostile_run):
@@ -339,6 +393,29 @@ def test_gpu_assignment_pod_requests_the_gpu_and_waits_while_none_is_free(tmp_pa
 
 
 HIDDEN_LINE = "assert np.allclose(sigmoid(np.array([-1.0, 0.0, 1.0]"
+# A last cell that puts every cell run so far (hidden tests, where it saw them) into
+# outputs of every kind feedback can carry: an image, a PDF, HTML, JSON, base64 text, and
+# a real PNG whose pixels are the text (no line of text to match in it).
+SMUGGLE = """\
+import base64, struct, zlib
+from IPython.display import display
+source = '\\n'.join(In)
+packed = base64.b64encode(source.encode()).decode()
+print(packed)
+display({'image/png': packed, 'application/pdf': packed, 'text/html': '<pre>' + source + '</pre>',
+         'application/json': {'source': source}}, raw=True)
+def png(data, width=256):
+    rows = [data[i:i + width].ljust(width, b'\\0') for i in range(0, len(data), width)]
+    def chunk(kind, body):
+        return (struct.pack('>I', len(body)) + kind + body
+                + struct.pack('>I', zlib.crc32(kind + body) & 0xffffffff))
+    header = struct.pack('>IIBBBBB', width, len(rows), 8, 0, 0, 0, 0)
+    pixels = zlib.compress(b''.join(b'\\0' + row for row in rows))
+    signature = b'\\x89PNG\\r\\n\\x1a\\n'
+    return signature + chunk(b'IHDR', header) + chunk(b'IDAT', pixels) + chunk(b'IEND', b'')
+display({'image/png': base64.b64encode(png(source.encode())).decode(),
+         'text/plain': 'drawn: ' + str('HIDDEN' + ' TESTS' in source)}, raw=True)
+"""
 
 
 def test_feedback_never_shows_hidden_test_source(hostile_run):
@@ -352,3 +429,140 @@ def test_feedback_never_shows_hidden_test_source(hostile_run):
     assert "assert sigmoid(0) == 0.5" in text  # visible tests are shown
     assert "np.allclose(sigmoid(np.array" not in text
     assert "hidden tests are not shown" in text
+
+
+def hidden_lines() -> list[str]:
+    from coursehub.grading.hidden import hide_hidden_tests, secret_lines
+
+    notebook = json.loads((REPO_ROOT / "courses/ai-101/source/ps1/ps1.ipynb").read_text())
+    lines = []
+    for cell in notebook["cells"]:
+        lines += hide_hidden_tests("".join(cell["source"]))[1]
+    return sorted(secret_lines(lines))
+
+
+def decoded_payloads(text: str) -> list[str]:
+    """Every base64 run of 40 characters or more in ``text``, decoded; a PNG's pixels as
+    text too."""
+    found = []
+    for run in re.findall(r"[A-Za-z0-9+/]{40,}={0,2}", text):
+        try:
+            data = base64.b64decode(run + "=" * (-len(run) % 4))
+        except ValueError:
+            continue
+        found.append(data.decode(errors="replace"))
+        if data.startswith(b"\x89PNG"):
+            found.append(png_pixels(data).decode(errors="replace"))
+    return found
+
+
+def png_pixels(data: bytes) -> bytes:
+    """The pixels of an 8-bit greyscale PNG, row after row (filter bytes dropped)."""
+    position, width, compressed = 8, 0, b""
+    while position + 8 <= len(data):
+        (size,) = struct.unpack(">I", data[position : position + 4])
+        kind, body = data[position + 4 : position + 8], data[position + 8 : position + 8 + size]
+        if kind == b"IHDR":
+            (width,) = struct.unpack(">I", body[:4])
+        elif kind == b"IDAT":
+            compressed += body
+        position += 12 + size
+    try:
+        raw = zlib.decompress(compressed)
+    except zlib.error:
+        return b""
+    stride = width + 1
+    return b"".join(raw[row + 1 : row + stride] for row in range(0, len(raw), stride))
+
+
+def test_feedback_never_shows_hidden_tests_in_any_encoding(hostile_run):
+    root = hostile_run["root"]
+    graded = autograded(root, "smuggle")
+    assert hostile_run["scores"]["smuggle"] == 10.0
+    result = nbgrader(root, "generate_feedback", ASSIGNMENT, "--student", "smuggle", "--force")
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = (root / "feedback/smuggle/ps1/ps1.html").read_text()
+    readable = html.unescape(re.sub(r"<[^>]+>", "", page))
+    decoded = decoded_payloads(page)
+    assert any("def sigmoid" in payload for payload in decoded)  # it did smuggle its code
+    # The feedback run never held a hidden test; the grading run did.
+    last = graded["cells"][-1]
+    assert "drawn: False" in json.dumps(last["metadata"]["coursehub"]["feedback_outputs"])
+    assert "drawn: True" in json.dumps(last["outputs"])
+    lines = hidden_lines()
+    assert len(lines) > 10
+    for line in lines:
+        assert line not in page and line not in readable, line
+        assert not [payload for payload in decoded if line in payload], line
+    assert "Score for this cell, hidden tests included: 1 of 1." in readable
+    assert "assert sigmoid(0) == 0.5" in readable  # visible tests are shown
+
+
+# Sleeps only in the grading run (the one whose In holds the hidden tests): the feedback
+# run goes by quickly, the grading run waits here to have its runner killed.
+SLEEP_WHEN_GRADED = (
+    "import time\nmarker = 'BEGIN ' + 'HIDDEN'\n"
+    "if any(marker in c for c in In[:-1]):\n    time.sleep(120)"
+)
+
+
+def runner_pids(work: Path) -> list[int]:
+    """Grading runners whose folder is under ``work``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            folder = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if b"coursehub.grading.runner" in command and folder.startswith(str(work)):
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_a_killed_runner_costs_only_the_submission_it_was_grading(tmp_path):
+    """Say the node ran out of memory: the submission being graded keeps the cells it had
+    finished and scores zero for the rest, with the reason; the others are graded."""
+    root = tmp_path / "course"
+    root.mkdir()
+    released = generate(root)
+    submit(root, "ann", full_marks_answers(released))
+    sleeper = full_marks_answers(released)
+    after_sigmoid_test = {"cells": [None] * 5}
+    sleeper["cells"].insert(5, with_extra_cell(after_sigmoid_test, SLEEP_WHEN_GRADED)["cells"][2])
+    submit(root, "sleeper", sleeper)
+    submit(root, "zoe", partial_answers(released))
+    _, assignment = course_assignment(cell_timeout_seconds=300)
+    settings = GradingSettings(parallelism=1, max_batch=3, masked_paths=(str(tmp_path),))
+    work = root / "grading-work"
+
+    async def scenario():
+        async with dev_cluster(tmp_path / "devcluster") as cluster:
+            grading = asyncio.create_task(
+                grade_with_pods(
+                    cluster,
+                    root,
+                    ["ann", "sleeper", "zoe"],
+                    settings=settings,
+                    assignment=assignment,
+                )
+            )
+            for _ in range(600):  # until the sleeper's grading run reached its sleep
+                await asyncio.sleep(0.1)
+                progress_files = list(work.glob("*/*/out/1.progress"))
+                if progress_files and len(progress_files[0].read_text().splitlines()) >= 3:
+                    break
+            (pid,) = runner_pids(work)
+            os.kill(pid, signal.SIGKILL)
+            return await asyncio.wait_for(grading, 300)
+
+    progress = asyncio.run(scenario())
+    assert progress.failed == 0 and progress.done == 3, progress.message()
+    assert "sleeper: graded in part: the grading pod stopped" in progress.message()
+    graded = scores(root)
+    assert graded["ann"] == 10.0 and graded["zoe"] == 7.0
+    assert graded["sleeper"] == 1.0  # the sigmoid's test ran before; nothing after counts
+    stopped = cell_text(autograded(root, "sleeper")["cells"][5])  # the cell it was in
+    assert "This cell was not run: the grading pod stopped while this submission" in stopped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 
@@ -21,16 +22,14 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from coursehub.grading.feedback import (
-    HIDDEN_NOTICE,
     REDACTED,
     HideHiddenTests,
-    hide_hidden_tests,
     hide_in_notebook,
     nbgrader_config_lines,
     redact_output,
     redact_text,
-    secret_lines,
 )
+from coursehub.grading.hidden import HIDDEN_NOTICE, hide_hidden_tests, secret_lines
 
 TEST_SOURCE = (
     "assert square(2) == 4\n"
@@ -210,7 +209,10 @@ def graded_notebook() -> nbformat.NotebookNode:
     )
 
 
-def test_a_notebook_whose_student_cell_printed_the_hidden_tests():
+def test_without_a_feedback_run_no_output_after_the_first_hidden_test_is_shown():
+    """A notebook graded without a separate feedback run (before coursehub made one, or by
+    nbgrader itself): outputs before the first hidden test cell are shown, line-redacted;
+    from it on, none is, and each cell says why."""
     nb = graded_notebook()
     HideHiddenTests().preprocess(nb, {})
     markdown, student, test = nb.cells
@@ -221,15 +223,55 @@ def test_a_notebook_whose_student_cell_printed_the_hidden_tests():
     assert "assert square(2) == 4\n" in printed  # public test lines stay
     assert printed.count(REDACTED) >= 4
     assert student.outputs[1].data["text/html"].count(REDACTED) == 2
-    error = test.outputs[0]
-    assert error.evalue == "three squared"  # the assertion's message is feedback
-    assert REDACTED in error.traceback[1]
-    assert "square(2) == 4" in error.traceback[1]
+    note, score = test.outputs
+    assert note.text.startswith("Output not shown: this notebook was graded without")
+    assert score.text == "Hidden tests ran for this cell; their results count towards your score.\n"
     text = json.dumps(nb)
     for line in [*HIDDEN, "not in markdown either"]:
         assert line not in text
         assert line.replace("'", "&#x27;") not in text
         assert json.dumps(line)[1:-1] not in text
+    nbformat.validate(nb)
+
+
+def with_feedback_run(nb: nbformat.NotebookNode, feedback_outputs: list[list]) -> None:
+    """As nbgrader_steps.record leaves an autograded notebook that had a feedback run."""
+    nb.metadata["coursehub"] = {"feedback_run": True}
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    for cell, outputs in zip(code, feedback_outputs, strict=True):
+        cell.metadata["coursehub"] = {"feedback_outputs": outputs}
+
+
+def test_with_a_feedback_run_its_outputs_are_shown_and_the_graded_ones_never():
+    """The grading run's outputs may carry the hidden tests in any form (an image made of
+    them, base64, JSON, HTML): none of them reaches the feedback, whatever it looks like."""
+    nb = graded_notebook()
+    stolen = base64.b64encode(TEST_SOURCE.encode()).decode()
+    nb.cells[1].outputs.append(
+        new_output(
+            "display_data",
+            data={
+                "image/png": stolen,
+                "application/pdf": stolen,
+                "application/json": {"x": stolen[::-1]},
+                "text/html": f"<img src='data:image/png;base64,{stolen}'>",
+            },
+        )
+    )
+    shown_student = [new_output("stream", name="stdout", text="squares defined\n")]
+    shown_test = [
+        new_output("error", ename="AssertionError", evalue="", traceback=["square(2) failed"])
+    ]
+    with_feedback_run(nb, [shown_student, shown_test])
+    nb.cells[2].metadata["nbgrader"].update({"score": 0, "points": 2})  # as GetGrades leaves it
+    HideHiddenTests().preprocess(nb, {})
+    _markdown, student, test = nb.cells
+    assert student.outputs == shown_student
+    assert test.outputs[0] == shown_test[0]
+    assert test.outputs[1].text == "Score for this cell, hidden tests included: 0 of 2.\n"
+    text = json.dumps(nb)
+    assert stolen not in text and stolen[::-1] not in text
+    assert "coursehub" not in nb.metadata and "coursehub" not in nb.cells[1].metadata
     nbformat.validate(nb)
 
 
@@ -261,7 +303,8 @@ def test_the_course_notebook_keeps_no_hidden_line(repo_root):
 
 
 def test_a_real_kernels_traceback_of_a_hidden_test_is_redacted():
-    """What nbgrader's autograde leaves: outputs from a real kernel, ANSI colours and all."""
+    """What a real kernel prints for a failing hidden test, ANSI colours and all: the line
+    redaction (the last guard on every output) removes the hidden line and keeps the rest."""
     from nbclient import NotebookClient
 
     nb = new_notebook(
@@ -274,12 +317,13 @@ def test_a_real_kernels_traceback_of_a_hidden_test_is_redacted():
     NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True).execute()
     before = json.dumps(nb.cells[1].outputs)
     assert "square" in before and "three squared" in before  # the kernel quoted it
-    HideHiddenTests().preprocess(nb, {})
-    traceback = "\n".join(nb.cells[1].outputs[0].traceback)
+    secrets = secret_lines(hide_hidden_tests(nb.cells[1].source)[1])
+    error = redact_output(nb.cells[1].outputs[0], secrets)
+    traceback = "\n".join(error["traceback"])
     assert REDACTED in traceback
     assert "public" in traceback
-    assert "square(3)" not in json.dumps(nb.cells[1].outputs)
-    printed = nb.cells[2].outputs[0].text
+    assert "square(3)" not in json.dumps(error)
+    printed = redact_output(nb.cells[2].outputs[0], secrets)["text"]
     assert printed.count(REDACTED) == 2
     assert "square(3)" not in printed and "square(-1)" not in printed
 

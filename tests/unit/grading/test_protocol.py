@@ -11,9 +11,11 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from coursehub.grading.protocol import (
     CellResult,
     ProtocolError,
+    check_reply,
     code_cells,
     merge_outputs,
     parse_cells,
+    parse_result,
     write_json_atomically,
 )
 
@@ -92,15 +94,27 @@ def test_every_known_status_is_accepted():
         ({"index": 3, "status": "passed"}, "cell result 1: unknown status 'passed'"),
         ({"index": 3}, "cell result 1: unknown status None"),
         ({"index": 3, "status": "ok", "outputs": "2\n"}, "cell result 1: outputs are not"),
-        ({"index": 3, "status": "ok", "outputs": ["2\n"]}, "cell result 1: outputs are not"),
+        (
+            {"index": 3, "status": "ok", "outputs": ["2\n"]},
+            "cell result 1: output 0: outputs are not",
+        ),
         (
             {"index": 3, "status": "ok", "outputs": [{"output_type": "pwned", "text": "x"}]},
-            "cell result 1: outputs are not nbformat outputs",
+            "cell result 1: output 0: outputs are not nbformat outputs",
         ),
         (
             {"index": 3, "status": "ok", "outputs": [{"text": "no type"}]},
-            "cell result 1: outputs are not nbformat outputs",
+            "cell result 1: output 0: outputs are not nbformat outputs",
         ),
+        (
+            {"index": 3, "status": "crashed", "detail": ["not", "text"]},
+            "cell result 1: detail is not text",
+        ),
+        (
+            {"index": 3, "status": "ok", "execution_count": "7"},
+            "cell result 1: execution_count is not a whole number",
+        ),
+        ({"index": True, "status": "ok"}, "cell result 1: no integer index"),
     ],
 )
 def test_malformed_results_are_refused_naming_the_cell(raw, message):
@@ -117,10 +131,9 @@ def test_outputs_far_larger_than_the_limit_are_refused():
     assert parse_cells({"cells": [ok(1, fine)]}, 1000)[0].outputs == [fine]
 
 
-def test_a_long_detail_is_cut_and_a_bad_count_dropped():
-    raw = {"index": 1, "status": "crashed", "execution_count": "7", "detail": "d" * 5000}
+def test_a_long_detail_is_cut():
+    raw = {"index": 1, "status": "crashed", "execution_count": None, "detail": "d" * 5000}
     (result,) = parse_cells({"cells": [raw]}, 1000)
-    assert result.execution_count is None
     assert result.detail == "d" * 500
 
 
@@ -216,49 +229,99 @@ def test_an_error_cell_keeps_the_pods_error_and_gets_no_extra_one():
 
 def test_unknown_keys_are_stripped_from_outputs():
     outputs = [
-        {**STREAM, "name": "not-a-stream", "transient": {"display_id": "x"}, "evil": 1},
+        {**STREAM, "transient": {"display_id": "x"}, "evil": 1},
         {
             "output_type": "display_data",
-            "data": {"text/plain": "p"},
+            "data": {"text/plain": "p", "application/json": {"a": [1, None]}},
             "metadata": {},
             "execution_count": 9,  # not part of display_data
             "transient": {},
         },
         {
-            "output_type": "execute_result",
-            "data": "not a dict",
-            "metadata": ["nor", "this"],
-            "execution_count": "3",
-        },
-        {
             "output_type": "error",
-            "ename": 5,
-            "evalue": None,
-            "traceback": "not a list",
+            "ename": "E",
+            "evalue": "v",
+            "traceback": ["t"],
             "extra": "x",
         },
     ]
     raw = {"index": 1, "status": "error", "execution_count": 1, "outputs": outputs}
     merged = merge_outputs(notebook(), parse_cells({"cells": [raw]}, 10_000), LIMITS)
-    stream, display, result, error = merged["cells"][1]["outputs"]
+    stream, display, error = merged["cells"][1]["outputs"]
     assert stream == {"output_type": "stream", "name": "stdout", "text": "2\n"}
-    assert display == {"output_type": "display_data", "data": {"text/plain": "p"}, "metadata": {}}
-    assert result == {
-        "output_type": "execute_result",
-        "data": {},
+    assert display == {
+        "output_type": "display_data",
+        "data": {"text/plain": "p", "application/json": {"a": [1, None]}},
         "metadata": {},
-        "execution_count": None,
     }
-    assert error["ename"] == "5" and error["evalue"] == "None"
-    assert isinstance(error["traceback"], list) and set(error) == {
-        "output_type",
-        "ename",
-        "evalue",
-        "traceback",
-    }
-    for output in merged["cells"][1]["outputs"]:
-        assert "evil" not in output and "transient" not in output and "extra" not in output
+    assert error == {"output_type": "error", "ename": "E", "evalue": "v", "traceback": ["t"]}
     nbformat.validate(nbformat.from_dict(merged))
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        # What the review's forged reply sent: it made merge_outputs raise TypeError.
+        ({"output_type": "error", "ename": "E", "evalue": "", "traceback": 5}, "traceback is not"),
+        ({"output_type": "error", "ename": 5, "evalue": "", "traceback": []}, "ename is not text"),
+        ({"output_type": "error", "ename": "E", "evalue": None}, "evalue is not text"),
+        (
+            {"output_type": "error", "ename": "E", "evalue": "", "traceback": [1]},
+            "traceback is not",
+        ),
+        ({"output_type": "stream", "name": "stdout", "text": ["a"]}, "text is not text"),
+        ({"output_type": "stream", "name": "other", "text": "a"}, "a stream's name is 'other'"),
+        ({"output_type": "display_data", "data": "not a dict"}, "data is not a mapping"),
+        ({"output_type": "display_data", "data": {"text/plain": 5}}, "data is not a mapping"),
+        ({"output_type": "display_data", "data": {}, "metadata": []}, "metadata is not"),
+        (
+            {"output_type": "execute_result", "data": {}, "metadata": {}, "execution_count": "3"},
+            "execution_count is not",
+        ),
+    ],
+)
+def test_outputs_of_the_wrong_types_are_refused_naming_the_field(output, message):
+    raw = {"index": 1, "status": "ok", "execution_count": 1, "outputs": [output]}
+    with pytest.raises(ProtocolError, match=f"cell result 0: output 0: {message}"):
+        parse_cells({"cells": [raw]}, 10_000)
+
+
+def test_a_reply_is_checked_against_its_request():
+    good = {"nonce": "n1", "status": "ok", "execution_count": 1, "outputs": [STREAM]}
+    assert check_reply(good, "n1", 10_000) == {
+        "status": "ok",
+        "execution_count": 1,
+        "outputs": [STREAM],
+    }
+    for bad in (
+        1,
+        [good],
+        {**good, "nonce": "other"},
+        {**good, "status": "passed"},
+        {**good, "execution_count": "x"},
+        {**good, "outputs": {"a": 1}},
+        {**good, "outputs": [{"output_type": "error", "traceback": 5}]},
+        {**good, "outputs": [{**STREAM, "text": "y" * 20_000}]},
+    ):
+        with pytest.raises(ProtocolError):
+            check_reply(bad, "n1", 10_000)
+
+
+def test_a_result_file_is_checked_notebook_by_notebook():
+    data = {
+        "key": "alice",
+        "notebooks": [
+            {"name": "ps1", "cells": [ok(1)], "feedback_cells": [ok(1, STREAM)]},
+            {"name": "ps2", "cells": []},
+        ],
+    }
+    parsed = parse_result(data, 1000)
+    assert parsed["ps1"].cells == [CellResult(1, "ok", 2, [])]
+    assert parsed["ps1"].feedback_cells == [CellResult(1, "ok", 2, [STREAM])]
+    assert parsed["ps2"].feedback_cells is None
+    for bad in ([], {"notebooks": "x"}, {"notebooks": [{"cells": []}]}, {"notebooks": [5]}):
+        with pytest.raises(ProtocolError):
+            parse_result(bad, 1000)
 
 
 def test_the_merged_notebook_is_what_nbgrader_reads(tmp_path):
