@@ -36,8 +36,8 @@ from pathlib import Path
 
 import aiohttp
 
-from coursehub.archive import pack_files
 from coursehub.dev import Platform, PlatformConfig
+from coursehub.exchange.archive import pack_files
 
 COURSE = "bench-101"
 ASSIGNMENT = "ps1"

@@ -39,8 +39,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from coursehub.archive import pack_files
 from coursehub.dev import Platform, PlatformConfig
+from coursehub.exchange.archive import pack_files
 
 COURSE = "bench-101"
 ASSIGNMENT = "ps1"

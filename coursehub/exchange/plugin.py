@@ -28,8 +28,8 @@ from nbgrader.exchange.abc import (
 )
 from traitlets import Bool
 
-from coursehub.archive import ArchiveError, FileEntry, content_checksum, extract_archive
-from coursehub.archive import pack_directory as _pack
+from coursehub.exchange.archive import ArchiveError, FileEntry, content_checksum, extract_archive
+from coursehub.exchange.archive import pack_directory as _pack
 from coursehub.exchange.client import ServiceClient, ServiceError
 
 NBGRADER_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f %Z"

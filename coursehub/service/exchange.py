@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from coursehub.archive import Archive
+from coursehub.exchange.archive import Archive
 from coursehub.service.models import Collection, Feedback, Fetch, Release, Submission
 from coursehub.service.rules import choose_for_collection, is_late
 

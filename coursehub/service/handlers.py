@@ -16,8 +16,8 @@ import logging
 from jupyterhub.services.auth import HubAuth
 from tornado.web import HTTPError, RequestHandler
 
-from coursehub.archive import Archive, ArchiveError, check_name
 from coursehub.catalog.model import Course
+from coursehub.exchange.archive import Archive, ArchiveError, check_name
 from coursehub.service import exchange, identities, usernames, workflow
 from coursehub.service.context import ServiceContext
 from coursehub.service.rules import (

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from coursehub.archive import MB, Limits
+from coursehub.exchange.archive import MB, Limits
 
 
 class ServiceSettingsError(ValueError):

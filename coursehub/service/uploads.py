@@ -15,7 +15,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-from coursehub.archive import Archive, Limits, read_archive
+from coursehub.exchange.archive import Archive, Limits, read_archive
 from coursehub.service.rules import Refusal
 
 CHECK_THREADS = 2

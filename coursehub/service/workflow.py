@@ -18,8 +18,8 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from coursehub.archive import Archive, pack_directory, read_archive
 from coursehub.catalog.model import Assignment, Course, Grading
+from coursehub.exchange.archive import Archive, pack_directory, read_archive
 from coursehub.grading.dispatch import GradingRun, Progress
 from coursehub.grading.nbgrader_steps import CourseFolder
 from coursehub.service import exchange

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
-from coursehub.archive import ArchiveError, extract_stored_archive
+from coursehub.exchange.archive import ArchiveError, extract_stored_archive
 from coursehub.formgrader.execution import nbgrader_config_lines as execution_config
 from coursehub.grading.feedback import nbgrader_config_lines as feedback_config
 

@@ -20,7 +20,7 @@ import pytest
 from answers import MAX_SCORE, full_marks_answers
 from nbgrader.api import Gradebook
 
-from coursehub.archive import pack_files
+from coursehub.exchange.archive import pack_files
 from coursehub.grading import nbgrader_steps
 from coursehub.grading.protocol import CellResult, code_cells
 from coursehub.service.workspace import Workspace

@@ -12,7 +12,7 @@ import tarfile
 
 import aiohttp
 
-from coursehub.archive import pack_files
+from coursehub.exchange.archive import pack_files
 
 
 def notebook(answer: str) -> bytes:

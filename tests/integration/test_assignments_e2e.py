@@ -24,8 +24,8 @@ import pytest
 from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
 from service_calls import notebook
 
-from coursehub.archive import pack_files
 from coursehub.dev import Platform, PlatformConfig
+from coursehub.exchange.archive import pack_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "assignments"))
 from answers import EXPECTED_SCORES, full_marks_answers, partial_answers

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nbgrader.utils import parse_utc
 
-from coursehub.archive import pack_files, read_archive
+from coursehub.exchange.archive import pack_files, read_archive
 from coursehub.exchange.plugin import local_checksum, nbgrader_time, notebook_ids
 
 

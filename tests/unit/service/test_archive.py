@@ -14,7 +14,7 @@ import zlib
 
 import pytest
 
-from coursehub.archive import (
+from coursehub.exchange.archive import (
     MB,
     ArchiveError,
     Limits,
@@ -170,7 +170,7 @@ END = b"\0" * 1024
 # the seconds and the refusal.
 BOMB_SCRIPT = """
 import gzip, json, resource, sys, tarfile, time
-from coursehub.archive import ArchiveError, MB, read_archive
+from coursehub.exchange.archive import ArchiveError, MB, read_archive
 
 kind, size = sys.argv[1].encode(), int(sys.argv[2])
 info = tarfile.TarInfo("././@PaxHeader" if kind in b"xg" else "././@LongLink")

@@ -12,8 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from coursehub.archive import ArchiveError, extract_stored_archive, pack_files, read_archive
-from coursehub.tarstream import TarStream, TarStreamError
+from coursehub.exchange.archive import (
+    ArchiveError,
+    extract_stored_archive,
+    pack_files,
+    read_archive,
+)
+from coursehub.exchange.tarstream import TarStream, TarStreamError
 
 FILES = {
     "ps1.ipynb": b'{"cells": []}',

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from coursehub.archive import ArchiveError, Limits, pack_files
+from coursehub.exchange.archive import ArchiveError, Limits, pack_files
 from coursehub.service.rules import Refusal
 from coursehub.service.uploads import UploadChecks
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from coursehub.archive import pack_files
+from coursehub.exchange.archive import pack_files
 from coursehub.service.workspace import SubmissionWriteError, Workspace
 
 WHEN = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)

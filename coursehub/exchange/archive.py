@@ -4,8 +4,9 @@ An archive holds one assignment folder; member paths are relative to it (``ps1.i
 ``data/train.csv``). ``read_archive`` is the gate the service puts in front of its file store:
 it accepts regular files and folders only, refuses names that could escape the folder or
 confuse a filesystem (a name that is both a file and a folder included), and enforces its
-limits while it streams through the upload (``coursehub.tarstream``): entries of every kind,
-nesting depth, bytes per file and in all, and the inflated bytes of the gzip stream itself.
+limits while it streams through the upload (``coursehub.exchange.tarstream``): entries of
+every kind, nesting depth, bytes per file and in all, and the inflated bytes of the gzip
+stream itself.
 So a hostile upload is refused before anything is written, at a cost in memory and time that
 does not depend on what its headers claim. Every refusal is an ``ArchiveError`` whose message
 names the member at fault and the limit; ``status`` is 413 for a limit, 400 otherwise.
@@ -28,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from coursehub.tarstream import TarMember, TarStream, TarStreamError
+from coursehub.exchange.tarstream import TarMember, TarStream, TarStreamError
 
 MB = 1024 * 1024
 # One path segment: letters, digits and a few punctuation marks; no leading dot or dash.

@@ -15,7 +15,8 @@ gzip'd as one member or several. It is strict where a lenient reader would have 
 a bad checksum, a number that is not octal, a folder with content, two extension headers of
 one kind for the same entry, or a pax record that does not parse is a ``TarStreamError``.
 
-It decides nothing about names or sizes and writes nothing: ``coursehub.archive`` does.
+It decides nothing about names or sizes and writes nothing: ``coursehub.exchange.archive``
+does.
 """
 
 from __future__ import annotations
