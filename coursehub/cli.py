@@ -26,7 +26,7 @@ def _devcluster_up(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from coursehub.dev import run
+    from coursehub.dev.command import run
 
     return run(
         state_dir=args.state_dir,

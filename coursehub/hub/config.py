@@ -370,7 +370,7 @@ def extend_by_name(entries: list[dict], added: list[dict], kind: str, log) -> li
 def _dev_graders(settings: HubSettings, catalog) -> list[dict]:
     """Formgraders for the catalog's courses, each in the course folder the service keeps
     (prepared here too: a managed service's working folder must exist when it starts)."""
-    from coursehub.dev import free_port
+    from coursehub.dev.processes import free_port
     from coursehub.service.workspace import Workspace
 
     service_db = settings.service_db_url or "sqlite://"

@@ -43,7 +43,7 @@ from coursehub.service.rules import (
 SERVICE_NAME = "coursehub"
 SERVICE_PREFIX = f"/services/{SERVICE_NAME}"
 # Dev: managed services stop when the hub process dies, however it dies.
-DIE_WITH_HUB = [sys.executable, "-m", "coursehub.die_with_parent"]
+DIE_WITH_HUB = [sys.executable, "-m", "coursehub.dev.die_with_parent"]
 EXCHANGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "exchange" / "jupyter_config"
 NOTICES_DATA_DIR = Path(__file__).resolve().parent.parent / "notices" / "data"
 

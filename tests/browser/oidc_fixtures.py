@@ -27,7 +27,8 @@ import jwt
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from coursehub.dev import REPO_ROOT, free_port
+from coursehub.dev.platform import REPO_ROOT
+from coursehub.dev.processes import free_port
 
 PROVIDER_SCRIPT = Path(__file__).with_name("oidc_provider.mjs")
 CLIENT_ID = "coursehub-tests"

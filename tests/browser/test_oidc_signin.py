@@ -29,7 +29,8 @@ from oidc_fixtures import CLIENT_ID, CLIENT_SECRET, OIDCProvider, TokenTamperer
 from playwright.async_api import Page, Response, expect
 from ruamel.yaml import YAML
 
-from coursehub.dev import Platform, PlatformConfig, free_port
+from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev.processes import free_port
 
 SMALL = {"cpu": {"guarantee": "100m", "limit": 1}, "memory": {"guarantee": "128Mi", "limit": "1Gi"}}
 COURSES = [

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import threading
 
-from coursehub.dev import free_port
+from coursehub.dev.processes import free_port
 
 _BODY = b'{"status": 503, "message": "the hub is unreachable"}'
 REFUSAL = (

@@ -31,7 +31,7 @@ from lti1p3platform.oidc_login import OIDCLoginAbstract
 from lti1p3platform.registration import Registration
 from lti1p3platform.request import Request
 
-from coursehub.dev import free_port
+from coursehub.dev.processes import free_port
 
 CLIENT_ID = "coursehub-lti-tests"
 DEPLOYMENT_ID = "deployment-1"

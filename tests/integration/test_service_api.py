@@ -25,7 +25,8 @@ from postgres import running_postgres
 from service_calls import ServiceCalls, archive, notebook, unchecked_archive
 from sqlalchemy import create_engine, func, select, update
 
-from coursehub.dev import Platform, PlatformConfig, http_status
+from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev.processes import http_status
 from coursehub.service.models import Submission
 from coursehub.service.store import BlobStore
 

@@ -1,7 +1,7 @@
 """Dev-only: make a process die with its parent, so nothing outlives ``coursehub dev``.
 
 ``die_with_parent(signum)`` asks Linux to send ``signum`` when the parent exits
-(``PR_SET_PDEATHSIG``; kept across ``exec``). ``python -m coursehub.die_with_parent CMD …``
+(``PR_SET_PDEATHSIG``; kept across ``exec``). ``python -m coursehub.dev.die_with_parent CMD …``
 does that and then runs ``CMD``: the hub starts its managed services through it in dev,
 because JupyterHub puts them in their own session and a hub that is killed leaves them
 running otherwise.
@@ -9,22 +9,20 @@ running otherwise.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import sys
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
+from coursehub.linux import PR_SET_PDEATHSIG, prctl
 
 
 def die_with_parent(signum: int = signal.SIGKILL) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signum)
+    prctl(PR_SET_PDEATHSIG, signum, "prctl(PR_SET_PDEATHSIG)")
 
 
 def main(argv: list[str]) -> None:
     if not argv:
-        sys.exit("usage: python -m coursehub.die_with_parent COMMAND [ARG ...]")
+        sys.exit("usage: python -m coursehub.dev.die_with_parent COMMAND [ARG ...]")
     die_with_parent(signal.SIGTERM)
     os.execvp(argv[0], argv)
 

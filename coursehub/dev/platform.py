@@ -1,4 +1,5 @@
-"""``coursehub dev``: the dev cluster, configurable-http-proxy and the hub on one machine.
+"""The platform ``coursehub dev`` runs: the dev cluster, configurable-http-proxy and the hub
+on one machine.
 
 Three processes, as in a z2jh deployment (API server + scheduler + kubelet, proxy pod,
 hub pod), each logging to ``<state>/logs/<part>.log``:
@@ -14,10 +15,9 @@ hub pod), each logging to ``<state>/logs/<part>.log``:
   (``grader-<course>``).
 
 ``Platform`` is the reusable part (tests start one with their own courses folder and
-free ports, restart only the hub and stop everything). ``run`` is the command: it starts
-a platform, prints the URL and the demo accounts, and stops everything on Ctrl-C or
-SIGTERM. Stopping sends SIGTERM to each part (hub, proxy, then the cluster, which stops
-its pods' processes) and SIGKILLs a part's process group only if it does not exit.
+free ports, restart only the hub and stop everything; the command is ``command.run``).
+Stopping sends SIGTERM to each part (hub, proxy, then the cluster, which stops its pods'
+processes) and SIGKILLs a part's process group only if it does not exit.
 """
 
 from __future__ import annotations
@@ -28,69 +28,27 @@ import os
 import secrets
 import shutil
 import signal
-import socket
-import subprocess
 import sys
-import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ruamel.yaml import YAML
 
 from coursehub.catalog import load_catalog
+from coursehub.dev.processes import Part, PartFailed, free_port, http_status, port_is_free
 from coursehub.grading.pods import grading_network_policy
 from coursehub.grading.settings import GradingSettings
 from coursehub.hub.auth import read_passwords
 from coursehub.hub.objects import shared_data_claims
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 HUB_CONFIG_SHIM = (
     '"""Written by coursehub dev."""\n'
     "from coursehub.hub.config import configure\n\n"
     "configure(c)  # noqa: F821\n"
 )
-
-
-class PartFailed(RuntimeError):
-    """A part of the platform did not start or stopped unexpectedly.
-
-    The message names the part, says what happened, and quotes the last lines of its log.
-    """
-
-    def __init__(self, part: str, problem: str, log_path: Path, tail: str):
-        self.part = part
-        self.log_path = log_path
-        self.tail = tail
-        quoted = "\n".join(f"    {line}" for line in tail.splitlines()) or "    (empty)"
-        super().__init__(f"{part} {problem}. Log: {log_path}\n  last lines:\n{quoted}")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the usual small race applies)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def port_is_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def accepts_connections(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def find_proxy_command() -> str:
@@ -107,20 +65,6 @@ def find_proxy_command() -> str:
     )
 
 
-def http_status(url: str, token: str | None = None, timeout: float = 2.0) -> int | None:
-    """The HTTP status of a GET, or None if nothing answers."""
-    request = urllib.request.Request(url)
-    if token:
-        request.add_header("Authorization", f"token {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except (urllib.error.URLError, OSError):
-        return None
-
-
 def service_ready(health_url: str) -> bool:
     """The coursehub service answers and has reconciled the hub's course groups once (or
     runs without the hub API, so never will)."""
@@ -131,76 +75,6 @@ def service_ready(health_url: str) -> bool:
         return False
     groups = body.get("groups") or {}
     return bool(groups.get("synced") or groups.get("disabled"))
-
-
-class Part:
-    """One supervised child process with its own log file and process group."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, log: Path):
-        self.name, self.argv, self.env, self.cwd, self.log_path = name, argv, env, cwd, log
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            log.write(f"\n===== {time.strftime('%H:%M:%S')} {' '.join(self.argv)}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                self.argv,
-                env=self.env,
-                cwd=self.cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Own process group: Ctrl-C in the terminal reaches only the supervisor,
-                # which stops the parts in order.
-                start_new_session=True,
-            )
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
-
-    def exit_code(self) -> int | None:
-        return self.process.poll() if self.process else None
-
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def tail(self, lines: int = 15) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def failure(self, problem: str) -> PartFailed:
-        return PartFailed(self.name, problem, self.log_path, self.tail())
-
-    def wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
-        """Poll ``ready`` until true; raise ``PartFailed`` if the process exits or time runs out."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if not self.running():
-                raise self.failure(f"exited with code {self.exit_code()} before {what}")
-            if ready():
-                return
-            if time.monotonic() > deadline:
-                raise self.failure(f"did not get {what} within {timeout:.0f} s")
-            time.sleep(0.2)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM, wait up to ``timeout``, then SIGKILL the whole process group."""
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout)
-        # Leftover children (e.g. a stuck helper) die with the group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
 
 
 @dataclass
@@ -442,70 +316,3 @@ class Platform:
         self.parts[name] = part
         part.start()
         return part
-
-
-def run(state_dir: Path, courses_dir: Path, port: int, cluster_config: Path | None) -> int:
-    """``coursehub dev``: start the platform, print how to sign in, run until Ctrl-C or
-    SIGTERM, stop everything. Returns the exit code (1 if a part failed)."""
-    config = PlatformConfig(
-        state_dir=state_dir, courses_dir=courses_dir, port=port, cluster_config=cluster_config
-    )
-    # A token chosen by the developer (for their scripts) wins over a generated one.
-    config.admin_token = os.environ.get("COURSEHUB_DEV_ADMIN_TOKEN") or config.admin_token
-    platform = Platform(config)
-    stop_requested = threading.Event()
-
-    def request_stop(signum, _frame):
-        stop_requested.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        print(
-            f"coursehub dev: starting (state in {platform.state_dir}, logs in {platform.logs_dir})"
-        )
-        try:
-            platform.start()
-        except (PartFailed, FileNotFoundError) as error:
-            print(f"coursehub dev: {error}", file=sys.stderr)
-            return 1
-        _write_private(platform.state_dir / "admin-token", platform.admin_token + "\n")
-        # The CLI (`coursehub assignment …`) finds the running dev hub here.
-        (platform.state_dir / "hub-url").write_text(platform.public_url + "\n")
-        _print_welcome(platform)
-        while not stop_requested.wait(1.0):
-            try:
-                platform.check_running()
-            except PartFailed as error:
-                print(f"coursehub dev: {error}", file=sys.stderr)
-                return 1
-        print("coursehub dev: stopping…")
-        return 0
-    finally:
-        platform.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a secret readable by its owner only (0600), whatever the umask."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(descriptor, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
-
-
-def _print_welcome(platform: Platform) -> None:
-    lines = [
-        "",
-        f"coursehub is running: {platform.public_url}",
-        "",
-        "Demo accounts (username / password):",
-    ]
-    lines += [f"  {name:<16} {password}" for name, password in sorted(platform.passwords().items())]
-    lines += [
-        "",
-        f"Admin API token: {platform.state_dir / 'admin-token'}",
-        f"Cluster: KUBECONFIG={platform.kubeconfig} kubectl get pods",
-        "Press Ctrl-C to stop everything.",
-    ]
-    print("\n".join(lines), flush=True)
