@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from coursehub.assignment_cli import Connection
+from coursehub.cli.connection import Connection
 from coursehub.dev import PlatformConfig
 from coursehub.hub.auth_settings import AuthSettings
 from coursehub.hub.settings import HubSettings

@@ -8,11 +8,11 @@ from datetime import date
 
 import pytest
 
-from coursehub.assignment_cli import CLIError
+from coursehub.cli.connection import CLIError, one_line
+from coursehub.cli.usage import check_plot_path
 from coursehub.exchange.client import ServiceError
 from coursehub.gpu.reports import Daily
 from coursehub.gpu.usage_chart import inline_svg, render
-from coursehub.usage_cli import check_plot_path, one_line
 
 DAILY = Daily(
     [date(2025, 1, 6), date(2025, 1, 7)],

@@ -1,11 +1,6 @@
-"""``coursehub assignment …`` and ``coursehub grades export``: staff commands that call the
-coursehub service of a running deployment with the caller's own hub token.
-
-Where to connect: ``--hub-url`` (or ``COURSEHUB_HUB_URL``) and the token in
-``COURSEHUB_TOKEN``. With neither, a ``coursehub dev`` state folder (``--state-dir``, default
-``.coursehub-dev``) supplies both: its ``hub-url`` and ``admin-token`` files. Requests go
-through the proxy to ``<hub url>/services/coursehub/api/…``; the service decides what the
-token's owner may do, so the CLI holds no rights of its own.
+"""``coursehub assignment release|collect|autograde|feedback|status COURSE ASSIGNMENT``: the
+staff workflow, through the coursehub service with the caller's own hub token (connection,
+errors and exit codes: ``coursehub.cli.connection``).
 
 Exit codes: 0 done, 1 the service refused or a grading failed (message on stderr),
 2 cannot connect or not configured.
@@ -13,78 +8,61 @@ Exit codes: 0 done, 1 the service refused or a grading failed (message on stderr
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TextIO
 
-from coursehub.exchange.client import ServiceClient, ServiceError
+from coursehub.cli.connection import (
+    Connection,
+    ServiceAPI,
+    add_connection_options,
+    run_command,
+)
 
-SERVICE_PREFIX = "/services/coursehub"
-
-
-class CLIError(Exception):
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass(frozen=True)
-class Connection:
-    hub_url: str
-    token: str = field(repr=False)
-
-    @classmethod
-    def resolve(cls, hub_url: str | None, state_dir: Path, environ=os.environ) -> Connection:
-        hub_url = hub_url or environ.get("COURSEHUB_HUB_URL") or _read(state_dir / "hub-url")
-        if not hub_url:
-            raise CLIError(
-                "no hub URL: pass --hub-url https://hub.example.edu (or set COURSEHUB_HUB_URL); "
-                f"for coursehub dev, start it first ({state_dir / 'hub-url'} is missing)",
-                2,
-            )
-        token = environ.get("COURSEHUB_TOKEN") or _read(state_dir / "admin-token")
-        if not token:
-            raise CLIError(
-                "no token: set COURSEHUB_TOKEN to your JupyterHub API token "
-                "(create one on the hub's Token page)",
-                2,
-            )
-        return cls(hub_url.rstrip("/"), token)
+COMMANDS = {
+    "release": "generate the student version from source/ and release it",
+    "collect": "collect each student's submission (latest on time, else latest, late)",
+    "autograde": "autograde the collected submissions (progress on stderr)",
+    "feedback": "generate feedback and return it to the students",
+    "status": "who fetched, who submitted, when, late or not",
+}
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip() or None
-    except OSError:
-        return None
+def add_parser(subcommands) -> None:
+    assignment = subcommands.add_parser(
+        "assignment", help="release, collect, autograde, return feedback, see who submitted"
+    )
+    assignment_commands = assignment.add_subparsers(dest="assignment_command", required=True)
+    for name, text in COMMANDS.items():
+        command = assignment_commands.add_parser(name, help=text)
+        command.add_argument("course", help="course id, e.g. ai-101")
+        command.add_argument("assignment", help="assignment name, e.g. ps1")
+        add_connection_options(command)
+        if name == "autograde":
+            command.add_argument("--student", default=None, help="regrade one student only")
+        if name == "status":
+            command.add_argument("--json", action="store_true", help="print JSON")
+        command.set_defaults(func=run)
 
 
-class ServiceAPI(ServiceClient):
-    """The staff workflow endpoints of the service, through the proxy."""
-
-    def __init__(self, connection: Connection, timeout: float = 600):
-        super().__init__(f"{connection.hub_url}{SERVICE_PREFIX}", connection.token, timeout)
-
-    def action(self, course: str, assignment: str, action: str, **params) -> dict:
-        path = f"courses/{course}/assignments/{assignment}/actions/{action}"
-        return self.json("POST", path, params=params)
-
-    def job(self, job_id: str) -> dict:
-        return self.json("GET", f"jobs/{job_id}")
-
-    def status(self, course: str, assignment: str) -> dict:
-        return self.json("GET", f"courses/{course}/assignments/{assignment}/status")
-
-    def grades_csv(self, course: str, assignment: str | None) -> str:
-        params = {"assignment": assignment} if assignment else {}
-        return self.request("GET", f"courses/{course}/grades.csv", params=params).text
+def run(args: argparse.Namespace) -> int:
+    return run_command(args, _run)
 
 
-# ----- commands ---------------------------------------------------------------------------
+def _run(args: argparse.Namespace) -> int:
+    api = ServiceAPI(Connection.from_args(args))
+    command = args.assignment_command
+    if command == "release":
+        return release(api, args.course, args.assignment, sys.stdout)
+    if command == "collect":
+        return collect(api, args.course, args.assignment, sys.stdout)
+    if command == "autograde":
+        return autograde(api, args.course, args.assignment, args.student, sys.stdout, sys.stderr)
+    if command == "feedback":
+        return feedback(api, args.course, args.assignment, sys.stdout)
+    return status(api, args.course, args.assignment, args.json, sys.stdout)
 
 
 def release(api: ServiceAPI, course: str, assignment: str, out: TextIO) -> int:
@@ -219,35 +197,3 @@ def status(api: ServiceAPI, course: str, assignment: str, as_json: bool, out: Te
 
 def _short(moment: str | None) -> str:
     return moment[:19].replace("T", " ") if moment else "-"
-
-
-def grades_export(api: ServiceAPI, course: str, assignment: str | None, out: TextIO) -> int:
-    out.write(api.grades_csv(course, assignment))
-    return 0
-
-
-def run(args) -> int:
-    """Entry point for the argparse namespace built in ``coursehub.cli``."""
-    try:
-        api = ServiceAPI(Connection.resolve(args.hub_url, args.state_dir))
-        command = args.assignment_command if args.command == "assignment" else "export"
-        if command == "release":
-            return release(api, args.course, args.assignment, sys.stdout)
-        if command == "collect":
-            return collect(api, args.course, args.assignment, sys.stdout)
-        if command == "autograde":
-            return autograde(
-                api, args.course, args.assignment, args.student, sys.stdout, sys.stderr
-            )
-        if command == "feedback":
-            return feedback(api, args.course, args.assignment, sys.stdout)
-        if command == "status":
-            return status(api, args.course, args.assignment, args.json, sys.stdout)
-        return grades_export(api, args.course, args.assignment, sys.stdout)
-    except CLIError as error:
-        print(f"coursehub: {error}", file=sys.stderr)
-        return error.code
-    except ServiceError as error:  # status 0: the service could not be reached at all
-        where = f" (HTTP {error.status})" if error.status else ""
-        print(f"coursehub: {error.message}{where}", file=sys.stderr)
-        return 1 if error.status else 2

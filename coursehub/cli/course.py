@@ -2,22 +2,46 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from coursehub.catalog.catalog import CatalogProblem
-from coursehub.catalog.loader import COURSE_FILE, load_catalog, load_course
-from coursehub.catalog.model import Course
+if TYPE_CHECKING:
+    from coursehub.catalog.model import Course
 
 
-def validate_main(path: Path, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def add_parser(subcommands) -> None:
+    course = subcommands.add_parser("course", help="work with the course catalog")
+    course_commands = course.add_subparsers(dest="course_command", required=True)
+    command = course_commands.add_parser(
+        "validate", help="check every course.yaml (and roster) under PATH"
+    )
+    command.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=Path("courses"),
+        help="a catalog folder, one course folder or one course.yaml (default: ./courses)",
+    )
+    command.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return validate(args.path)
+
+
+def validate(path: Path, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Validate a catalog folder, one course folder or one course.yaml.
 
     Prints one summary line per valid course to ``out``, and each problem as
     ``file:line: field: message`` to ``err``. Returns 0 when everything is valid, 1 when
     there are problems (or no course at all), 2 when ``path`` does not exist.
     """
+    # Here, not at the top: the catalog (pydantic, YAML) loads only for this command.
+    from coursehub.catalog.catalog import CatalogProblem
+    from coursehub.catalog.loader import COURSE_FILE, load_catalog, load_course
+
     out = out or sys.stdout
     err = err or sys.stderr
     path = Path(path)

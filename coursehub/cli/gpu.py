@@ -5,18 +5,57 @@
 - ``coursehub gpu sessions [--course C] [--open]``: the ledger's sessions (admins: all;
   staff: their course; ``GET api/gpu/sessions``).
 
-Connects like ``coursehub usage`` (``--hub-url``, ``COURSEHUB_TOKEN``). Exit codes: 0 done,
+Connects as every staff command does (``coursehub.cli.connection``). Exit codes: 0 done,
 1 refused by the service, 2 cannot connect. Errors are one line on stderr.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import TextIO
 
-from coursehub.assignment_cli import CLIError, Connection, ServiceAPI
-from coursehub.exchange.client import ServiceError
-from coursehub.usage_cli import one_line
+from coursehub.cli.connection import (
+    CLIError,
+    Connection,
+    ServiceAPI,
+    add_connection_options,
+    run_command,
+)
+
+
+def add_parser(subcommands) -> None:
+    gpu = subcommands.add_parser("gpu", help="GPU quotas: extra hours, the session ledger")
+    gpu_commands = gpu.add_subparsers(dest="gpu_command", required=True)
+    grant = gpu_commands.add_parser(
+        "grant", help="give a student extra GPU-hours in a course this week (admins)"
+    )
+    grant.add_argument("course")
+    grant.add_argument("student")
+    grant.add_argument("hours", type=float, help="extra GPU-hours, e.g. 2 or 0.5")
+    grant.add_argument("--note", default="", help="why, kept in the ledger")
+    add_connection_options(grant)
+    grant.set_defaults(func=run)
+    listing = gpu_commands.add_parser(
+        "sessions", help="GPU sessions in the ledger (admins: all; staff: --course)"
+    )
+    listing.add_argument("--course", default=None)
+    listing.add_argument("--open", action="store_true", help="only running sessions")
+    add_connection_options(listing)
+    listing.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_command(args, _run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    api = ServiceAPI(Connection.from_args(args), timeout=60)
+    if args.gpu_command == "grant":
+        if not 0 < args.hours <= 1000:
+            raise CLIError(f"HOURS must be more than 0 and at most 1000, not {args.hours:g}")
+        return grant(api, args.course, args.student, args.hours, args.note, sys.stdout)
+    return sessions(api, args.course, args.open, sys.stdout)
 
 
 def grant(api: ServiceAPI, course: str, student: str, hours: float, note: str, out: TextIO):
@@ -61,19 +100,3 @@ def sessions(api: ServiceAPI, course: str | None, only_open: bool, out: TextIO) 
     if not rows:
         print("No GPU sessions.", file=out)
     return 0
-
-
-def run(args) -> int:
-    try:
-        api = ServiceAPI(Connection.resolve(args.hub_url, args.state_dir), timeout=60)
-        if args.gpu_command == "grant":
-            if not 0 < args.hours <= 1000:
-                raise CLIError(f"HOURS must be more than 0 and at most 1000, not {args.hours:g}")
-            return grant(api, args.course, args.student, args.hours, args.note, sys.stdout)
-        return sessions(api, args.course, args.open, sys.stdout)
-    except CLIError as error:
-        print(f"coursehub: {error}", file=sys.stderr)
-        return error.code
-    except ServiceError as error:
-        print(f"coursehub: {one_line(error, args.hub_url)}", file=sys.stderr)
-        return 1 if error.status else 2

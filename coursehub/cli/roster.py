@@ -1,11 +1,10 @@
-"""``coursehub roster import|show|clear``: a course's imported roster, through the
+"""``coursehub roster import|show|clear|remove``: a course's imported roster, through the
 coursehub service with the caller's own hub token (the course's staff and admins may).
 
-Where to connect and which token: as for ``coursehub assignment`` (``--hub-url`` or
-``COURSEHUB_HUB_URL``, the token in ``COURSEHUB_TOKEN``, else a ``coursehub dev`` state
-folder). The CSV goes to the service as it is; the service validates it (the same rules as
-a course's roster file) and either applies all of it, applies the valid rows
-(``--skip-invalid``) or nothing.
+Where to connect, which token and how errors read: ``coursehub.cli.connection``. The CSV
+goes to the service as it is; the service validates it (the same rules as a course's roster
+file) and either applies all of it, applies the valid rows (``--skip-invalid``) or nothing;
+the invalid rows follow the error line, one per line.
 
 Exit codes: 0 done, 1 the service refused (bad rows, not staff; message on stderr),
 2 cannot connect, not configured or the file cannot be read.
@@ -13,13 +12,79 @@ Exit codes: 0 done, 1 the service refused (bad rows, not staff; message on stder
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
 from typing import TextIO
 
-from coursehub.assignment_cli import CLIError, Connection, ServiceAPI
-from coursehub.exchange.client import ServiceError
+from coursehub.cli.connection import (
+    CLIError,
+    Connection,
+    ServiceAPI,
+    add_connection_options,
+    run_command,
+)
+
+
+def add_parser(subcommands) -> None:
+    roster = subcommands.add_parser(
+        "roster",
+        help="a course's imported roster (replaces the course file's students while present)",
+    )
+    roster_commands = roster.add_subparsers(dest="roster_command", required=True)
+    imported = roster_commands.add_parser(
+        "import",
+        help="make a CSV (columns username,email,name; username required) the course's "
+        "students; prints who was added and removed",
+    )
+    imported.add_argument("course", help="course id, e.g. ai-101")
+    imported.add_argument("file", help="the roster CSV (UTF-8), or - for stdin")
+    imported.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="apply the valid rows and list the invalid ones (default: apply nothing if any "
+        "row is invalid)",
+    )
+    imported.add_argument(
+        "--dry-run", action="store_true", help="check the file and show what would change"
+    )
+    shown = roster_commands.add_parser(
+        "show", help="the course's students and staff, and where each comes from"
+    )
+    shown.add_argument("course", help="course id, e.g. ai-101")
+    shown.add_argument("--json", action="store_true", help="print JSON")
+    cleared = roster_commands.add_parser(
+        "clear", help="drop the imported roster: the course file's students count again"
+    )
+    cleared.add_argument("course", help="course id, e.g. ai-101")
+    removed = roster_commands.add_parser(
+        "remove",
+        help="take users out of a course now: out of its imported roster and without their "
+        "sign-in (OIDC/LTI) memberships of it",
+    )
+    removed.add_argument("course", help="course id, e.g. ai-101")
+    removed.add_argument("usernames", nargs="+", metavar="USERNAME")
+    for command in (imported, shown, cleared, removed):
+        add_connection_options(command)
+        command.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_command(args, _run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    api = RosterAPI(Connection.from_args(args), timeout=120)
+    if args.roster_command == "import":
+        return import_roster(
+            api, args.course, args.file, args.skip_invalid, args.dry_run, sys.stdout
+        )
+    if args.roster_command == "show":
+        return show(api, args.course, args.json, sys.stdout)
+    if args.roster_command == "remove":
+        return remove(api, args.course, args.usernames, sys.stdout)
+    return clear(api, args.course, sys.stdout)
 
 
 class RosterAPI(ServiceAPI):
@@ -127,6 +192,8 @@ def clear(api: RosterAPI, course: str, out: TextIO) -> int:
 
 
 def remove(api: RosterAPI, course: str, usernames: list[str], out: TextIO) -> int:
+    from coursehub.exchange.client import ServiceError
+
     code = 0
     for username in usernames:
         try:
@@ -143,28 +210,3 @@ def remove(api: RosterAPI, course: str, usernames: list[str], out: TextIO) -> in
             print(f"  {body['message']}", file=out)
             code = 1
     return code
-
-
-def run(args) -> int:
-    """Entry point for the argparse namespace built in ``coursehub.cli``."""
-    try:
-        api = RosterAPI(Connection.resolve(args.hub_url, args.state_dir), timeout=120)
-        if args.roster_command == "import":
-            return import_roster(
-                api, args.course, args.file, args.skip_invalid, args.dry_run, sys.stdout
-            )
-        if args.roster_command == "show":
-            return show(api, args.course, args.json, sys.stdout)
-        if args.roster_command == "remove":
-            return remove(api, args.course, args.usernames, sys.stdout)
-        return clear(api, args.course, sys.stdout)
-    except CLIError as error:
-        print(f"coursehub: {error}", file=sys.stderr)
-        return error.code
-    except ServiceError as error:  # status 0: the service could not be reached at all
-        where = f" (HTTP {error.status})" if error.status else ""
-        first, _, rest = error.message.partition("\n")
-        print(f"coursehub: {first}{where}", file=sys.stderr)
-        if rest:
-            print(rest, file=sys.stderr)
-        return 1 if error.status else 2
