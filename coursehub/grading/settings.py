@@ -1,29 +1,20 @@
 """Grading settings of the service, from environment variables.
 
-- ``COURSEHUB_NAMESPACE``: where grading pods run (``default``).
-- ``COURSEHUB_GRADING_POD_LABELS``: JSON labels grading pods carry, the ones their
-  NetworkPolicy selects (``{"coursehub.io/component": "grading"}``).
-- ``COURSEHUB_GRADING_DATA_CLAIM``: the service's PVC, mounted into grading pods at their
-  batch's subPath. Unset (dev): a hostPath of the batch folder.
-- ``COURSEHUB_GRADING_PARALLELISM``: grading pods at once; ``auto`` (default) fits the
-  cluster's free capacity for the assignment's CPU/GPU request.
-- ``COURSEHUB_GRADING_MAX_BATCH``: submissions per pod at most (16); each still runs as a
-  user of its own, one after the other.
-- ``COURSEHUB_GRADING_MASKED_PATHS``: dev only, ``:``-separated folders hidden from student
-  code (the dev state folder and the catalog, which hold solutions and tokens).
-- ``COURSEHUB_GRADING_UID_BASE``: first user id given to submissions (200000).
+The variables (namespace, pod labels, data claim, parallelism, batch size, masked paths,
+uid base) are data in ``coursehub.envvars`` (owner ``GradingSettings``), listed in
+docs/grading.md; the defaults below are theirs (a unit test keeps them equal).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from coursehub.envvars import Environment, SettingsError
 
-class GradingSettingsError(ValueError):
-    pass
+# The one error of every settings object; the old name stays importable.
+GradingSettingsError = SettingsError
 
 
 @dataclass(frozen=True)
@@ -45,46 +36,14 @@ class GradingSettings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> GradingSettings:
-        env = os.environ if environ is None else environ
-        labels = cls.pod_labels
-        if env.get("COURSEHUB_GRADING_POD_LABELS"):
-            try:
-                parsed = json.loads(env["COURSEHUB_GRADING_POD_LABELS"])
-                assert isinstance(parsed, dict) and parsed
-                labels = tuple(sorted((str(k), str(v)) for k, v in parsed.items()))
-            except (ValueError, AssertionError):
-                raise GradingSettingsError(
-                    "COURSEHUB_GRADING_POD_LABELS must be a JSON object of labels, e.g. "
-                    '{"coursehub.io/component": "grading"}'
-                ) from None
+        env = Environment(os.environ if environ is None else environ, "GradingSettings")
+        labels = env("COURSEHUB_GRADING_POD_LABELS")
         return cls(
-            namespace=env.get("COURSEHUB_NAMESPACE") or "default",
-            pod_labels=labels,
-            data_claim=env.get("COURSEHUB_GRADING_DATA_CLAIM") or None,
-            parallelism=_parallelism(env.get("COURSEHUB_GRADING_PARALLELISM", "auto")),
-            max_batch=_positive(
-                "COURSEHUB_GRADING_MAX_BATCH", env.get("COURSEHUB_GRADING_MAX_BATCH", "16")
-            ),
-            masked_paths=tuple(
-                p for p in env.get("COURSEHUB_GRADING_MASKED_PATHS", "").split(os.pathsep) if p
-            ),
-            uid_base=_positive(
-                "COURSEHUB_GRADING_UID_BASE", env.get("COURSEHUB_GRADING_UID_BASE", "200000")
-            ),
+            namespace=env("COURSEHUB_NAMESPACE"),
+            pod_labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+            data_claim=env("COURSEHUB_GRADING_DATA_CLAIM"),
+            parallelism=env("COURSEHUB_GRADING_PARALLELISM"),
+            max_batch=env("COURSEHUB_GRADING_MAX_BATCH"),
+            masked_paths=env("COURSEHUB_GRADING_MASKED_PATHS") or (),
+            uid_base=env("COURSEHUB_GRADING_UID_BASE"),
         )
-
-
-def _parallelism(value: str) -> int | None:
-    if value.strip().lower() in ("", "auto"):
-        return None
-    return _positive("COURSEHUB_GRADING_PARALLELISM", value)
-
-
-def _positive(name: str, value: str) -> int:
-    try:
-        number = int(value)
-        if number < 1:
-            raise ValueError
-    except ValueError:
-        raise GradingSettingsError(f"{name} must be a positive integer, not {value!r}") from None
-    return number

@@ -66,14 +66,14 @@ def test_dev_settings_defaults(tmp_path):
     ("environ", "message"),
     [
         ({**DEV, "COURSEHUB_MODE": "staging"}, "COURSEHUB_MODE='staging'"),
-        ({**DEV, "COURSEHUB_HUB_PORT": "eighty"}, "COURSEHUB_HUB_PORT='eighty' is not a whole"),
+        ({**DEV, "COURSEHUB_HUB_PORT": "eighty"}, "COURSEHUB_HUB_PORT='eighty': not a whole"),
         ({**DEV, "CONFIGPROXY_AUTH_TOKEN": ""}, "CONFIGPROXY_AUTH_TOKEN is not set"),
         ({**DEV, "KUBECONFIG": ""}, "KUBECONFIG is not set"),
         ({**DEV, "COURSEHUB_PUBLIC_URL": "localhost:8000"}, "COURSEHUB_PUBLIC_URL="),
         ({**DEV, "COURSEHUB_HOME_PVC": "maybe"}, "COURSEHUB_HOME_PVC='maybe'"),
         (
             {**DEV, "COURSEHUB_STAFF_PRIORITY_CLASS": "Staff_Class"},
-            "COURSEHUB_STAFF_PRIORITY_CLASS='Staff_Class' is not a Kubernetes object name",
+            "COURSEHUB_STAFF_PRIORITY_CLASS='Staff_Class': not a Kubernetes object name",
         ),
         (
             {**DEV, "COURSEHUB_STUDENT_PRIORITY_CLASS": "student class"},

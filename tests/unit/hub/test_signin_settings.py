@@ -134,21 +134,30 @@ def test_dev_keeps_the_demo_accounts(tmp_path):
 @pytest.mark.parametrize(
     ("environ", "words"),
     [
-        ({"COURSEHUB_AUTH": "saml"}, "COURSEHUB_AUTH='saml': use one of demo, oidc, lti"),
+        ({"COURSEHUB_AUTH": "saml"}, "COURSEHUB_AUTH='saml': not one of demo, oidc, lti"),
         ({"COURSEHUB_AUTH": "demo"}, "COURSEHUB_AUTH='demo' is for development only"),
         ({**OIDC, "COURSEHUB_OIDC_CLIENT_SECRET": ""}, "COURSEHUB_OIDC_CLIENT_SECRET is not set"),
-        ({**OIDC, "COURSEHUB_OIDC_ISSUER": "sso"}, "COURSEHUB_OIDC_ISSUER='sso' is not an http"),
+        ({**OIDC, "COURSEHUB_OIDC_ISSUER": "sso"}, "COURSEHUB_OIDC_ISSUER='sso': not an http"),
         (
             {**OIDC, "COURSEHUB_OIDC_COURSE_PATTERN": "(?P<course>.*)"},
             "needs the named groups (?P<course>…) and (?P<role>…)",
         ),
-        ({**OIDC, "COURSEHUB_OIDC_COURSE_PATTERN": "("}, "is not a regular expression"),
+        ({**OIDC, "COURSEHUB_OIDC_COURSE_PATTERN": "("}, "not a regular expression"),
         ({**LTI, "COURSEHUB_LTI_CLIENT_IDS": " "}, "COURSEHUB_LTI_CLIENT_IDS is not set"),
         ({**LTI, "COURSEHUB_LTI_JWKS_URL": ""}, "COURSEHUB_LTI_JWKS_URL is not set"),
-        ({**LTI, "COURSEHUB_LTI_TRUST_EMAIL": "sure"}, "COURSEHUB_LTI_TRUST_EMAIL='sure': use"),
-        ({**OIDC, "COURSEHUB_USERNAME_DOMAIN": "uni"}, "COURSEHUB_USERNAME_DOMAIN='uni' is not"),
-        ({**OIDC, "COURSEHUB_IDENTITY_BINDINGS": "{"}, "COURSEHUB_IDENTITY_BINDINGS is not JSON"),
-        ({**OIDC, "COURSEHUB_IDENTITY_BINDINGS": "[]"}, "must be a JSON object"),
+        (
+            {**LTI, "COURSEHUB_LTI_TRUST_EMAIL": "sure"},
+            "COURSEHUB_LTI_TRUST_EMAIL='sure': not 1 or 0",
+        ),
+        (
+            {**OIDC, "COURSEHUB_USERNAME_DOMAIN": "uni"},
+            "COURSEHUB_USERNAME_DOMAIN='uni': not a domain",
+        ),
+        (
+            {**OIDC, "COURSEHUB_IDENTITY_BINDINGS": "{"},
+            "COURSEHUB_IDENTITY_BINDINGS='{': not a JSON object",
+        ),
+        ({**OIDC, "COURSEHUB_IDENTITY_BINDINGS": "[]"}, "'[]': not a JSON object"),
         (
             {**OIDC, "COURSEHUB_IDENTITY_BINDINGS": '{"It Admin": {"subject": "1"}}'},
             "'It Admin' is not a username",
