@@ -43,7 +43,6 @@ from coursehub.hub.oidc import CourseOIDCAuthenticator
 from coursehub.hub.roles import build_groups, build_roles
 from coursehub.hub.service_client import HubServiceClient
 from coursehub.hub.services import (
-    SERVICE_NAME,
     coursehub_service,
     grader_role,
     grader_services,
@@ -62,7 +61,7 @@ from coursehub.hub.token_scopes import (
     check_oauth_client_scopes,
     server_token_scopes,
 )
-from coursehub.service.rules import STAFF_SCOPE, service_access_scope
+from coursehub.names import SERVICE_NAME, STAFF_SCOPE, service_access_scope
 
 DEV_ADMIN_SERVICE = "coursehub-dev-admin"
 TEMPLATES = Path(__file__).resolve().parent / "templates"

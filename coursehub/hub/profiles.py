@@ -28,6 +28,7 @@ from typing import Literal
 
 from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course, Environment, profile_slug
+from coursehub.names import GPU_PRODUCT_LABEL, GPU_TOLERATION, NO_GPU_LIMITS
 from coursehub.quantity import parse_quantity
 
 Role = Literal["staff", "student"]
@@ -35,11 +36,6 @@ Role = Literal["staff", "student"]
 COURSE_LABEL = "coursehub.io/course"
 ENVIRONMENT_LABEL = "coursehub.io/environment"
 ROLE_LABEL = "coursehub.io/role"
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
-# The taint GPU nodes carry (as in the NVIDIA GPU operator / managed GPU node pools).
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-# Where a cluster has a GPU default, a CPU pod must say "no GPU" explicitly (z2jh trap).
-NO_GPU_LIMITS = {"nvidia.com/gpu": "0"}
 
 PROFILE_TRAITS = (
     "image",

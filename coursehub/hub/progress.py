@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 
 from coursehub.catalog.model import Environment
-from coursehub.hub.profiles import GPU_PRODUCT_LABEL
+from coursehub.names import GPU_PRODUCT_LABEL
 from coursehub.quantity import QuantityError, parse_quantity
 
 WHOLE_GPU_RESOURCE = "nvidia.com/gpu"

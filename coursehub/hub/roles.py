@@ -28,26 +28,16 @@ from collections.abc import Collection
 
 from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course
-from coursehub.service.rules import STAFF_SCOPE, grader_service_name
-
-ADMINS_GROUP = "coursehub-admins"
-ADMINS_ROLE = "coursehub-admins"
-
-
-def students_group(course_id: str) -> str:
-    return f"course-{course_id}-students"
-
-
-def staff_group(course_id: str) -> str:
-    return f"course-{course_id}-staff"
-
-
-def reachable_group(course_id: str) -> str:
-    return f"course-{course_id}-reachable"
-
-
-def staff_role(course_id: str) -> str:
-    return f"course-{course_id}-staff"
+from coursehub.names import (
+    ADMINS_GROUP,
+    ADMINS_ROLE,
+    STAFF_SCOPE,
+    grader_service_name,
+    reachable_group,
+    staff_group,
+    staff_role,
+    students_group,
+)
 
 
 def staff_anywhere(catalog: Catalog) -> set[str]:

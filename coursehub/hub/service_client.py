@@ -3,7 +3,7 @@ rosters), over HTTP with the token of the hub-internal service ``coursehub-hub``
 
 ``configure`` generates that token at every hub start and registers it as the API token of
 a JupyterHub service with one scope, ``access:services!service=coursehub``; the coursehub
-service recognises the caller by the service name (``rules.HUB_CLIENT_SERVICE``) after the
+service recognises the caller by the service name (``names.HUB_CLIENT_SERVICE``) after the
 hub has vouched for the token, as for every other caller.
 """
 
