@@ -15,8 +15,8 @@ from datetime import datetime
 
 from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course
+from coursehub.catalog.sync import CatalogSync
 from coursehub.grading.settings import GradingSettings
-from coursehub.hub.catalog_sync import CatalogSync
 from coursehub.service.clock import make_clock
 from coursehub.service.db import Database
 from coursehub.service.hub_client import HubError, HubREST
