@@ -31,6 +31,7 @@ from pathlib import Path
 from traitlets.config import LazyConfigValue
 
 from coursehub.catalog import CatalogError
+from coursehub.catalog.groups import build_groups
 from coursehub.catalog.sync import CatalogSync
 from coursehub.hub.auth import (
     ADMIN_USERNAME,
@@ -40,7 +41,7 @@ from coursehub.hub.auth import (
 from coursehub.hub.auth_settings import AuthSettingsError
 from coursehub.hub.lti import CourseLTIAuthenticator
 from coursehub.hub.oidc import CourseOIDCAuthenticator
-from coursehub.hub.roles import build_groups, build_roles
+from coursehub.hub.roles import build_roles
 from coursehub.hub.service_client import HubServiceClient, service_overlay_source
 from coursehub.hub.services import (
     coursehub_service,
