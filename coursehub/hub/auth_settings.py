@@ -65,7 +65,7 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from coursehub.catalog.model import PATTERN_HELP, USERNAME_PATTERN
-from coursehub.hub.signin import DEFAULT_COURSE_PATTERN
+from coursehub.signin.rules import DEFAULT_COURSE_PATTERN
 
 AUTH_KINDS = ("demo", "oidc", "lti")
 DOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
