@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from coursehub.catalog import Catalog
+from coursehub.catalog.entitlements import ProfileRefused, resolve_profile
 from coursehub.catalog.model import Course, Environment
 from coursehub.gpu import ledger, policy
-from coursehub.hub.profiles import ProfileRefused, resolve_profile
 from coursehub.service.hub_client import HubError, HubREST
 
 log = logging.getLogger("coursehub.gpu")

@@ -42,17 +42,19 @@ from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Callable, Float, Unicode, default
 
+from coursehub.catalog.entitlements import (
+    Entitlement,
+    ProfileRefused,
+    entitlements,
+    resolve_profile,
+)
 from coursehub.gpu.availability import Line, cluster_counts, describe
 from coursehub.gpu.nodes import count_gpus
 from coursehub.hub.profiles import (
     PROFILE_TRAITS,
-    Entitlement,
-    ProfileRefused,
     build_profiles,
     check_requester,
-    entitlements,
     priority_class,
-    resolve_profile,
 )
 from coursehub.hub.progress import translate_event, waits_for_gpu
 from coursehub.hub.roles import server_access_scopes
