@@ -18,8 +18,8 @@ from jupyterhub.services.auth import HubAuth
 from tornado.httpserver import HTTPServer
 from tornado.web import Application
 
-from coursehub.gpu.enforcer import Enforcer
 from coursehub.service.context import ServiceContext
+from coursehub.service.gpu_enforcer import Enforcer
 from coursehub.service.handlers import routes
 from coursehub.service.hub_client import HubREST
 from coursehub.service.settings import ServiceSettings

@@ -14,7 +14,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from coursehub.gpu import ledger, policy
+from coursehub.gpu import policy
+from coursehub.service import gpu_ledger
 from coursehub.service.handlers import BaseHandler
 from coursehub.service.models import GPUGrant, GPUSession
 from coursehub.service.rules import (
@@ -90,10 +91,10 @@ class AdmissionHandler(GPUHandler):
             raise Refusal(403, f"{username} is not a member of {course.id}")
         now = self.context.now()
         if course.id not in self.context.gpu_lock_rows:  # lock rows are never deleted
-            await self.context.db.run(lambda db: ledger.ensure_course_lock(db, course.id))
+            await self.context.db.run(lambda db: gpu_ledger.ensure_course_lock(db, course.id))
             self.context.gpu_lock_rows.add(course.id)
         admission = await self.context.db.run(
-            lambda db: ledger.admit_session(
+            lambda db: gpu_ledger.admit_session(
                 db, course, environment, username, server_name, role, now
             )
         )
@@ -123,14 +124,14 @@ class SessionReportHandler(GPUHandler):
         now = self.context.now()
         if event == "started":
             found = await self.context.db.run(
-                lambda db: ledger.mark_started(db, username, server_name, now)
+                lambda db: gpu_ledger.mark_started(db, username, server_name, now)
             )
         elif event == "stopped":
             reason = self.field(data, "reason", default="stopped")
             if reason not in STOP_REASONS:
                 raise Refusal(400, f"'reason' must be one of {', '.join(STOP_REASONS)}")
             found = await self.context.db.run(
-                lambda db: ledger.close(db, username, server_name, reason, now)
+                lambda db: gpu_ledger.close(db, username, server_name, reason, now)
             )
         else:
             raise Refusal(404, f"unknown session event {event!r}: use started or stopped")
@@ -164,15 +165,15 @@ class AvailabilityHandler(GPUHandler):
                 gpu_policy = course.gpu_policy
                 role = course.role_of(username) or "staff"
                 budget = gpu_policy.gpu_hours_per_student_per_week
-                used = ledger.used_hours(db, username, course.id, now)
-                extra = ledger.extra_hours(db, username, course.id, now)
+                used = gpu_ledger.used_hours(db, username, course.id, now)
+                extra = gpu_ledger.extra_hours(db, username, course.id, now)
                 exempt = policy.is_exempt(course, role)
                 remaining = None
                 if budget is not None and not exempt:
                     remaining = max(0.0, budget + extra - used)
                 answer[course.id] = {
                     "cap": gpu_policy.max_concurrent_gpus,
-                    "held": ledger.gpus_held(db, course.id),
+                    "held": gpu_ledger.gpus_held(db, course.id),
                     "budget_hours": budget,
                     "extra_hours": extra,
                     "used_hours": round(used, 4),
@@ -194,7 +195,7 @@ class NoticeHandler(GPUHandler):
         def read(db):
             return [
                 {"id": f"{row.id}-{row.notice_at.timestamp():.0f}", "message": row.notice}
-                for row in ledger.open_sessions(db)
+                for row in gpu_ledger.open_sessions(db)
                 if row.username == name and row.notice
             ]
 
@@ -226,7 +227,7 @@ class GrantHandler(GPUHandler):
 
         def save(db):
             db.add(grant)
-            return ledger.extra_hours(db, username, course.id, now) + hours
+            return gpu_ledger.extra_hours(db, username, course.id, now) + hours
 
         total = await self.context.db.run(save)
         self.write_json(
