@@ -26,6 +26,7 @@ import inspect
 import logging
 import os
 import secrets
+import socket
 from pathlib import Path
 
 from traitlets.config import LazyConfigValue
@@ -369,17 +370,18 @@ def extend_by_name(entries: list[dict], added: list[dict], kind: str, log) -> li
 
 def _dev_graders(settings: HubSettings, catalog) -> list[dict]:
     """Formgraders for the catalog's courses, each in the course folder the service keeps
-    (prepared here too: a managed service's working folder must exist when it starts)."""
-    from coursehub.dev import free_port
-    from coursehub.service.workspace import Workspace
-
-    service_db = settings.service_db_url or "sqlite://"
-    for course_id in catalog.courses:
-        Workspace(settings.service_data_dir, course_id, service_db).prepare(
-            settings.courses_dir / course_id / "source"
-        )
-    ports = {course_id: free_port() for course_id in catalog.courses}
+    (``coursehub dev`` prepares those folders before it starts the hub:
+    ``coursehub.dev.prepare_grader_workspaces``), on ports free right now."""
+    ports = {course_id: _free_port() for course_id in catalog.courses}
     return grader_services(settings, catalog, ports)
+
+
+def _free_port(host: str = "127.0.0.1") -> int:
+    # The hub picks its managed graders' ports itself: it cannot ask coursehub dev (a layer
+    # above it), and dev-mode configuration without coursehub dev lists the graders too.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def _configure_dev(c, settings: HubSettings) -> None:
