@@ -61,7 +61,7 @@ from coursehub.devcluster.podenv import (
 )
 from coursehub.devcluster.scheduler import pod_requests
 from coursehub.devcluster.store import now_rfc3339
-from coursehub.die_with_parent import die_with_parent
+from coursehub.linux import PR_SET_PDEATHSIG, prctl
 
 log = logging.getLogger("coursehub.devcluster.kubelet")
 
@@ -390,7 +390,9 @@ class Kubelet:
         )
 
     def _child_setup(self, runtime: PodRuntime, index: int, container: dict) -> Callable[[], None]:
-        steps: list[Callable[[], None]] = [die_with_parent]  # no pod outlives the cluster
+        # No pod outlives the cluster: the kernel kills it when the kubelet's process dies.
+        die_with_kubelet = partial(prctl, PR_SET_PDEATHSIG, signal.SIGKILL, "PR_SET_PDEATHSIG")
+        steps: list[Callable[[], None]] = [die_with_kubelet]
         if runtime.netns_fd is not None:
             steps.append(partial(netns.enter, runtime.netns_fd))
         if self.confines_capabilities:
