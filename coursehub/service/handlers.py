@@ -18,7 +18,7 @@ from tornado.web import HTTPError, RequestHandler
 
 from coursehub.archive import Archive, ArchiveError, check_name
 from coursehub.catalog.model import Course
-from coursehub.service import exchange, identities, usernames, workflow
+from coursehub.service import exchange_db, identities, usernames, workflow
 from coursehub.service.context import ServiceContext
 from coursehub.service.rules import (
     Caller,
@@ -173,20 +173,20 @@ class AssignmentListHandler(BaseHandler):
 
         def work(session):
             listed = []
-            for release in exchange.current_releases(session, course.id):
+            for release in exchange_db.current_releases(session, course.id):
                 due = self.context.due(course, release.assignment)
-                entry = exchange.release_json(
+                entry = exchange_db.release_json(
                     release, self.context.title(course, release.assignment), due
                 )
-                fetches = exchange.fetches(session, course.id, release.assignment)
+                fetches = exchange_db.fetches(session, course.id, release.assignment)
                 fetch = fetches.get(name)
-                entry["fetched_at"] = exchange.iso(fetch.last_fetched_at) if fetch else None
-                own = exchange.submissions(session, course.id, release.assignment, name)
-                entry["submissions"] = [exchange.submission_json(row, due) for row in own]
+                entry["fetched_at"] = exchange_db.iso(fetch.last_fetched_at) if fetch else None
+                own = exchange_db.submissions(session, course.id, release.assignment, name)
+                entry["submissions"] = [exchange_db.submission_json(row, due) for row in own]
                 submitted = {row.version: row.submitted_at for row in own}
                 entry["feedback"] = [
-                    exchange.feedback_json(row, submitted.get(row.version))
-                    for row in exchange.feedback(session, course.id, release.assignment, name)
+                    exchange_db.feedback_json(row, submitted.get(row.version))
+                    for row in exchange_db.feedback(session, course.id, release.assignment, name)
                 ]
                 listed.append(entry)
             return listed
@@ -203,11 +203,11 @@ class ReleaseHandler(BaseHandler):
         now = self.context.now()
 
         def work(session):
-            release = exchange.current_release(session, course.id, assignment)
+            release = exchange_db.current_release(session, course.id, assignment)
             if release is None:
                 raise Refusal(404, f"{assignment} is not released in {course.id}")
             if role == "student":
-                exchange.record_fetch(session, course.id, assignment, self.caller.name, now)
+                exchange_db.record_fetch(session, course.id, assignment, self.caller.name, now)
             return release
 
         release = await self.context.db.run(work)
@@ -230,7 +230,7 @@ class ReleaseHandler(BaseHandler):
         assignment = check_name(assignment, "assignment")
         now = self.context.now()
         count = await self.context.db.run(
-            lambda session: exchange.withdraw_release(session, course.id, assignment, now)
+            lambda session: exchange_db.withdraw_release(session, course.id, assignment, now)
         )
         if not count:
             raise Refusal(404, f"{assignment} is not released in {course.id}")
@@ -249,10 +249,10 @@ class SubmissionsHandler(BaseHandler):
         due = self.context.due(course, assignment)
 
         def work(session):
-            rows = exchange.submissions(session, course.id, assignment, student)
+            rows = exchange_db.submissions(session, course.id, assignment, student)
             if collect:
-                rows = list(exchange.chosen_for_collection(rows, due).values())
-            return [exchange.submission_json(row, due) for row in rows]
+                rows = list(exchange_db.chosen_for_collection(rows, due).values())
+            return [exchange_db.submission_json(row, due) for row in rows]
 
         self.write_json({"submissions": await self.context.db.run(work)})
 
@@ -279,7 +279,7 @@ class SubmissionHandler(BaseHandler):
         require_self_or_staff(course, self.caller, student)
         number = parse_version(version)
         row = await self.context.db.run(
-            lambda session: exchange.submission(session, course.id, assignment, student, number)
+            lambda session: exchange_db.submission(session, course.id, assignment, student, number)
         )
         if row is None:
             raise Refusal(404, f"{student} has no version {number} of {assignment}")
@@ -304,11 +304,11 @@ class FeedbackListHandler(BaseHandler):
         def work(session):
             submitted = {
                 (row.student, row.version): row.submitted_at
-                for row in exchange.submissions(session, course.id, assignment, student)
+                for row in exchange_db.submissions(session, course.id, assignment, student)
             }
             return [
-                exchange.feedback_json(row, submitted.get((row.student, row.version)))
-                for row in exchange.feedback(session, course.id, assignment, student)
+                exchange_db.feedback_json(row, submitted.get((row.student, row.version)))
+                for row in exchange_db.feedback(session, course.id, assignment, student)
             ]
 
         self.write_json({"feedback": await self.context.db.run(work)})
@@ -322,7 +322,7 @@ class FeedbackHandler(BaseHandler):
         number = parse_version(version)
 
         def work(session):
-            for row in exchange.feedback(session, course.id, assignment, student):
+            for row in exchange_db.feedback(session, course.id, assignment, student):
                 if row.version == number:
                     return row
             return None
