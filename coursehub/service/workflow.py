@@ -222,21 +222,15 @@ async def start_autograde(
             )
         )
     )
-    task = asyncio.create_task(_autograde(context, course, assignment, students, job_id))
-    _running_jobs.add(task)
-    task.add_done_callback(_running_jobs.discard)
+    context.jobs.start(_autograde(context, course, assignment, students, job_id))
     return job_id
-
-
-_running_jobs: set[asyncio.Task] = set()
-# One grading run per course folder at a time: nbgrader's gradebook and folders are shared.
-_course_locks: dict[str, asyncio.Lock] = {}
 
 
 async def _autograde(
     context: ServiceContext, course: Course, assignment: str, students: list[str], job_id: str
 ) -> None:
-    lock = _course_locks.setdefault(course.id, asyncio.Lock())
+    # One grading run per course folder at a time: nbgrader's gradebook and folders are shared.
+    lock = context.jobs.course_lock(course.id)
     last_report = [0.0]
 
     async def report(progress: Progress, force: bool = False) -> None:
