@@ -169,29 +169,7 @@ class AssignmentListHandler(BaseHandler):
     async def get(self, course_id: str):
         course = self.course(course_id)
         role = require_member(course, self.caller)
-        name = self.caller.name
-
-        def work(session):
-            listed = []
-            for release in exchange_db.current_releases(session, course.id):
-                due = self.context.due(course, release.assignment)
-                entry = exchange_db.release_json(
-                    release, self.context.title(course, release.assignment), due
-                )
-                fetches = exchange_db.fetches(session, course.id, release.assignment)
-                fetch = fetches.get(name)
-                entry["fetched_at"] = exchange_db.iso(fetch.last_fetched_at) if fetch else None
-                own = exchange_db.submissions(session, course.id, release.assignment, name)
-                entry["submissions"] = [exchange_db.submission_json(row, due) for row in own]
-                submitted = {row.version: row.submitted_at for row in own}
-                entry["feedback"] = [
-                    exchange_db.feedback_json(row, submitted.get(row.version))
-                    for row in exchange_db.feedback(session, course.id, release.assignment, name)
-                ]
-                listed.append(entry)
-            return listed
-
-        listed = await self.context.db.run(work)
+        listed = await workflow.assignment_list(self.context, course, self.caller.name)
         self.write_json({"course": course.id, "role": role, "assignments": listed})
 
 
@@ -200,17 +178,8 @@ class ReleaseHandler(BaseHandler):
         course = self.course(course_id)
         role = require_member(course, self.caller)
         assignment = check_name(assignment, "assignment")
-        now = self.context.now()
-
-        def work(session):
-            release = exchange_db.current_release(session, course.id, assignment)
-            if release is None:
-                raise Refusal(404, f"{assignment} is not released in {course.id}")
-            if role == "student":
-                exchange_db.record_fetch(session, course.id, assignment, self.caller.name, now)
-            return release
-
-        release = await self.context.db.run(work)
+        fetcher = self.caller.name if role == "student" else None
+        release = await workflow.fetch_release(self.context, course, assignment, fetcher)
         data = await asyncio.to_thread(self.context.store.get, release.blob)
         self.write_archive(data, release.checksum, assignment)
 
@@ -246,15 +215,8 @@ class SubmissionsHandler(BaseHandler):
         if role == "student":
             student = require_own(self.caller, student)
         collect = self.get_query_argument("collect", "0") in ("1", "true")
-        due = self.context.due(course, assignment)
-
-        def work(session):
-            rows = exchange_db.submissions(session, course.id, assignment, student)
-            if collect:
-                rows = list(exchange_db.chosen_for_collection(rows, due).values())
-            return [exchange_db.submission_json(row, due) for row in rows]
-
-        self.write_json({"submissions": await self.context.db.run(work)})
+        listed = await workflow.submission_list(self.context, course, assignment, student, collect)
+        self.write_json({"submissions": listed})
 
     async def post(self, course_id: str, assignment: str):
         course = self.course(course_id)
@@ -300,18 +262,8 @@ class FeedbackListHandler(BaseHandler):
         student = self.get_query_argument("student", None)
         if require_member(course, self.caller) == "student":
             student = require_own(self.caller, student)
-
-        def work(session):
-            submitted = {
-                (row.student, row.version): row.submitted_at
-                for row in exchange_db.submissions(session, course.id, assignment, student)
-            }
-            return [
-                exchange_db.feedback_json(row, submitted.get((row.student, row.version)))
-                for row in exchange_db.feedback(session, course.id, assignment, student)
-            ]
-
-        self.write_json({"feedback": await self.context.db.run(work)})
+        listed = await workflow.feedback_list(self.context, course, assignment, student)
+        self.write_json({"feedback": listed})
 
 
 class FeedbackHandler(BaseHandler):
@@ -320,14 +272,7 @@ class FeedbackHandler(BaseHandler):
         assignment = check_name(assignment, "assignment")
         require_self_or_staff(course, self.caller, student)
         number = parse_version(version)
-
-        def work(session):
-            for row in exchange_db.feedback(session, course.id, assignment, student):
-                if row.version == number:
-                    return row
-            return None
-
-        row = await self.context.db.run(work)
+        row = await workflow.feedback_of(self.context, course, assignment, student, number)
         if row is None:
             raise Refusal(404, f"no feedback for {student}'s version {number} of {assignment}")
         data = await asyncio.to_thread(self.context.store.get, row.blob)

@@ -24,13 +24,112 @@ from coursehub.grading.dispatch import GradingRun, Progress
 from coursehub.grading.nbgrader_steps import CourseFolder
 from coursehub.service import exchange_db
 from coursehub.service.context import ServiceContext
-from coursehub.service.models import Job, Submission
+from coursehub.service.models import Feedback, Job, Release, Submission
 from coursehub.service.rules import Caller, Refusal, is_late
 from coursehub.service.workspace import SubmissionWriteError, Workspace
 
 log = logging.getLogger("coursehub.service")
 SUBMIT_ATTEMPTS = 8
 REPORT_SECONDS = 0.5  # job progress is written at most this often while pods run
+
+
+# ----- what the exchange's readers see ------------------------------------------------
+
+
+async def assignment_list(context: ServiceContext, course: Course, student: str) -> list[dict]:
+    """The course's current releases, each with ``student``'s fetch, submissions and
+    feedback (``GET api/courses/<id>/assignments``)."""
+
+    def work(session):
+        listed = []
+        for release in exchange_db.current_releases(session, course.id):
+            due = context.due(course, release.assignment)
+            entry = exchange_db.release_json(
+                release, context.title(course, release.assignment), due
+            )
+            fetches = exchange_db.fetches(session, course.id, release.assignment)
+            fetch = fetches.get(student)
+            entry["fetched_at"] = exchange_db.iso(fetch.last_fetched_at) if fetch else None
+            own = exchange_db.submissions(session, course.id, release.assignment, student)
+            entry["submissions"] = [exchange_db.submission_json(row, due) for row in own]
+            submitted = {row.version: row.submitted_at for row in own}
+            entry["feedback"] = [
+                exchange_db.feedback_json(row, submitted.get(row.version))
+                for row in exchange_db.feedback(session, course.id, release.assignment, student)
+            ]
+            listed.append(entry)
+        return listed
+
+    return await context.db.run(work)
+
+
+async def fetch_release(
+    context: ServiceContext, course: Course, assignment: str, fetcher: str | None
+) -> Release:
+    """The assignment's current release (404 if none); a fetch by the student ``fetcher``
+    is recorded (staff fetches are not: ``fetcher`` None)."""
+    now = context.now()
+
+    def work(session):
+        release = exchange_db.current_release(session, course.id, assignment)
+        if release is None:
+            raise Refusal(404, f"{assignment} is not released in {course.id}")
+        if fetcher is not None:
+            exchange_db.record_fetch(session, course.id, assignment, fetcher, now)
+        return release
+
+    return await context.db.run(work)
+
+
+async def submission_list(
+    context: ServiceContext, course: Course, assignment: str, student: str | None, collect: bool
+) -> list[dict]:
+    """Submissions of the assignment (of ``student``, else everyone's); ``collect``: only
+    the version collect would choose per student."""
+    due = context.due(course, assignment)
+
+    def work(session):
+        rows = exchange_db.submissions(session, course.id, assignment, student)
+        if collect:
+            rows = list(exchange_db.chosen_for_collection(rows, due).values())
+        return [exchange_db.submission_json(row, due) for row in rows]
+
+    return await context.db.run(work)
+
+
+async def feedback_list(
+    context: ServiceContext, course: Course, assignment: str, student: str | None
+) -> list[dict]:
+    """Feedback released for the assignment (to ``student``, else to everyone)."""
+
+    def work(session):
+        submitted = {
+            (row.student, row.version): row.submitted_at
+            for row in exchange_db.submissions(session, course.id, assignment, student)
+        }
+        return [
+            exchange_db.feedback_json(row, submitted.get((row.student, row.version)))
+            for row in exchange_db.feedback(session, course.id, assignment, student)
+        ]
+
+    return await context.db.run(work)
+
+
+async def feedback_of(
+    context: ServiceContext, course: Course, assignment: str, student: str, version: int
+) -> Feedback | None:
+    """The feedback released for ``student``'s ``version``, or None."""
+
+    def work(session):
+        for row in exchange_db.feedback(session, course.id, assignment, student):
+            if row.version == version:
+                return row
+        return None
+
+    return await context.db.run(work)
+
+
+# ----- what the exchange's writers do -------------------------------------------------
 
 
 async def publish(
