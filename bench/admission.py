@@ -34,7 +34,7 @@ from pathlib import Path
 from sqlalchemy import insert
 
 from coursehub.catalog.model import Course
-from coursehub.gpu import ledger
+from coursehub.service import gpu_ledger as ledger
 from coursehub.service.db import Database
 from coursehub.service.models import GPUSession
 

@@ -654,7 +654,7 @@ VARIABLES: tuple[Variable, ...] = (
         COURSE_PATTERN,
         "regex with groups `course` and `role` that must match a whole value, i.e. "
         "`ai-101:student`",
-        # coursehub.hub.signin.DEFAULT_COURSE_PATTERN (a unit test keeps them equal)
+        # coursehub.signin.rules.DEFAULT_COURSE_PATTERN (a unit test keeps them equal)
         r"^(?P<course>[a-z0-9][-a-z0-9]*):(?P<role>[a-z]+)$",
     ),
     Variable(

@@ -4,7 +4,9 @@ Public interface (the hub codes against it): ``Catalog``, ``CatalogProblem``,
 ``CatalogError``, ``load_catalog(root)``, ``load_course(path)``, ``CatalogReloader`` and
 ``with_memberships(catalog, Overlay)`` (the effective catalog: files plus imported rosters
 and sign-in memberships);
-the model classes live in ``coursehub.catalog.model``. No JupyterHub or Kubernetes here.
+the model classes live in ``coursehub.catalog.model``; ``CatalogSync`` (files plus overlay,
+polled on a process's event loop) in ``coursehub.catalog.sync``. No JupyterHub or
+Kubernetes here.
 """
 
 from coursehub.catalog.catalog import Catalog, CatalogError, CatalogProblem

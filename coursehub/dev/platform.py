@@ -42,6 +42,8 @@ from coursehub.grading.pods import grading_network_policy
 from coursehub.grading.settings import GradingSettings
 from coursehub.hub.auth import read_passwords
 from coursehub.hub.objects import shared_data_claims
+from coursehub.hub.settings import HubSettings, SettingsError
+from coursehub.service.workspace import Workspace
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HUB_CONFIG_SHIM = (
@@ -278,6 +280,7 @@ class Platform:
         return shim
 
     def start_hub(self) -> None:
+        prepare_grader_workspaces(self.hub_env())
         argv = [sys.executable, "-m", "jupyterhub", "-f", str(self._hub_config_file())]
         part = self._start_part("hub", argv, self.hub_env())
         part.wait_until(
@@ -316,3 +319,20 @@ class Platform:
         self.parts[name] = part
         part.start()
         return part
+
+
+def prepare_grader_workspaces(hub_env: dict[str, str]) -> None:
+    """The course folders the hub's formgraders (``grader-<course>``, managed services that
+    run in them) need before the hub starts them, laid out as the coursehub service keeps
+    them. Settings the hub cannot use are left for the hub to report."""
+    try:
+        settings = HubSettings.from_environ(hub_env)
+    except SettingsError:
+        return
+    if not settings.is_dev:
+        return  # formgraders run only in dev (coursehub.hub.services.grader_services)
+    service_db = settings.service_db_url or "sqlite://"
+    for course_id in load_catalog(settings.courses_dir).courses:
+        Workspace(settings.service_data_dir, course_id, service_db).prepare(
+            settings.courses_dir / course_id / "source"
+        )

@@ -390,10 +390,8 @@ class Kubelet:
         )
 
     def _child_setup(self, runtime: PodRuntime, index: int, container: dict) -> Callable[[], None]:
-        # No pod outlives the cluster, however the kubelet dies.
-        die_with_kubelet = partial(
-            prctl, PR_SET_PDEATHSIG, signal.SIGKILL, "prctl(PR_SET_PDEATHSIG)"
-        )
+        # No pod outlives the cluster: the kernel kills it when the kubelet's process dies.
+        die_with_kubelet = partial(prctl, PR_SET_PDEATHSIG, signal.SIGKILL, "PR_SET_PDEATHSIG")
         steps: list[Callable[[], None]] = [die_with_kubelet]
         if runtime.netns_fd is not None:
             steps.append(partial(netns.enter, runtime.netns_fd))

@@ -1,4 +1,5 @@
-"""GPU allocation per course: admission (course caps, weekly GPU-hour budgets), the usage
-ledger, enforcement (budgets, session length, GPU idle time), live availability, and usage
-reports. ``policy`` and ``availability`` are pure; ``ledger`` is the SQL side;
-``enforcer`` is the loop in the coursehub service that stops servers."""
+"""GPU allocation per course, as pure rules: admission and enforcement decisions (course
+caps, weekly GPU-hour budgets, session length, GPU idle time: ``policy``), live
+availability (``availability``), GPU nodes (``nodes``) and usage reports (``reports``,
+``usage_chart``). The SQL ledger and the loop that stops servers apply these rules inside
+the coursehub service (``coursehub.service.gpu_ledger``, ``coursehub.service.gpu_enforcer``)."""

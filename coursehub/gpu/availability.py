@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from coursehub.catalog.model import Course, Environment
+from coursehub.gpu.nodes import count_gpus, gpu_kind
 from coursehub.gpu.policy import when
 from coursehub.grading.capacity import fitting_pods
-from coursehub.hub.profiles import GPU_PRODUCT_LABEL, GPU_TOLERATION
-from coursehub.hub.progress import count_gpus, gpu_kind
+from coursehub.names import GPU_PRODUCT_LABEL, GPU_TOLERATION
 
 
 def free_gpus(nodes: list[dict], pods: list[dict], environment: Environment) -> int:

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 from coursehub.catalog.model import Environment, Grading
-from coursehub.hub.profiles import GPU_PRODUCT_LABEL, GPU_TOLERATION, NO_GPU_LIMITS
+from coursehub.names import GPU_PRODUCT_LABEL, GPU_TOLERATION, NO_GPU_LIMITS
 from coursehub.quantity import parse_quantity
 
 MOUNT = "/grading"

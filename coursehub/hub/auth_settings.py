@@ -20,7 +20,7 @@ from typing import Literal
 
 from coursehub.catalog.model import PATTERN_HELP, USERNAME_PATTERN
 from coursehub.envvars import DOMAIN_PATTERN, Environment, SettingsError
-from coursehub.hub.signin import DEFAULT_COURSE_PATTERN
+from coursehub.signin.rules import DEFAULT_COURSE_PATTERN
 
 AUTH_KINDS = ("demo", "oidc", "lti")
 # The one error of every settings object; the old name stays importable.

@@ -33,25 +33,26 @@ import inspect
 import logging
 import os
 import secrets
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from traitlets.config import LazyConfigValue
 
 from coursehub.catalog import CatalogError
+from coursehub.catalog.groups import build_groups
+from coursehub.catalog.sync import CatalogSync
 from coursehub.hub.auth import (
     ADMIN_USERNAME,
     DemoAuthenticator,
     ensure_passwords,
 )
 from coursehub.hub.auth_settings import LTISettings, OIDCSettings
-from coursehub.hub.catalog_sync import CatalogSync, service_overlay_source
 from coursehub.hub.lti import CourseLTIAuthenticator
 from coursehub.hub.oidc import CourseOIDCAuthenticator
-from coursehub.hub.roles import build_groups, build_roles
-from coursehub.hub.service_client import HubServiceClient
+from coursehub.hub.roles import build_roles
+from coursehub.hub.service_client import HubServiceClient, service_overlay_source
 from coursehub.hub.services import (
-    SERVICE_NAME,
     coursehub_service,
     grader_role,
     grader_services,
@@ -70,7 +71,7 @@ from coursehub.hub.token_scopes import (
     check_oauth_client_scopes,
     server_token_scopes,
 )
-from coursehub.service.rules import STAFF_SCOPE, service_access_scope
+from coursehub.names import SERVICE_NAME, STAFF_SCOPE, service_access_scope
 
 LOG = logging.getLogger("coursehub.hub")
 DEV_ADMIN_SERVICE = "coursehub-dev-admin"
@@ -142,27 +143,28 @@ class DevState:
 
 def prepare_dev_state(settings: HubSettings, sync: CatalogSync) -> DevState:
     """Dev mode's side effects, the ones z2jh's volumes and the chart take care of in
-    production: the state folder; each course's folder in the service's data, which a
-    managed formgrader's working folder must be when it starts; free ports for the
-    formgraders; and the demo accounts' passwords, kept for every user of the catalog as it
-    changes."""
-    from coursehub.dev.processes import free_port
-    from coursehub.service.workspace import Workspace
-
+    production: the state folder; free ports for the formgraders; and the demo accounts'
+    passwords, kept for every user of the catalog as it changes. The formgraders' working
+    folders (course folders the coursehub service keeps) are prepared by ``coursehub dev``
+    before the hub starts (``coursehub.dev.platform.prepare_grader_workspaces``): the hub
+    does not import the service."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     catalog = sync.current()
-    service_db = settings.service_db_url or "sqlite://"
-    for course_id in catalog.courses:
-        Workspace(settings.service_data_dir, course_id, service_db).prepare(
-            settings.courses_dir / course_id / "source"
-        )
     if settings.auth.kind == "demo":
         passwords = settings.demo_passwords_file
         ensure_passwords(passwords, catalog.usernames() | {ADMIN_USERNAME})
         sync.on_change(
             lambda changed: ensure_passwords(passwords, changed.usernames() | {ADMIN_USERNAME})
         )
-    return DevState(grader_ports={course_id: free_port() for course_id in catalog.courses})
+    return DevState(grader_ports={course_id: _free_port() for course_id in catalog.courses})
+
+
+def _free_port(host: str = "127.0.0.1") -> int:
+    # The hub picks its managed graders' ports itself: it cannot ask coursehub dev (a layer
+    # above it), and dev-mode configuration without coursehub dev lists the graders too.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def configure_hub_and_proxy(c, settings: HubSettings) -> None:

@@ -5,7 +5,7 @@ ID token, its signature against the platform's JWKS, issuer, audience, state and
 nonce bound to a cookie). This subclass adds:
 
 - the launch's context claim picks the catalog course (``lti.context_ids``) and its roles
-  claim the role (``coursehub.hub.signin.lti_role``); an unknown course or role gets a
+  claim the role (``coursehub.signin.rules.lti_role``); an unknown course or role gets a
   403 page that names the context, so an admin can add it to the course file;
 - a nonce is accepted once (``NonceLedger``): a launch replayed with its cookies is
   refused even within its lifetime;
@@ -14,7 +14,7 @@ nonce bound to a cookie). This subclass adds:
   the LMS's e-mail counts as verified only with ``trust_email`` (people can often change
   it themselves), so by default it neither names anyone nor proves a listed username;
 - the launch lands where its custom parameters ask (``environment``, ``assignment``;
-  ``coursehub.hub.signin.deep_link``), else on the spawn page; a link that starts an
+  ``coursehub.signin.rules.deep_link``), else on the spawn page; a link that starts an
   environment carries a one-time ticket (``coursehub.hub.spawn_guard``), since the launch
   is cross-site and the spawner starts servers from links only for the hub's own pages.
 """
@@ -30,14 +30,14 @@ from tornado import web
 from traitlets import Bool, Callable, Int, List, Unicode, default
 
 from coursehub.hub.course_auth import CourseSignIn, SignInRefused
-from coursehub.hub.signin import (
+from coursehub.hub.spawn_guard import with_ticket
+from coursehub.signin.rules import (
     LTI_CLAIM_PREFIXES,
     SignInProblem,
     deep_link,
     lti_role,
     name_source,
 )
-from coursehub.hub.spawn_guard import with_ticket
 
 SOURCE = "lti"
 CONTEXT_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/context"

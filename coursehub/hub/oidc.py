@@ -29,7 +29,7 @@ from oauthenticator.generic import GenericOAuthenticator
 from traitlets import Int, List, Unicode, default
 
 from coursehub.hub.course_auth import CourseSignIn, SignInRefused
-from coursehub.hub.signin import (
+from coursehub.signin.rules import (
     DEFAULT_COURSE_PATTERN,
     claim_values,
     is_admin,

@@ -1,7 +1,7 @@
 """KubeSpawner profiles from the course catalog: pure functions, no I/O.
 
 A user may start the environments of the courses they belong to (students and staff
-alike); admins may start every course's environments. Each environment becomes one
+alike); admins may start every course's environments (``entitlements``). Each becomes one
 KubeSpawner profile whose slug is ``<course-id>-<env-slug>`` and whose
 ``kubespawner_override`` carries everything that differs between environments: image,
 CPU and memory, GPUs (resource limit, node selector, toleration), pod labels and the
@@ -11,8 +11,9 @@ Callers may rely on:
 
 - ``build_profiles(catalog, username, is_admin)`` returns a new list of plain dicts
   (JSON-serialisable, safe to mutate), courses ordered by id, environments in catalog order.
-- ``resolve_profile(...)`` either returns the user's ``Entitlement`` for a slug or raises
-  ``ProfileRefused`` carrying an HTTP status and a message meant for the user.
+- which environments a user may start, and which one a spawn request names, is the
+  catalog's rule (``coursehub.catalog.entitlements``), which the service's GPU enforcer
+  applies too.
 - ``PROFILE_TRAITS`` names every spawner trait a profile may override, so the spawner can
   reset them between spawns (KubeSpawner merges dict overrides into the current values).
 - ``priority_class(...)`` names the PriorityClass of a spawn: staff's above students'.
@@ -22,12 +23,17 @@ Callers may rely on:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Literal
 
 from coursehub.catalog import Catalog
-from coursehub.catalog.model import Course, Environment, profile_slug
+from coursehub.catalog.entitlements import (
+    Entitlement,
+    ProfileRefused,
+    entitlements,
+    marked_default,
+)
+from coursehub.catalog.model import Course, Environment
+from coursehub.names import GPU_PRODUCT_LABEL, GPU_TOLERATION, NO_GPU_LIMITS
 from coursehub.quantity import parse_quantity
 
 Role = Literal["staff", "student"]
@@ -35,11 +41,6 @@ Role = Literal["staff", "student"]
 COURSE_LABEL = "coursehub.io/course"
 ENVIRONMENT_LABEL = "coursehub.io/environment"
 ROLE_LABEL = "coursehub.io/role"
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
-# The taint GPU nodes carry (as in the NVIDIA GPU operator / managed GPU node pools).
-GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-# Where a cluster has a GPU default, a CPU pod must say "no GPU" explicitly (z2jh trap).
-NO_GPU_LIMITS = {"nvidia.com/gpu": "0"}
 
 PROFILE_TRAITS = (
     "image",
@@ -57,46 +58,6 @@ PROFILE_TRAITS = (
 )
 
 
-@dataclass(frozen=True)
-class Entitlement:
-    """One environment a user may start, and in which role."""
-
-    course: Course
-    environment: Environment
-    role: Role
-
-    @property
-    def slug(self) -> str:
-        return profile_slug(self.course, self.environment)
-
-
-class ProfileRefused(Exception):
-    """A spawn request for a profile the user may not use.
-
-    ``status`` is the HTTP status to answer with (403 or 400); ``message`` is a full
-    sentence for the user.
-    """
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def entitlements(catalog: Catalog, username: str, is_admin: bool) -> list[Entitlement]:
-    """Every environment ``username`` may start; admins get every course as staff."""
-    result = []
-    for course_id in sorted(catalog.courses):
-        course = catalog.courses[course_id]
-        role = course.role_of(username)
-        if role is None and is_admin:
-            role = "staff"
-        if role is None:
-            continue
-        result.extend(Entitlement(course, env, role) for env in course.environments)
-    return result
-
-
 def build_profiles(catalog: Catalog, username: str, is_admin: bool) -> list[dict]:
     """The KubeSpawner ``profile_list`` for one user.
 
@@ -104,13 +65,9 @@ def build_profiles(catalog: Catalog, username: str, is_admin: bool) -> list[dict
     course without one contributes no default). KubeSpawner falls back to the first
     profile when none is marked.
     """
-    profiles = [build_profile(item) for item in entitlements(catalog, username, is_admin)]
-    seen_default = False
-    for profile in profiles:
-        if profile["default"] and seen_default:
-            profile["default"] = False
-        seen_default = seen_default or profile["default"]
-    return profiles
+    allowed = entitlements(catalog, username, is_admin)
+    default = marked_default(allowed)
+    return [{**build_profile(item), "default": item is default} for item in allowed]
 
 
 def build_profile(entitlement: Entitlement) -> dict:
@@ -205,41 +162,6 @@ def priority_class(
     return student_class or None
 
 
-def resolve_profile(
-    catalog: Catalog, username: str, is_admin: bool, slug: str | None
-) -> Entitlement:
-    """The entitlement a spawn request for ``slug`` uses, or ``ProfileRefused``.
-
-    An empty slug means the user's default profile (as KubeSpawner picks it).
-    """
-    allowed = entitlements(catalog, username, is_admin)
-    if not slug:
-        if not allowed:
-            raise ProfileRefused(
-                403,
-                f"{username} is not enrolled in any course, so there is no environment to "
-                "start. Ask your instructor to add you to the course roster.",
-            )
-        profiles = build_profiles(catalog, username, is_admin)
-        default = next((p["slug"] for p in profiles if p["default"]), profiles[0]["slug"])
-        return next(item for item in allowed if item.slug == default)
-    for item in allowed:
-        if item.slug == slug:
-            return item
-    yours = _list_slugs(item.slug for item in allowed)
-    owner = catalog.profile(slug)
-    if owner is not None:
-        course, _env = owner
-        raise ProfileRefused(
-            403,
-            f"You are not enrolled in {course.id} ({course.title}), so you cannot start its "
-            f"environment {slug!r}. Environments you may start: {yours}.",
-        )
-    raise ProfileRefused(
-        400, f"There is no environment {slug!r}. Environments you may start: {yours}."
-    )
-
-
 def check_requester(
     entitlement: Entitlement, owner: str, requester: str | None, requester_is_admin: bool
 ) -> None:
@@ -257,8 +179,3 @@ def check_requester(
         f"{requester} may start {owner}'s server only with environments of courses "
         f"{requester} teaches; {entitlement.slug!r} belongs to {course.id} ({course.title}).",
     )
-
-
-def _list_slugs(slugs: Iterable[str]) -> str:
-    listed = ", ".join(slugs)
-    return listed or "none (you are not enrolled in any course)"

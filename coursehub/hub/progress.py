@@ -2,65 +2,20 @@
 
 Pure functions. The spawner feeds each raw event (a v1 Event as a dict) with the
 environment being started and, when the event says the pod waits for GPUs, the number of
-such GPUs in the cluster (``count_gpus`` over the node list). Events this module does not
-know keep their own message, so nothing is hidden.
+such GPUs in the cluster (``coursehub.gpu.nodes.count_gpus`` over the node list). Events
+this module does not know keep their own message, so nothing is hidden.
 """
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 
 from coursehub.catalog.model import Environment
-from coursehub.hub.profiles import GPU_PRODUCT_LABEL
-from coursehub.quantity import QuantityError, parse_quantity
+from coursehub.gpu.nodes import gpu_kind, is_gpu_slice
 
 WHOLE_GPU_RESOURCE = "nvidia.com/gpu"
-_MIG = re.compile(r"^nvidia\.com/mig-(?P<shape>\d+g\.\d+gb)$")
-# The short model name inside a product label: NVIDIA-A100-SXM4-80GB -> A100, Tesla-T4 -> T4.
-_MODEL = re.compile(r"(?:^|-)(?P<model>[A-Z]{1,3}\d{1,4}[A-Za-z]?)(?=-|$)")
 _ASSIGNED = re.compile(r"\bto (?P<node>[^\s]+)\s*$")
 _PULLING = re.compile(r'^Pulling image "?(?P<image>[^"]+)"?')
-
-
-def gpu_kind(resource: str, product: str | None) -> tuple[str, str]:
-    """Singular and plural names of one unit of ``resource``, e.g.
-    ``("A100 GPU", "A100 GPUs")`` or ``("MIG 1g.10gb GPU slice", "MIG 1g.10gb GPU slices")``."""
-    mig = _MIG.fullmatch(resource)
-    if mig:
-        name = f"MIG {mig.group('shape')} GPU slice"
-        return name, name + "s"
-    model = _MODEL.search(product or "")
-    if model:
-        name = f"{model.group('model')} GPU"
-    elif product:
-        name = f"{product} GPU"
-    else:
-        name = "GPU"
-    return name, name + "s"
-
-
-def count_gpus(nodes: list[dict], resource: str, product: str | None) -> int:
-    """Units of ``resource`` that schedulable nodes offer (allocatable, else capacity),
-    on nodes labelled ``nvidia.com/gpu.product=<product>`` when ``product`` is set."""
-    total = Decimal(0)
-    for node in nodes:
-        if (node.get("spec") or {}).get("unschedulable"):
-            continue
-        labels = (node.get("metadata") or {}).get("labels") or {}
-        if product and labels.get(GPU_PRODUCT_LABEL) != product:
-            continue
-        status = node.get("status") or {}
-        amount = (status.get("allocatable") or {}).get(resource)
-        if amount is None:
-            amount = (status.get("capacity") or {}).get(resource)
-        if amount is None:
-            continue
-        try:
-            total += parse_quantity(amount)
-        except QuantityError:
-            continue
-    return int(total)
 
 
 def waits_for_gpu(event: dict, environment: Environment | None) -> bool:
@@ -116,7 +71,7 @@ def _scheduling_failed(
     gpu = environment.gpu if environment is not None and environment.gpu_count else None
     if gpu is not None and f"Insufficient {gpu.resource}" in message:
         singular, plural = gpu_kind(gpu.resource, gpu.product)
-        a_gpu = "a GPU slice" if _MIG.fullmatch(gpu.resource) else "a GPU"
+        a_gpu = "a GPU slice" if is_gpu_slice(gpu.resource) else "a GPU"
         if gpu.count > 1:
             a_gpu = f"{gpu.count} {plural}"
         if gpus_in_cluster is None:

@@ -1,9 +1,10 @@
 """The hub process's own calls to the coursehub service (GPU admission, the usage ledger,
-rosters), over HTTP with the token of the hub-internal service ``coursehub-hub``.
+rosters, and the membership overlay its ``CatalogSync`` polls: ``service_overlay_source``),
+over HTTP with the token of the hub-internal service ``coursehub-hub``.
 
 ``configure`` generates that token at every hub start and registers it as the API token of
 a JupyterHub service with one scope, ``access:services!service=coursehub``; the coursehub
-service recognises the caller by the service name (``rules.HUB_CLIENT_SERVICE``) after the
+service recognises the caller by the service name (``names.HUB_CLIENT_SERVICE``) after the
 hub has vouched for the token, as for every other caller.
 """
 
@@ -13,6 +14,9 @@ import json
 from urllib.parse import urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from coursehub.catalog.overlay import Overlay
+from coursehub.catalog.sync import OverlaySource
 
 
 class ServiceUnavailable(Exception):
@@ -63,3 +67,20 @@ def _message(error: HTTPClientError) -> str:
         return json.loads(body)["message"]
     except (ValueError, KeyError, TypeError):
         return (body or b"").decode(errors="replace").strip()[:300] or str(error)
+
+
+def service_overlay_source(client: HubServiceClient) -> OverlaySource:
+    """The hub's overlay source: ``GET api/memberships`` of the coursehub service with the
+    hub's own token, sending the version it has so an unchanged overlay costs one small
+    answer."""
+    known: dict[str, str] = {}
+
+    async def fetch() -> Overlay | None:
+        body = await client.call("GET", "memberships", query={"since": known.get("version")})
+        if body.get("unchanged"):
+            return None
+        overlay = Overlay.from_json(body["overlay"])
+        known["version"] = body["version"]
+        return overlay
+
+    return fetch

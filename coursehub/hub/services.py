@@ -30,17 +30,18 @@ from pathlib import Path
 
 from coursehub.catalog import Catalog
 from coursehub.formgrader import config as formgrader
-from coursehub.hub.roles import staff_group, students_group
 from coursehub.hub.settings import HubSettings
-from coursehub.service.rules import (
+from coursehub.names import (
     GRADER_SERVICE_PREFIX,
     HUB_CLIENT_SERVICE,
+    SERVICE_NAME,
     STAFF_SCOPE,
     grader_service_name,
     service_access_scope,
+    staff_group,
+    students_group,
 )
 
-SERVICE_NAME = "coursehub"
 SERVICE_PREFIX = f"/services/{SERVICE_NAME}"
 # Dev: managed services stop when the hub process dies, however it dies.
 DIE_WITH_HUB = [sys.executable, "-m", "coursehub.dev.die_with_parent"]

@@ -42,18 +42,21 @@ from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Callable, Float, Unicode, default
 
-from coursehub.gpu.availability import Line, cluster_counts, describe
-from coursehub.hub.profiles import (
-    PROFILE_TRAITS,
+from coursehub.catalog.entitlements import (
     Entitlement,
     ProfileRefused,
-    build_profiles,
-    check_requester,
     entitlements,
-    priority_class,
     resolve_profile,
 )
-from coursehub.hub.progress import count_gpus, translate_event, waits_for_gpu
+from coursehub.gpu.availability import Line, cluster_counts, describe
+from coursehub.gpu.nodes import count_gpus
+from coursehub.hub.profiles import (
+    PROFILE_TRAITS,
+    build_profiles,
+    check_requester,
+    priority_class,
+)
+from coursehub.hub.progress import translate_event, waits_for_gpu
 from coursehub.hub.roles import server_access_scopes
 from coursehub.hub.service_client import ServiceUnavailable
 from coursehub.hub.spawn_form import render_spawn_form

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from coursehub.service.rules import STAFF_SCOPE, service_access_scope
+from coursehub.names import STAFF_SCOPE, service_access_scope
 
 CUSTOM_SCOPES = {
     STAFF_SCOPE: {

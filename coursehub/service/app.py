@@ -18,9 +18,9 @@ from jupyterhub.services.auth import HubAuth
 from tornado.httpserver import HTTPServer
 from tornado.web import Application
 
-from coursehub.gpu.enforcer import Enforcer
+from coursehub.service import api
 from coursehub.service.context import ServiceContext
-from coursehub.service.handlers import routes
+from coursehub.service.gpu_enforcer import Enforcer
 from coursehub.service.hub_client import HubREST
 from coursehub.service.settings import ServiceSettings
 from coursehub.service.usage_page import cookie_secret, make_hub_oauth, page_routes
@@ -50,6 +50,15 @@ def log_request(handler) -> None:
             handler._request_summary(),
             1000.0 * handler.request.request_time(),
         )
+
+
+def routes(prefix: str, context: ServiceContext) -> list[tuple]:
+    """The API's handlers (``coursehub.service.api``) under the service's prefix, each
+    given the context."""
+    return [
+        (prefix + pattern, handler, {"context": context})
+        for pattern, handler in api.default_handlers
+    ]
 
 
 def make_app(context: ServiceContext, hub_auth: HubAuth | None = None) -> Application:

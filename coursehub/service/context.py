@@ -1,5 +1,5 @@
 """Everything a request handler needs, built once at start: settings, database, blob store,
-catalog, course workspaces, the job runner and the clock.
+catalog, course workspaces, the background jobs and the clock.
 
 ``catalog`` is the *effective* catalog: the course files with the membership overlay of
 the service's own database applied (imported rosters, sign-in memberships), kept current
@@ -8,15 +8,16 @@ and dropped members' servers in step with it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course
+from coursehub.catalog.sync import CatalogSync
 from coursehub.grading.settings import GradingSettings
-from coursehub.hub.catalog_sync import CatalogSync
 from coursehub.service.clock import make_clock
 from coursehub.service.db import Database
 from coursehub.service.hub_client import HubError, HubREST
@@ -33,6 +34,24 @@ log = logging.getLogger("coursehub.service")
 
 
 @dataclass
+class BackgroundJobs:
+    """Work a request starts and does not wait for (grading runs): each task is kept
+    referenced until it ends (the event loop holds only weak references), and one lock per
+    course lets one grading run at a time use the course's folder and gradebook."""
+
+    running: set[asyncio.Task] = field(default_factory=set)
+    course_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def start(self, work: Coroutine) -> None:
+        task = asyncio.create_task(work)
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+
+    def course_lock(self, course_id: str) -> asyncio.Lock:
+        return self.course_locks.setdefault(course_id, asyncio.Lock())
+
+
+@dataclass
 class ServiceContext:
     settings: ServiceSettings
     db: Database
@@ -46,6 +65,7 @@ class ServiceContext:
     gpu_lock_rows: set[str] = field(default_factory=set)
     # Uploaded archives are checked in threads of their own, one upload per user at a time.
     upload_checks: UploadChecks = field(default_factory=UploadChecks)
+    jobs: BackgroundJobs = field(default_factory=BackgroundJobs)
     _cluster: object | None = None
 
     @classmethod

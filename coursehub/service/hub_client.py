@@ -1,7 +1,7 @@
 """The hub's REST API as the coursehub service calls it, with its own token
 (``JUPYTERHUB_API_TOKEN``; its role ``coursehub-service`` may list and read users and their
 servers, stop servers, create users and manage groups). Used by group reconciliation
-(``hub_sync``) and the GPU enforcer (``coursehub.gpu.enforcer``). ``HubError.status`` is
+(``hub_sync``) and the GPU enforcer (``coursehub.service.gpu_enforcer``). ``HubError.status`` is
 the hub's HTTP status (0: no answer).
 """
 

@@ -24,7 +24,7 @@ import logging
 from datetime import UTC, datetime
 
 from coursehub.catalog import Catalog
-from coursehub.hub.catalog_sync import CatalogSync
+from coursehub.catalog.sync import CatalogSync
 from coursehub.service.hub_client import HubError, HubREST
 from coursehub.service.reconcile import (
     Operation,

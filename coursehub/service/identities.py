@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from coursehub.catalog.model import USERNAME_PATTERN
-from coursehub.hub.signin import base_username, merge_courses
 from coursehub.service.db import Database
 from coursehub.service.models import Base, UTCDateTime
 from coursehub.service.rules import Refusal
@@ -35,6 +34,7 @@ from coursehub.service.usernames import (
     choose,
     names_to_look_up,
 )
+from coursehub.signin.rules import base_username, merge_courses
 
 ATTEMPTS = 20
 DOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from coursehub.catalog.overlay import ImportedRoster, Membership, Overlay, RosterEntry
 from coursehub.catalog.roster import RosterRow
-from coursehub.hub.catalog_sync import OverlaySource
+from coursehub.catalog.sync import OverlaySource
 from coursehub.service.db import Database
 from coursehub.service.models import (
     IdpMembership,

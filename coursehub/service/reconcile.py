@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coursehub.catalog import Catalog
-from coursehub.hub.roles import ADMINS_GROUP, build_groups
+from coursehub.catalog.groups import build_groups
+from coursehub.names import ADMINS_GROUP
 
 COURSE_GROUP_PREFIX = "course-"
 

@@ -23,23 +23,18 @@ from jupyterhub.services.auth import check_scopes
 
 from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course
+from coursehub.names import (
+    HUB_CLIENT_SERVICE,
+    STAFF_SCOPE,
+    grader_service_name,
+    service_access_scope,
+)
 
 Role = Literal["staff", "student"]
-GRADER_SERVICE_PREFIX = "grader-"
-# The hub process's own identity towards the service (GPU admission, ledger, rosters).
-HUB_CLIENT_SERVICE = "coursehub-hub"
-# Staff and admin actions need this scope on the token (a JupyterHub custom scope, defined
-# by coursehub.hub.config); server tokens and OAuth tokens issued to servers never carry it.
-STAFF_SCOPE = "custom:coursehub:staff"
 OWN_TOKEN_HELP = (
     "use a token of your own from the hub's Token page (for the coursehub command, in "
     "COURSEHUB_TOKEN)"
 )
-
-
-def service_access_scope(service_name: str) -> str:
-    """The scope JupyterHub gives for calling a service: every token must carry it."""
-    return f"access:services!service={service_name}"
 
 
 class Refusal(Exception):
@@ -131,11 +126,6 @@ def require_admin(caller: Caller, what: str) -> None:
     if caller.hub_admin:
         raise staff_scope_refusal(caller, f"use admin powers ({what})")
     raise Refusal(403, f"{caller} is not an admin: only admins {what}")
-
-
-def grader_service_name(course_id: str) -> str:
-    """The JupyterHub service that runs a course's formgrader; it acts as course staff."""
-    return f"{GRADER_SERVICE_PREFIX}{course_id}"
 
 
 def find_course(catalog: Catalog, course_id: str) -> Course:

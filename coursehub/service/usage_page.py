@@ -42,9 +42,9 @@ from coursehub.gpu.reports import (
 )
 from coursehub.gpu.usage_chart import inline_svg
 from coursehub.service.context import ServiceContext
+from coursehub.service.gpu_usage import courses_in_scope, usage_report, window
 from coursehub.service.rules import Caller, Refusal
 from coursehub.service.settings import ServiceSettings
-from coursehub.service.usage import courses_in_scope, usage_report, window
 
 log = logging.getLogger("coursehub.service")
 TEMPLATES = Loader(str(Path(__file__).parent / "templates"))

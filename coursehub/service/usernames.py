@@ -35,7 +35,7 @@ from typing import Literal
 
 from coursehub.catalog import Catalog
 from coursehub.catalog.overlay import Overlay
-from coursehub.hub.signin import next_free_username
+from coursehub.signin.rules import next_free_username
 
 Proof = Literal["binding", "email", "derived", "suffixed"]
 

@@ -22,15 +22,114 @@ from coursehub.catalog.model import Assignment, Course, Grading
 from coursehub.exchange.archive import Archive, pack_directory, read_archive
 from coursehub.grading.dispatch import GradingRun, Progress
 from coursehub.grading.nbgrader_steps import CourseFolder
-from coursehub.service import exchange
+from coursehub.service import exchange_db
 from coursehub.service.context import ServiceContext
-from coursehub.service.models import Job, Submission
+from coursehub.service.models import Feedback, Job, Release, Submission
 from coursehub.service.rules import Caller, Refusal, is_late
 from coursehub.service.workspace import SubmissionWriteError, Workspace
 
 log = logging.getLogger("coursehub.service")
 SUBMIT_ATTEMPTS = 8
 REPORT_SECONDS = 0.5  # job progress is written at most this often while pods run
+
+
+# ----- what the exchange's readers see ------------------------------------------------
+
+
+async def assignment_list(context: ServiceContext, course: Course, student: str) -> list[dict]:
+    """The course's current releases, each with ``student``'s fetch, submissions and
+    feedback (``GET api/courses/<id>/assignments``)."""
+
+    def work(session):
+        listed = []
+        for release in exchange_db.current_releases(session, course.id):
+            due = context.due(course, release.assignment)
+            entry = exchange_db.release_json(
+                release, context.title(course, release.assignment), due
+            )
+            fetches = exchange_db.fetches(session, course.id, release.assignment)
+            fetch = fetches.get(student)
+            entry["fetched_at"] = exchange_db.iso(fetch.last_fetched_at) if fetch else None
+            own = exchange_db.submissions(session, course.id, release.assignment, student)
+            entry["submissions"] = [exchange_db.submission_json(row, due) for row in own]
+            submitted = {row.version: row.submitted_at for row in own}
+            entry["feedback"] = [
+                exchange_db.feedback_json(row, submitted.get(row.version))
+                for row in exchange_db.feedback(session, course.id, release.assignment, student)
+            ]
+            listed.append(entry)
+        return listed
+
+    return await context.db.run(work)
+
+
+async def fetch_release(
+    context: ServiceContext, course: Course, assignment: str, fetcher: str | None
+) -> Release:
+    """The assignment's current release (404 if none); a fetch by the student ``fetcher``
+    is recorded (staff fetches are not: ``fetcher`` None)."""
+    now = context.now()
+
+    def work(session):
+        release = exchange_db.current_release(session, course.id, assignment)
+        if release is None:
+            raise Refusal(404, f"{assignment} is not released in {course.id}")
+        if fetcher is not None:
+            exchange_db.record_fetch(session, course.id, assignment, fetcher, now)
+        return release
+
+    return await context.db.run(work)
+
+
+async def submission_list(
+    context: ServiceContext, course: Course, assignment: str, student: str | None, collect: bool
+) -> list[dict]:
+    """Submissions of the assignment (of ``student``, else everyone's); ``collect``: only
+    the version collect would choose per student."""
+    due = context.due(course, assignment)
+
+    def work(session):
+        rows = exchange_db.submissions(session, course.id, assignment, student)
+        if collect:
+            rows = list(exchange_db.chosen_for_collection(rows, due).values())
+        return [exchange_db.submission_json(row, due) for row in rows]
+
+    return await context.db.run(work)
+
+
+async def feedback_list(
+    context: ServiceContext, course: Course, assignment: str, student: str | None
+) -> list[dict]:
+    """Feedback released for the assignment (to ``student``, else to everyone)."""
+
+    def work(session):
+        submitted = {
+            (row.student, row.version): row.submitted_at
+            for row in exchange_db.submissions(session, course.id, assignment, student)
+        }
+        return [
+            exchange_db.feedback_json(row, submitted.get((row.student, row.version)))
+            for row in exchange_db.feedback(session, course.id, assignment, student)
+        ]
+
+    return await context.db.run(work)
+
+
+async def feedback_of(
+    context: ServiceContext, course: Course, assignment: str, student: str, version: int
+) -> Feedback | None:
+    """The feedback released for ``student``'s ``version``, or None."""
+
+    def work(session):
+        for row in exchange_db.feedback(session, course.id, assignment, student):
+            if row.version == version:
+                return row
+        return None
+
+    return await context.db.run(work)
+
+
+# ----- what the exchange's writers do -------------------------------------------------
 
 
 async def publish(
@@ -40,12 +139,12 @@ async def publish(
     now = context.now()
 
     def work(session):
-        return exchange.publish_release(
+        return exchange_db.publish_release(
             session, course.id, assignment, archive, blob, caller.name, now
         )
 
     release, created, replaced = await context.db.run(work)
-    body = exchange.release_json(
+    body = exchange_db.release_json(
         release, context.title(course, assignment), context.due(course, assignment)
     )
     body["replaced"] = replaced
@@ -62,12 +161,12 @@ async def submit(
         now = context.now()
 
         def work(session, now=now):
-            if exchange.current_release(session, course.id, assignment) is None:
+            if exchange_db.current_release(session, course.id, assignment) is None:
                 raise Refusal(404, f"{assignment} is not released in {course.id}")
-            row = exchange.add_submission(
+            row = exchange_db.add_submission(
                 session, course.id, assignment, caller.name, archive, blob, now
             )
-            return exchange.submission_json(row, due)
+            return exchange_db.submission_json(row, due)
 
         try:
             body = await context.db.run(work)
@@ -91,11 +190,11 @@ async def release_feedback(
     now = context.now()
 
     def work(session):
-        target = exchange.submission(session, course.id, assignment, student, version)
+        target = exchange_db.submission(session, course.id, assignment, student, version)
         if target is None:
             raise Refusal(404, f"{student} has no version {version} of {assignment}")
-        row = exchange.put_feedback(session, target, archive, blob, caller.name, now)
-        return exchange.feedback_json(row, target.submitted_at)
+        row = exchange_db.put_feedback(session, target, archive, blob, caller.name, now)
+        return exchange_db.feedback_json(row, target.submitted_at)
 
     return await context.db.run(work)
 
@@ -127,8 +226,8 @@ async def collect(context: ServiceContext, course: Course, assignment: str, call
     workspace = await asyncio.to_thread(context.workspace, course)
     due = context.due(course, assignment)
     rows = await context.db.run(
-        lambda session: exchange.chosen_for_collection(
-            exchange.submissions(session, course.id, assignment), due
+        lambda session: exchange_db.chosen_for_collection(
+            exchange_db.submissions(session, course.id, assignment), due
         )
     )
     await asyncio.to_thread(workspace.set_assignment, assignment, due, sorted(course.students))
@@ -142,12 +241,12 @@ async def collect(context: ServiceContext, course: Course, assignment: str, call
 
     failures = await asyncio.to_thread(write_all)
     written = {student: row for student, row in rows.items() if student not in failures}
-    collected = [exchange.submission_json(row, due) for row in written.values()]
+    collected = [exchange_db.submission_json(row, due) for row in written.values()]
     now = context.now()
 
     def record(session):
         for row in written.values():
-            exchange.record_collection(session, row, caller.name, now)
+            exchange_db.record_collection(session, row, caller.name, now)
 
     await context.db.run(record)
     log.info("%s collected %d submission(s) of %s/%s", caller, len(written), course.id, assignment)
@@ -192,7 +291,7 @@ async def start_autograde(
     student: str | None,
 ) -> str:
     collected = await context.db.run(
-        lambda session: exchange.collections(session, course.id, assignment)
+        lambda session: exchange_db.collections(session, course.id, assignment)
     )
     students = sorted(collected)
     if student is not None:
@@ -222,21 +321,15 @@ async def start_autograde(
             )
         )
     )
-    task = asyncio.create_task(_autograde(context, course, assignment, students, job_id))
-    _running_jobs.add(task)
-    task.add_done_callback(_running_jobs.discard)
+    context.jobs.start(_autograde(context, course, assignment, students, job_id))
     return job_id
-
-
-_running_jobs: set[asyncio.Task] = set()
-# One grading run per course folder at a time: nbgrader's gradebook and folders are shared.
-_course_locks: dict[str, asyncio.Lock] = {}
 
 
 async def _autograde(
     context: ServiceContext, course: Course, assignment: str, students: list[str], job_id: str
 ) -> None:
-    lock = _course_locks.setdefault(course.id, asyncio.Lock())
+    # One grading run per course folder at a time: nbgrader's gradebook and folders are shared.
+    lock = context.jobs.course_lock(course.id)
     last_report = [0.0]
 
     async def report(progress: Progress, force: bool = False) -> None:
@@ -336,8 +429,8 @@ def _job_json(row: Job) -> dict:
         "running": row.running,
         "message": row.message,
         "created_by": row.created_by,
-        "started_at": exchange.iso(row.started_at),
-        "finished_at": exchange.iso(row.finished_at),
+        "started_at": exchange_db.iso(row.started_at),
+        "finished_at": exchange_db.iso(row.finished_at),
     }
 
 
@@ -357,7 +450,7 @@ async def generate_and_release_feedback(
 ) -> dict:
     workspace = await asyncio.to_thread(context.workspace, course)
     collected = await context.db.run(
-        lambda session: exchange.collections(session, course.id, assignment)
+        lambda session: exchange_db.collections(session, course.id, assignment)
     )
     if not collected:
         raise Refusal(409, f"nothing collected for {assignment} yet")
@@ -383,13 +476,13 @@ async def status(context: ServiceContext, course: Course, assignment: str) -> di
     due = context.due(course, assignment)
 
     def work(session):
-        release = exchange.current_release(session, course.id, assignment)
-        fetches = exchange.fetches(session, course.id, assignment)
-        rows = exchange.submissions(session, course.id, assignment)
-        collected = exchange.collections(session, course.id, assignment)
+        release = exchange_db.current_release(session, course.id, assignment)
+        fetches = exchange_db.fetches(session, course.id, assignment)
+        rows = exchange_db.submissions(session, course.id, assignment)
+        collected = exchange_db.collections(session, course.id, assignment)
         feedback = {
             (row.student, row.version): row
-            for row in exchange.feedback(session, course.id, assignment)
+            for row in exchange_db.feedback(session, course.id, assignment)
         }
         by_student: dict[str, list] = {}
         for row in rows:
@@ -404,21 +497,21 @@ async def status(context: ServiceContext, course: Course, assignment: str) -> di
                 {
                     "student": student,
                     "enrolled": student in course.students,
-                    "fetched_at": exchange.iso(fetches[student].last_fetched_at)
+                    "fetched_at": exchange_db.iso(fetches[student].last_fetched_at)
                     if student in fetches
                     else None,
                     "submissions": len(versions),
-                    "last_submitted_at": exchange.iso(last.submitted_at) if last else None,
+                    "last_submitted_at": exchange_db.iso(last.submitted_at) if last else None,
                     "late": is_late(last.submitted_at, due) if last else False,
                     "collected_version": collection.version if collection else None,
-                    "feedback_released_at": exchange.iso(given.released_at) if given else None,
+                    "feedback_released_at": exchange_db.iso(given.released_at) if given else None,
                 }
             )
         return {
             "course": course.id,
             "assignment": assignment,
-            "due": exchange.iso(due),
-            "released_at": exchange.iso(release.released_at) if release else None,
+            "due": exchange_db.iso(due),
+            "released_at": exchange_db.iso(release.released_at) if release else None,
             "students": students,
             "autograde": _latest_autograde(session, course.id, assignment),
         }
@@ -438,8 +531,8 @@ async def grades_csv(context: ServiceContext, course: Course, assignment: str | 
     def work(session):
         chosen = {}
         for name in {row["assignment"] for row in grades}:
-            for student, collection in exchange.collections(session, course.id, name).items():
-                chosen[(student, name)] = exchange.submission(
+            for student, collection in exchange_db.collections(session, course.id, name).items():
+                chosen[(student, name)] = exchange_db.submission(
                     session, course.id, name, student, collection.version
                 )
         return chosen
@@ -457,7 +550,7 @@ async def grades_csv(context: ServiceContext, course: Course, assignment: str | 
                 row["assignment"],
                 _number(row["score"]),
                 _number(row["max_score"]),
-                exchange.iso(submission.submitted_at) if submission else "",
+                exchange_db.iso(submission.submitted_at) if submission else "",
                 str(is_late(submission.submitted_at, due)).lower() if submission else "",
             ]
         )

@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course
-from coursehub.gpu import ledger
-from coursehub.gpu.enforcer import plan
+from coursehub.service import gpu_ledger as ledger
 from coursehub.service.db import Database
+from coursehub.service.gpu_enforcer import plan
 from coursehub.service.models import GPUQueueEntry, GPURefusal, GPUSession
 
 pytestmark = pytest.mark.integration

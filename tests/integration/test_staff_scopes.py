@@ -224,7 +224,7 @@ def test_every_endpoint_is_classified():
     classified (and so tested) before this passes."""
     from tornado.web import RequestHandler
 
-    from coursehub.service.handlers import routes
+    from coursehub.service.app import routes
     from coursehub.service.usage_page import page_routes
 
     implemented = {

@@ -15,11 +15,11 @@ from pydantic import ValidationError
 
 from coursehub.catalog.model import Course
 from coursehub.catalog.roster import row_problem
-from coursehub.hub.progress import gpu_kind
+from coursehub.gpu.nodes import gpu_kind
 from coursehub.hub.settings import HubSettings, SettingsError
-from coursehub.hub.signin import base_username
-from coursehub.service.roster_api import check_username
+from coursehub.service.api.base import check_username
 from coursehub.service.rules import Refusal
+from coursehub.signin.rules import base_username
 
 COURSE = {
     "id": "ai-101",

@@ -15,7 +15,7 @@ from traitlets.config import Config
 from coursehub.catalog import load_catalog
 from coursehub.hub.auth import ADMIN_USERNAME, DemoAuthenticator
 from coursehub.hub.auth_settings import LTISettings, OIDCSettings
-from coursehub.hub.catalog_sync import CatalogSync
+from coursehub.catalog.sync import CatalogSync
 from coursehub.hub.config import (
     DEV_ADMIN_SERVICE,
     TEMPLATES,

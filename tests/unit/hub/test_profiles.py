@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from coursehub.catalog.entitlements import ProfileRefused, resolve_profile
 from coursehub.hub.profiles import (
     PROFILE_TRAITS,
-    ProfileRefused,
     build_profiles,
     priority_class,
-    resolve_profile,
 )
 
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}

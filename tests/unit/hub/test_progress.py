@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from coursehub.hub.progress import count_gpus, gpu_kind, translate_event, waits_for_gpu
+from coursehub.gpu.nodes import count_gpus, gpu_kind
+from coursehub.hub.progress import translate_event, waits_for_gpu
 
 GPU_SHORTAGE = (
     "0/4 nodes are available: 2 Insufficient nvidia.com/gpu, 1 node(s) didn't match Pod's "

@@ -7,7 +7,8 @@ import re
 from jupyterhub import scopes
 from jupyterhub.scopes import _check_scopes_exist
 
-from coursehub.hub.roles import build_groups, build_roles, server_access_scopes
+from coursehub.catalog.groups import build_groups
+from coursehub.hub.roles import build_roles, server_access_scopes
 from coursehub.hub.token_scopes import CUSTOM_SCOPES
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from coursehub.catalog.model import USERNAME_PATTERN, Course
-from coursehub.hub.signin import (
+from coursehub.signin.rules import (
     DEFAULT_COURSE_PATTERN,
     LTI_CLAIM_PREFIXES,
     SignInProblem,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from coursehub.catalog.model import Course
+from coursehub.names import STAFF_SCOPE
 from coursehub.service.rules import (
-    STAFF_SCOPE,
     Caller,
     Refusal,
     choose_for_collection,

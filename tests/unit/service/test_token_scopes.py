@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 
 from coursehub.catalog.model import Course
+from coursehub.names import STAFF_SCOPE
 from coursehub.service.rules import (
-    STAFF_SCOPE,
     Caller,
     Refusal,
     require_admin,

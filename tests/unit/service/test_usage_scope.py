@@ -11,9 +11,9 @@ import pytest
 from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course
 from coursehub.service.db import Database
+from coursehub.service.gpu_usage import courses_in_scope, read_rows, window
 from coursehub.service.models import GPURefusal, GPUSession
 from coursehub.service.rules import Caller, Refusal
-from coursehub.service.usage import courses_in_scope, read_rows, window
 
 
 def course(course_id: str, staff: list[str], students: list[str]) -> Course:

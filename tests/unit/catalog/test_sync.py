@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from coursehub.catalog.overlay import ImportedRoster, Membership, Overlay, RosterEntry
-from coursehub.hub.catalog_sync import CatalogSync
+from coursehub.catalog.sync import CatalogSync
 
 COURSE = """\
 id: demo

@@ -346,3 +346,10 @@ def adopt_running(
         )
     db.flush()
     return row, decision
+
+
+def add_grant(db: Session, grant: GPUGrant, now: datetime) -> float:
+    """Record an admin's grant of extra GPU-hours; returns the user's extra hours in the
+    course this week, the new grant included."""
+    db.add(grant)
+    return extra_hours(db, grant.username, grant.course, now) + grant.hours

@@ -1,4 +1,4 @@
-"""HTTP handlers of the GPU ledger (``api/gpu/...``; see docs/gpu.md).
+"""The GPU ledger over HTTP (``api/gpu/...``; see docs/gpu.md).
 
 Admission and the session start and stop reports come only from the hub's own client
 (``Caller.is_hub``): a user or a server cannot open, close or extend a session. Users read
@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime
 
-from sqlalchemy import select
-
-from coursehub.gpu import ledger, policy
-from coursehub.service.handlers import BaseHandler
-from coursehub.service.models import GPUGrant, GPUSession
+from coursehub.gpu import policy
+from coursehub.service import gpu_ledger, gpu_usage
+from coursehub.service.api.base import BaseHandler
+from coursehub.service.models import GPUGrant
 from coursehub.service.rules import (
     Refusal,
     find_course,
@@ -27,29 +25,6 @@ from coursehub.service.rules import (
 )
 
 STOP_REASONS = ("stopped", "start_failed", "budget", "session_limit", "idle", "vanished")
-
-
-def session_json(row: GPUSession, now: datetime) -> dict:
-    charged = policy.gpu_hours(
-        [policy.Span(row.gpus, row.started_at, row.stopped_at)],
-        row.started_at or row.admitted_at,
-        now,
-    )
-    return {
-        "id": row.id,
-        "username": row.username,
-        "server_name": row.server_name,
-        "course": row.course,
-        "environment": row.environment,
-        "resource": row.resource,
-        "gpus": row.gpus,
-        "role": row.role,
-        "admitted_at": row.admitted_at.isoformat(),
-        "started_at": row.started_at.isoformat() if row.started_at else None,
-        "stopped_at": row.stopped_at.isoformat() if row.stopped_at else None,
-        "stop_reason": row.stop_reason,
-        "gpu_hours": round(charged, 4),
-    }
 
 
 class GPUHandler(BaseHandler):
@@ -90,10 +65,10 @@ class AdmissionHandler(GPUHandler):
             raise Refusal(403, f"{username} is not a member of {course.id}")
         now = self.context.now()
         if course.id not in self.context.gpu_lock_rows:  # lock rows are never deleted
-            await self.context.db.run(lambda db: ledger.ensure_course_lock(db, course.id))
+            await self.context.db.run(lambda db: gpu_ledger.ensure_course_lock(db, course.id))
             self.context.gpu_lock_rows.add(course.id)
         admission = await self.context.db.run(
-            lambda db: ledger.admit_session(
+            lambda db: gpu_ledger.admit_session(
                 db, course, environment, username, server_name, role, now
             )
         )
@@ -123,14 +98,14 @@ class SessionReportHandler(GPUHandler):
         now = self.context.now()
         if event == "started":
             found = await self.context.db.run(
-                lambda db: ledger.mark_started(db, username, server_name, now)
+                lambda db: gpu_ledger.mark_started(db, username, server_name, now)
             )
         elif event == "stopped":
             reason = self.field(data, "reason", default="stopped")
             if reason not in STOP_REASONS:
                 raise Refusal(400, f"'reason' must be one of {', '.join(STOP_REASONS)}")
             found = await self.context.db.run(
-                lambda db: ledger.close(db, username, server_name, reason, now)
+                lambda db: gpu_ledger.close(db, username, server_name, reason, now)
             )
         else:
             raise Refusal(404, f"unknown session event {event!r}: use started or stopped")
@@ -157,32 +132,10 @@ class AvailabilityHandler(GPUHandler):
             and (course.role_of(username) is not None or admin)
         ]
         now = self.context.now()
-
-        def read(db):
-            answer = {}
-            for course in courses:
-                gpu_policy = course.gpu_policy
-                role = course.role_of(username) or "staff"
-                budget = gpu_policy.gpu_hours_per_student_per_week
-                used = ledger.used_hours(db, username, course.id, now)
-                extra = ledger.extra_hours(db, username, course.id, now)
-                exempt = policy.is_exempt(course, role)
-                remaining = None
-                if budget is not None and not exempt:
-                    remaining = max(0.0, budget + extra - used)
-                answer[course.id] = {
-                    "cap": gpu_policy.max_concurrent_gpus,
-                    "held": ledger.gpus_held(db, course.id),
-                    "budget_hours": budget,
-                    "extra_hours": extra,
-                    "used_hours": round(used, 4),
-                    "remaining_hours": None if remaining is None else round(remaining, 4),
-                    "exempt": exempt,
-                    "resets_at": policy.week_reset(now).isoformat(),
-                }
-            return answer
-
-        self.write_json({"username": username, "courses": await self.context.db.run(read)})
+        answer = await self.context.db.run(
+            lambda db: gpu_usage.availability(db, courses, username, now)
+        )
+        self.write_json({"username": username, "courses": answer})
 
 
 class NoticeHandler(GPUHandler):
@@ -190,15 +143,8 @@ class NoticeHandler(GPUHandler):
 
     async def get(self):
         name = self.caller.name
-
-        def read(db):
-            return [
-                {"id": f"{row.id}-{row.notice_at.timestamp():.0f}", "message": row.notice}
-                for row in ledger.open_sessions(db)
-                if row.username == name and row.notice
-            ]
-
-        self.write_json({"notices": await self.context.db.run(read)})
+        notices = await self.context.db.run(lambda db: gpu_usage.notices(db, name))
+        self.write_json({"notices": notices})
 
 
 class GrantHandler(GPUHandler):
@@ -223,12 +169,7 @@ class GrantHandler(GPUHandler):
             granted_by=self.caller.name,
             granted_at=now,
         )
-
-        def save(db):
-            db.add(grant)
-            return ledger.extra_hours(db, username, course.id, now) + hours
-
-        total = await self.context.db.run(save)
+        total = await self.context.db.run(lambda db: gpu_ledger.add_grant(db, grant, now))
         self.write_json(
             {
                 "course": course.id,
@@ -257,25 +198,17 @@ class SessionListHandler(GPUHandler):
                 raise Refusal(403, f"{self.caller} is not staff of {course.id}")
         only_open = self.get_argument("open", "") in ("1", "true")
         now = self.context.now()
-
-        def read(db):
-            query = select(GPUSession).order_by(GPUSession.id)
-            if course_id is not None:
-                query = query.where(GPUSession.course == course_id)
-            if only_open:
-                query = query.where(GPUSession.stopped_at.is_(None))
-            return [session_json(row, now) for row in db.execute(query).scalars()]
-
-        self.write_json({"sessions": await self.context.db.run(read)})
+        sessions = await self.context.db.run(
+            lambda db: gpu_usage.session_list(db, course_id, only_open, now)
+        )
+        self.write_json({"sessions": sessions})
 
 
-def gpu_routes(prefix: str) -> list[tuple]:
-    gpu = rf"{prefix}api/gpu"
-    return [
-        (rf"{gpu}/admissions", AdmissionHandler),
-        (rf"{gpu}/sessions/(started|stopped)", SessionReportHandler),
-        (rf"{gpu}/sessions", SessionListHandler),
-        (rf"{gpu}/availability", AvailabilityHandler),
-        (rf"{gpu}/notices", NoticeHandler),
-        (rf"{gpu}/grants", GrantHandler),
-    ]
+default_handlers = [
+    ("api/gpu/admissions", AdmissionHandler),
+    ("api/gpu/sessions/(started|stopped)", SessionReportHandler),
+    ("api/gpu/sessions", SessionListHandler),
+    ("api/gpu/availability", AvailabilityHandler),
+    ("api/gpu/notices", NoticeHandler),
+    ("api/gpu/grants", GrantHandler),
+]

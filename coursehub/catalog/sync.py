@@ -4,7 +4,8 @@
 optionally, an *overlay source*: an async callable that returns the membership overlay
 (imported rosters, sign-in memberships; see ``coursehub.catalog.overlay``), or None when it
 has not changed since the last call. The hub's source asks the coursehub service
-(``service_overlay_source``); the service's own source reads its database.
+(``coursehub.hub.service_client.service_overlay_source``); the service's own source reads
+its database (``coursehub.service.memberships.database_overlay_source``).
 
 It polls both every few seconds with a tornado ``PeriodicCallback`` on the process's event
 loop. ``poll()`` is a coroutine: the file check is a few ``stat`` calls, the overlay comes
@@ -44,7 +45,6 @@ from coursehub.catalog.overlay import EMPTY, Overlay, with_memberships
 
 if TYPE_CHECKING:
     from coursehub.catalog import Catalog
-    from coursehub.hub.service_client import HubServiceClient
 
 # Returns the overlay, or None when it is unchanged since the last successful call.
 OverlaySource = Callable[[], Awaitable[Overlay | None]]
@@ -214,20 +214,3 @@ class CatalogSync:
                 except Exception:
                     self.log.exception("A catalog listener failed")
         return changed
-
-
-def service_overlay_source(client: HubServiceClient) -> OverlaySource:
-    """The hub's overlay source: ``GET api/memberships`` of the coursehub service with the
-    hub's own token, sending the version it has so an unchanged overlay costs one small
-    answer."""
-    known: dict[str, str] = {}
-
-    async def fetch() -> Overlay | None:
-        body = await client.call("GET", "memberships", query={"since": known.get("version")})
-        if body.get("unchanged"):
-            return None
-        overlay = Overlay.from_json(body["overlay"])
-        known["version"] = body["version"]
-        return overlay
-
-    return fetch

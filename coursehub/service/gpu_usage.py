@@ -1,9 +1,11 @@
-"""GPU usage reports in the service: who may see which courses, the SQL reads, and the API
-handler ``GET api/gpu/usage?course=C&since=…&until=…`` (docs/gpu-usage.md).
+"""The GPU ledger as people read it: usage reports (who may see which courses, the SQL
+reads; docs/gpu-usage.md), sessions, a user's availability and notices. The API
+(``coursehub.service.api.gpu``, ``api.usage``) and the usage page (``usage_page``) answer
+with these.
 
-Who sees what: admins every course of the catalog; a course's staff (and its formgrader
-service) that course, and without ``course`` the courses they teach; anyone else a 403
-that says so. The hub page (``usage_page``) uses the same functions.
+Who sees a usage report: admins every course of the catalog; a course's staff (and its
+formgrader service) that course, and without ``course`` the courses they teach; anyone
+else a 403 that says so.
 
 The reads ask the database only for the rows that can matter in the window: sessions of
 the courses admitted before its end and open or stopped after its start (the
@@ -18,6 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from coursehub.catalog import Catalog
+from coursehub.catalog.model import Course
 from coursehub.gpu import policy
 from coursehub.gpu.reports import (
     RefusalRow,
@@ -26,9 +29,8 @@ from coursehub.gpu.reports import (
     WindowError,
     build_report,
     parse_window,
-    report_json,
 )
-from coursehub.service.gpu_handlers import GPUHandler
+from coursehub.service import gpu_ledger
 from coursehub.service.models import GPURefusal, GPUSession
 from coursehub.service.rules import (
     Caller,
@@ -119,20 +121,73 @@ async def usage_report(
     return build_report(sessions, refusals, courses, since, until, now)
 
 
-class UsageHandler(GPUHandler):
-    """``GET api/gpu/usage``: the report as JSON (``reports.report_json`` plus ``now``)."""
-
-    async def get(self):
-        courses = courses_in_scope(
-            self.context.catalog, self.caller, self.get_argument("course", None) or None
-        )
-        now = self.context.now()
-        since, until = window(
-            self.get_argument("since", None) or None, self.get_argument("until", None) or None, now
-        )
-        report = await usage_report(self.context, courses, since, until, now)
-        self.write_json({**report_json(report), "now": now.isoformat()})
+# ----- the ledger for the API ---------------------------------------------------------
 
 
-def usage_routes(prefix: str) -> list[tuple]:
-    return [(rf"{prefix}api/gpu/usage", UsageHandler)]
+def session_json(row: GPUSession, now: datetime) -> dict:
+    charged = policy.gpu_hours(
+        [policy.Span(row.gpus, row.started_at, row.stopped_at)],
+        row.started_at or row.admitted_at,
+        now,
+    )
+    return {
+        "id": row.id,
+        "username": row.username,
+        "server_name": row.server_name,
+        "course": row.course,
+        "environment": row.environment,
+        "resource": row.resource,
+        "gpus": row.gpus,
+        "role": row.role,
+        "admitted_at": row.admitted_at.isoformat(),
+        "started_at": row.started_at.isoformat() if row.started_at else None,
+        "stopped_at": row.stopped_at.isoformat() if row.stopped_at else None,
+        "stop_reason": row.stop_reason,
+        "gpu_hours": round(charged, 4),
+    }
+
+
+def session_list(db: Session, course_id: str | None, only_open: bool, now: datetime) -> list[dict]:
+    """GPU sessions in admission order: of one course (None: all), only open ones if asked."""
+    query = select(GPUSession).order_by(GPUSession.id)
+    if course_id is not None:
+        query = query.where(GPUSession.course == course_id)
+    if only_open:
+        query = query.where(GPUSession.stopped_at.is_(None))
+    return [session_json(row, now) for row in db.execute(query).scalars()]
+
+
+def availability(db: Session, courses: list[Course], username: str, now: datetime) -> dict:
+    """Per course: the cap and what the course holds, the user's budget, what they used
+    this week and when it resets (the spawn page's numbers)."""
+    answer = {}
+    for course in courses:
+        gpu_policy = course.gpu_policy
+        role = course.role_of(username) or "staff"
+        budget = gpu_policy.gpu_hours_per_student_per_week
+        used = gpu_ledger.used_hours(db, username, course.id, now)
+        extra = gpu_ledger.extra_hours(db, username, course.id, now)
+        exempt = policy.is_exempt(course, role)
+        remaining = None
+        if budget is not None and not exempt:
+            remaining = max(0.0, budget + extra - used)
+        answer[course.id] = {
+            "cap": gpu_policy.max_concurrent_gpus,
+            "held": gpu_ledger.gpus_held(db, course.id),
+            "budget_hours": budget,
+            "extra_hours": extra,
+            "used_hours": round(used, 4),
+            "remaining_hours": None if remaining is None else round(remaining, 4),
+            "exempt": exempt,
+            "resets_at": policy.week_reset(now).isoformat(),
+        }
+    return answer
+
+
+def notices(db: Session, username: str) -> list[dict]:
+    """The warnings of ``username``'s open GPU sessions (JupyterLab shows them)."""
+    return [
+        {"id": f"{row.id}-{row.notice_at.timestamp():.0f}", "message": row.notice}
+        for row in gpu_ledger.open_sessions(db)
+        if row.username == username and row.notice
+    ]

@@ -35,9 +35,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from coursehub.catalog import Catalog
+from coursehub.catalog.entitlements import ProfileRefused, resolve_profile
 from coursehub.catalog.model import Course, Environment
-from coursehub.gpu import ledger, policy
-from coursehub.hub.profiles import ProfileRefused, resolve_profile
+from coursehub.gpu import policy
+from coursehub.service import gpu_ledger
 from coursehub.service.hub_client import HubError, HubREST
 
 log = logging.getLogger("coursehub.gpu")
@@ -88,10 +89,10 @@ class Enforcer:
     async def tick(self) -> list[Action]:
         db = self.context.db
         # Sessions first, then the hub (see the module doc); only these sessions are judged.
-        sessions = await db.run(ledger.open_sessions)
+        sessions = await db.run(gpu_ledger.open_sessions)
         known = {row.id for row in sessions}
         self._stopping &= known  # closed since (the hub reported the stop): forget them
-        queued = {entry.id for entry in await db.run(ledger.all_waiting)}
+        queued = {entry.id for entry in await db.run(gpu_ledger.all_waiting)}
         asked_at = self.context.now()
         try:
             users = {user["name"]: user for user in await self.hub.active_users()}
@@ -167,7 +168,7 @@ def plan(
     before the hub was asked, at ``asked_at``); returns what was decided."""
     actions: list[Action] = []
     running: dict[tuple[str, str], int] = {}
-    sessions = ledger.open_sessions(db)
+    sessions = gpu_ledger.open_sessions(db)
     for row in sessions:
         running[(row.username, row.course)] = running.get((row.username, row.course), 0) + (
             row.gpus
@@ -177,11 +178,11 @@ def plan(
             continue
         server = _server(users, row.username, row.server_name)
         if server is None:
-            kind = "gone" if ledger.stop_requested(row) else "vanished"
-            ledger.close_open(db, row, "vanished", row.last_seen_at or row.started_at or now)
+            kind = "gone" if gpu_ledger.stop_requested(row) else "vanished"
+            gpu_ledger.close_open(db, row, "vanished", row.last_seen_at or row.started_at or now)
             actions.append(Action(row.id, row.username, row.server_name, kind, row.stop_reason, ""))
             continue
-        if ledger.stop_requested(row):
+        if gpu_ledger.stop_requested(row):
             # Still there: still holding its GPUs, still charged; ask again.
             row.last_seen_at = now
             actions.append(
@@ -201,16 +202,16 @@ def plan(
             row.role,
             row.gpus,
             row.started_at,
-            ledger.used_hours(db, row.username, row.course, now),
+            gpu_ledger.used_hours(db, row.username, row.course, now),
             running[(row.username, row.course)],
-            ledger.extra_hours(db, row.username, row.course, now),
+            gpu_ledger.extra_hours(db, row.username, row.course, now),
             parse_time(server.get("last_activity")),
             now,
         )
         if verdict is None:
             continue
         if verdict.action == "stop":
-            ledger.request_stop(row, verdict.reason, verdict.message, now)
+            gpu_ledger.request_stop(row, verdict.reason, verdict.message, now)
             actions.append(
                 Action(
                     row.id, row.username, row.server_name, "stop", verdict.reason, verdict.message
@@ -260,7 +261,7 @@ def adopt_unsessioned(
     asked_at: datetime,
 ) -> list[Action]:
     """Step 5: ready GPU servers without an open session (``open_servers``: (user, server)
-    of the open sessions this transaction read) get one (``ledger.adopt_running``, which
+    of the open sessions this transaction read) get one (``gpu_ledger.adopt_running``, which
     checks again under the course's lock). A server whose session closed after the hub was
     asked is skipped: the hub's answer predates that stop, and the next pass sees the
     truth."""
@@ -272,11 +273,11 @@ def adopt_unsessioned(
             found = gpu_environment(
                 catalog, username, bool(user.get("admin")), server.get("user_options")
             )
-            if found is None or ledger.closed_since(db, username, server_name, asked_at):
+            if found is None or gpu_ledger.closed_since(db, username, server_name, asked_at):
                 continue
             course, environment = found
             role = course.role_of(username) or ("staff" if user.get("admin") else None)
-            adopted = ledger.adopt_running(
+            adopted = gpu_ledger.adopt_running(
                 db,
                 course,
                 environment,
@@ -302,7 +303,7 @@ def drop_stale_waits(db, users: dict[str, dict], known: set[int], now: datetime)
     """Queue entries (in ``known``, read before the hub was asked) whose spawn the hub no
     longer has pending leave the queue, so a lost spawn cannot hold the line."""
     actions = []
-    for entry in ledger.all_waiting(db):
+    for entry in gpu_ledger.all_waiting(db):
         if entry.id not in known:
             continue
         server = ((users.get(entry.username) or {}).get("servers") or {}).get(entry.server_name)

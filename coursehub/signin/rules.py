@@ -2,7 +2,8 @@
 
 What an identity provider (OIDC) or an LMS launch (LTI 1.3) tells the hub is turned into
 coursehub's terms here; the authenticators in ``coursehub.hub.oidc`` and
-``coursehub.hub.lti`` only do the I/O around these functions.
+``coursehub.hub.lti`` only do the I/O around these functions, and the service's identity
+store (``coursehub.service.identities``) names newcomers with the same rules.
 
 - ``base_username(preferred, subject, home_domain)``: a valid, lower-case JupyterHub
   username from an e-mail address or a preferred name, one to one (``Jane.Doe+x@Uni.edu``
