@@ -89,7 +89,14 @@ class Child:
             write_message(self.to_child, {"nonce": nonce, "source": source})
         except BrokenPipeError:
             return Answer("died", detail=self._exit_detail())
-        return self._receive(time.monotonic() + max(timeout, 0.0), nonce)
+        answer = self._receive(time.monotonic() + max(timeout, 0.0), nonce)
+        if answer.kind == "reply":
+            # A cell that fills the disk faster than the watch interval has answered before
+            # the watch looked: its use is checked once more before the reply counts.
+            over = self.runner.over_disk_limit(self.uid, self.folder)
+            if over:
+                return Answer("disk", detail=over)
+        return answer
 
     def _receive(self, deadline: float, nonce: str | None) -> Answer:
         limit = 2 * self.limits.max_output + 1024**2
