@@ -32,21 +32,6 @@ SAME_LAYER_FORBIDDEN = frozenset({3})
 
 ALLOWED_TOP_LEVEL = frozenset({"__init__", "__main__", "names", "quantity", "linux", "envvars"})
 
-# Top-level modules that another branch of the same refactor (layout task B) is moving into
-# the package named here; until then they are checked as part of it. An entry whose module
-# no longer exists fails the test, so the list empties itself as the moves land.
-BEING_MOVED_BY_LAYOUT_B = {
-    "cli": "cli",
-    "assignment_cli": "cli",
-    "roster_cli": "cli",
-    "usage_cli": "cli",
-    "gpu_cli": "cli",
-    "dev": "dev",
-    "die_with_parent": "dev",
-    "archive": "exchange",
-    "tarstream": "exchange",
-}
-
 
 @dataclass(frozen=True)
 class Import:
@@ -73,7 +58,7 @@ def unit_of(dotted: str) -> str:
     parts = dotted.split(".")
     if len(parts) == 1:
         return "__init__"
-    return BEING_MOVED_BY_LAYOUT_B.get(parts[1], parts[1])
+    return parts[1]
 
 
 def imports_of(path: Path) -> list[Import]:
@@ -188,12 +173,10 @@ def test_no_import_cycle_between_packages():
 
 def test_the_top_level_holds_only_neutral_modules_and_entry_points():
     top_level = {path.stem for path in PACKAGE_DIR.glob("*.py")}
-    misplaced = sorted(top_level - ALLOWED_TOP_LEVEL - set(BEING_MOVED_BY_LAYOUT_B))
+    misplaced = sorted(top_level - ALLOWED_TOP_LEVEL)
     assert not misplaced, "top-level modules that belong to a package: " + ", ".join(
         f"coursehub/{stem}.py" for stem in misplaced
     )
-    moved = sorted(set(BEING_MOVED_BY_LAYOUT_B) - top_level)
-    assert not moved, f"remove {moved} from BEING_MOVED_BY_LAYOUT_B: they have moved"
 
 
 def test_every_package_has_a_layer():

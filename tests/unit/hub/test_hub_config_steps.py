@@ -13,9 +13,10 @@ import pytest
 from traitlets.config import Config
 
 from coursehub.catalog import load_catalog
+from coursehub.catalog.sync import CatalogSync
+from coursehub.dev.platform import prepare_grader_workspaces
 from coursehub.hub.auth import ADMIN_USERNAME, DemoAuthenticator
 from coursehub.hub.auth_settings import LTISettings, OIDCSettings
-from coursehub.catalog.sync import CatalogSync
 from coursehub.hub.config import (
     DEV_ADMIN_SERVICE,
     TEMPLATES,
@@ -40,18 +41,20 @@ COURSES = Path(__file__).resolve().parents[3] / "courses"
 STAFF = "custom:coursehub:staff"
 
 
-def hub_settings(tmp_path: Path, mode: str = "production", **environ: str) -> HubSettings:
+def settings_environ(tmp_path: Path, mode: str = "production", **environ: str) -> dict:
     dev = {"KUBECONFIG": str(tmp_path / "kubeconfig")} if mode == "dev" else {}
-    return HubSettings.from_environ(
-        {
-            "COURSEHUB_MODE": mode,
-            "CONFIGPROXY_AUTH_TOKEN": "proxy-token",
-            "COURSEHUB_COURSES_DIR": str(COURSES),
-            "COURSEHUB_STATE_DIR": str(tmp_path / "state"),
-            **dev,
-            **environ,
-        }
-    )
+    return {
+        "COURSEHUB_MODE": mode,
+        "CONFIGPROXY_AUTH_TOKEN": "proxy-token",
+        "COURSEHUB_COURSES_DIR": str(COURSES),
+        "COURSEHUB_STATE_DIR": str(tmp_path / "state"),
+        **dev,
+        **environ,
+    }
+
+
+def hub_settings(tmp_path: Path, mode: str = "production", **environ: str) -> HubSettings:
+    return HubSettings.from_environ(settings_environ(tmp_path, mode, **environ))
 
 
 @pytest.fixture
@@ -345,9 +348,6 @@ def test_prepare_dev_state_makes_what_the_dev_hub_needs(tmp_path, sync):
     catalog = load_catalog(COURSES)
     assert state.grader_ports.keys() == catalog.courses.keys()
     assert len(set(state.grader_ports.values())) == len(catalog.courses)
-    for course_id in catalog.courses:
-        workspace = settings.service_data_dir / "workspaces" / course_id
-        assert (workspace / "nbgrader_config.py").is_file(), course_id
     passwords = json.loads(settings.demo_passwords_file.read_text())
     assert passwords.keys() == catalog.usernames() | {ADMIN_USERNAME}
 
@@ -358,11 +358,16 @@ def test_prepare_dev_state_writes_no_passwords_for_another_authenticator(tmp_pat
     assert not settings.demo_passwords_file.exists()
 
 
-def test_dev_configure_runs_its_formgraders_on_the_ports_prepare_dev_state_chose(tmp_path):
+def test_dev_configure_runs_its_formgraders_in_the_workspaces_coursehub_dev_prepared(tmp_path):
+    settings = hub_settings(tmp_path, "dev")
+    # coursehub dev lays out the service's course folders before it starts the hub: the hub
+    # does not import the service (tests/unit/test_layering.py).
+    prepare_grader_workspaces(settings_environ(tmp_path, "dev"))
     c = Config()
-    sync = configure(c, hub_settings(tmp_path, "dev"))
+    sync = configure(c, settings)
     graders = [s for s in c.JupyterHub.services if s["name"].startswith("grader-")]
     assert names(graders) == ["grader-ai-101", "grader-ml-201"]
     for grader in graders:
-        assert Path(grader["cwd"]).is_dir()  # the workspace a managed service starts in
+        workspace = Path(grader["cwd"])  # the workspace a managed service starts in
+        assert (workspace / "nbgrader_config.py").is_file(), grader["name"]
     assert sync.current().courses.keys() == {"ai-101", "ml-201"}
