@@ -23,8 +23,8 @@ from coursehub.envvars import (
 from coursehub.grading.settings import GradingSettings, GradingSettingsError
 from coursehub.hub.auth_settings import AuthSettings, LTISettings, OIDCSettings
 from coursehub.hub.settings import HubSettings
-from coursehub.signin.rules import DEFAULT_COURSE_PATTERN
 from coursehub.service.settings import ServiceSettings, ServiceSettingsError
+from coursehub.signin.rules import DEFAULT_COURSE_PATTERN
 
 DEV_HUB = {"COURSEHUB_MODE": "dev", "CONFIGPROXY_AUTH_TOKEN": "t", "KUBECONFIG": "/tmp/kc"}
 OIDC = {

@@ -17,8 +17,8 @@ import re
 from jupyterhub.services.auth import HubAuth
 from tornado.web import HTTPError, RequestHandler
 
-from coursehub.exchange.archive import Archive, ArchiveError, check_name
 from coursehub.catalog.model import USERNAME_PATTERN, Course
+from coursehub.exchange.archive import Archive, ArchiveError, check_name
 from coursehub.service.context import ServiceContext
 from coursehub.service.rules import Caller, Refusal, find_course, require_service_access
 from coursehub.service.workspace import WorkspaceError
