@@ -72,10 +72,7 @@ def render(chart, values: dict) -> list[dict]:
     rendered = chart.render(
         merge(values, OFFLINE), name="coursehub", namespace=NAMESPACE, is_install=True
     )
-    objects = []
-    for text in rendered.values():
-        objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
-    return objects
+    return manifests(rendered)
 
 
 def render_for_kubernetes(chart, values: dict, kube_version: str) -> list[dict]:
@@ -93,9 +90,15 @@ def render_for_kubernetes(chart, values: dict, kube_version: str) -> list[dict]:
             json.dumps({**options, "kube_version": kube_version}),
         )
     )
+    return manifests(rendered)
+
+
+def manifests(rendered: dict[str, str]) -> list[dict]:
+    """The objects of Helm's rendered templates (not NOTES.txt, which is text)."""
     objects = []
-    for text in rendered.values():
-        objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+    for path, text in rendered.items():
+        if path.endswith(".yaml"):
+            objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
     return objects
 
 
@@ -306,7 +309,11 @@ def test_removing_the_catalog_volume_is_refused(chart):
 def test_shared_data_claims_are_the_ones_the_hub_mounts(default_objects):
     catalog = load_catalog(REPO_ROOT / "courses")
     wanted = shared_data_claims(list(catalog.courses.values()), NAMESPACE)
-    claims = find(default_objects, "PersistentVolumeClaim")
+    claims = [
+        c
+        for c in find(default_objects, "PersistentVolumeClaim")
+        if c["metadata"]["labels"].get("coursehub.io/course")
+    ]
     assert [c["metadata"]["name"] for c in claims] == [c["metadata"]["name"] for c in wanted]
     (claim,) = claims
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
@@ -437,11 +444,10 @@ def test_hub_node_reader_names_differ_between_namespaces(chart):
     names = set()
     for namespace in ("courses-a", "courses-b"):
         rendered = chart.render(OFFLINE, name="coursehub", namespace=namespace)
-        for text in rendered.values():
-            for doc in yaml.safe_load_all(text):
-                if doc and doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
-                    assert namespace in doc["metadata"]["name"]
-                    names.add(doc["metadata"]["name"])
+        for doc in manifests(rendered):
+            if doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+                assert namespace in doc["metadata"]["name"]
+                names.add(doc["metadata"]["name"])
     assert len(names) == 2
 
 
@@ -455,17 +461,98 @@ def test_hub_node_reader_follows_its_values(chart):
 # --- the coursehub service -----------------------------------------------------------------
 
 
-def test_service_is_off_by_default(default_objects):
-    for kind in ("Deployment", "Service", "Secret", "ServiceAccount"):
-        assert find(default_objects, kind) == []
-    assert [c["metadata"]["name"] for c in find(default_objects, "PersistentVolumeClaim")] == [
-        "ai-101-datasets"
-    ]
-
-
 def _service_env(objects: list[dict]) -> dict[str, dict]:
     container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     return {e["name"]: e for e in container["env"]}
+
+
+def test_a_default_install_runs_the_service_on_sqlite_in_its_own_store(chart, default_objects):
+    """No values: the service runs (exchange, grading, sign-in, GPU admission), with SQLite on
+    its ReadWriteOnce store, one replica replaced, never two at once; the hub knows it."""
+    deployment = one(default_objects, "Deployment", "coursehub-service")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    env = _service_env(default_objects)
+    assert "COURSEHUB_SERVICE_DB_URL" not in env and "PGPASSWORD" not in env
+    assert env["COURSEHUB_SERVICE_DATA_DIR"]["value"] == "/srv/coursehub"
+    claim = one(default_objects, "PersistentVolumeClaim", "coursehub-service-store")
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert one(default_objects, "Service", "coursehub-service")["spec"]["ports"][0]["port"] == 8090
+    assert one(default_objects, "ServiceAccount", "coursehub-service")
+    assert find(default_objects, "Secret") == []  # the token is z2jh's (`hub` Secret)
+    hub = chart.merge_values({})["jupyterhub"]["hub"]
+    assert hub["services"]["coursehub"]["url"] == "http://coursehub-service:8090"
+    assert "apiToken" not in hub["services"]["coursehub"]
+    assert hub["extraEnv"]["COURSEHUB_SERVICE_URL"] == "http://coursehub-service:8090"
+
+
+def test_sqlite_with_two_replicas_is_refused(chart):
+    with pytest.raises(helm.HelmRenderError) as refused:
+        render(chart, {"service": {"replicas": 2}})
+    assert "service.replicas is 2 but service.db.url is empty" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        (
+            {"jupyterhub": {"hub": {"services": {"coursehub": None}}}},
+            "jupyterhub.hub.services.coursehub is missing",
+        ),
+        (
+            {"jupyterhub": {"hub": {"services": {"coursehub": {"url": "http://coursehub:8090"}}}}},
+            (
+                'jupyterhub.hub.services.coursehub.url is "http://coursehub:8090" but the '
+                "coursehub service's Service is http://coursehub-service:8090"
+            ),
+        ),
+        (
+            {"service": {"port": 9000}},
+            "set the url to http://coursehub-service:9000",
+        ),
+        (
+            {"jupyterhub": {"hub": {"extraEnv": {"COURSEHUB_SERVICE_URL": "http://x:1"}}}},
+            'jupyterhub.hub.extraEnv.COURSEHUB_SERVICE_URL is "http://x:1"',
+        ),
+        (
+            {"jupyterhub": {"hub": {"services": {"coursehub": {"apiToken": "hunter2"}}}}},
+            "jupyterhub.hub.services.coursehub.apiToken is set",
+        ),
+        (
+            {"jupyterhub": {"hub": {"db": {"password": "hunter2"}}}},
+            "jupyterhub.hub.db.password is set",
+        ),
+        (
+            {"jupyterhub": {"hub": {"db": {"url": "postgresql://hub:hunter2@db/hub"}}}},
+            "jupyterhub.hub.db.url contains a password",
+        ),
+    ],
+)
+def test_a_hub_that_would_miss_the_service_or_hold_a_password_is_refused(chart, values, named):
+    with pytest.raises(helm.HelmRenderError) as refused:
+        render(chart, values)
+    assert named in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+
+
+def test_another_release_name_is_refused_naming_the_url_to_set(chart):
+    with pytest.raises(helm.HelmRenderError) as refused:
+        chart.render(OFFLINE, name="courses", namespace=NAMESPACE)
+    assert "set the url to http://courses-coursehub-service:8090" in str(refused.value)
+
+
+def test_notes_state_when_course_staff_roles_take_effect(chart):
+    notes = chart.render(OFFLINE, name="coursehub", namespace=NAMESPACE)[
+        "coursehub/templates/NOTES.txt"
+    ]
+    assert 'registered with the\nhub as "coursehub"' in notes
+    assert "A NEW course's staff role exists only after a hub restart" in notes
+    assert "checksum/catalog" in notes
+    assert "SQLite" in notes
+    off = chart.render(
+        merge(OFFLINE, {"service": {"enabled": False}}), name="coursehub", namespace=NAMESPACE
+    )["coursehub/templates/NOTES.txt"]
+    assert "WARNING: service.enabled is false" in off
 
 
 def test_service_gets_its_db_password_from_the_named_secret(everything_objects):
@@ -587,11 +674,6 @@ def test_only_the_services_clients_reach_it_and_only_it_reaches_its_database(
         {"podSelector": {"matchLabels": policy["spec"]["podSelector"]["matchLabels"]}}
     ]
     assert db_rule["ports"] == [{"protocol": "TCP", "port": 5432}]
-
-
-def test_enabled_service_without_a_database_is_refused(chart):
-    with pytest.raises(helm.HelmRenderError, match=r"service\.db\.url"):
-        render(chart, {"service": {"enabled": True}})
 
 
 # --- bad values are refused by the schema, naming the key ----------------------------------

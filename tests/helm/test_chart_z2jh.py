@@ -11,8 +11,12 @@ KubeSpawner build pods with the RuntimeDefault seccomp profile.
 from __future__ import annotations
 
 import base64
+import importlib.metadata
 import shutil
+import sys
+import types
 from collections.abc import Iterator
+from pathlib import Path
 
 import helm_python as helm
 import kubernetes_validate
@@ -21,11 +25,22 @@ import yaml
 from jupyterhub import orm
 from jupyterhub.objects import Hub
 from jupyterhub.user import User
+from jupyterhub_idle_culler import IdleCuller
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.config import kube_config
 from kubespawner import KubeSpawner
-from test_chart import CHART_DIR, NAMESPACE, REPO_ROOT, everything_values, merge, one
+from test_chart import (
+    CHART_DIR,
+    NAMESPACE,
+    REPO_ROOT,
+    everything_values,
+    manifests,
+    merge,
+    one,
+)
 from traitlets.config import Config
+
+from coursehub.names import SERVICE_NAME
 
 # Beside the repository (a worktree or CI's clone), as the shared folder is laid out.
 Z2JH = REPO_ROOT.parent / "shared" / "vendor" / "z2jh-4.4.0" / "jupyterhub"
@@ -57,11 +72,7 @@ def render_with_z2jh(chart: helm.Chart, values: dict) -> list[dict]:
         namespace=NAMESPACE,
         is_install=True,
     )
-    objects = []
-    for path, text in rendered.items():
-        if path.endswith(".yaml"):  # not z2jh's NOTES.txt
-            objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
-    return objects
+    return manifests(rendered)
 
 
 def values_of_the_hub(objects: list[dict]) -> dict:
@@ -137,3 +148,133 @@ async def test_notebook_pods_run_with_the_runtime_default_seccomp_profile(
     context = pod["spec"]["securityContext"]
     assert context["seccompProfile"] == {"type": "RuntimeDefault"}
     assert context["fsGroup"] == 100  # merged with, not replacing, z2jh's settings
+
+
+# --- the hub's configuration as z2jh's own jupyterhub_config.py builds it ------------------
+
+Z2JH_HUB_FILES = Z2JH / "files" / "hub"
+Z2JH_ETC = "/usr/local/etc/jupyterhub/"
+
+
+def secret_data(secret: dict) -> dict[str, str]:
+    return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+
+
+def hub_config_from_rendered(objects: list[dict], tmp_path: Path, monkeypatch) -> Config:
+    """Run z2jh 4.4.0's real ``jupyterhub_config.py`` as the hub pod runs it, on what the chart
+    rendered: the ``hub`` Secret and ConfigMap as the files z2jh mounts (its ``z2jh.py`` reads
+    them from /usr/local/etc/jupyterhub/, here pointed at a temporary folder), the hub
+    container's environment (values, the ``hub`` Secret's keys, the namespace), Kubernetes'
+    ``<SERVICE>_SERVICE_PORT`` variables, and the catalog the init container unpacks. Its last
+    step runs hub.extraConfig, the chart's ``configure(c)``."""
+    etc = tmp_path / "etc-jupyterhub"
+    secret = secret_data(one(objects, "Secret", "hub"))
+    for folder, files in (
+        ("secret", secret),
+        ("config", one(objects, "ConfigMap", "hub")["data"]),
+    ):
+        (etc / folder).mkdir(parents=True)
+        for key, content in files.items():
+            (etc / folder / key).write_text(content)
+    z2jh = types.ModuleType("z2jh")
+    source = (Z2JH_HUB_FILES / "z2jh.py").read_text().replace(Z2JH_ETC, f"{etc}/")
+    exec(compile(source, str(Z2JH_HUB_FILES / "z2jh.py"), "exec"), z2jh.__dict__)
+    monkeypatch.setitem(sys.modules, "z2jh", z2jh)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # it prepends its own folder
+
+    container = one(objects, "Deployment", "hub")["spec"]["template"]["spec"]["containers"][0]
+    for variable in container["env"]:
+        source = variable.get("valueFrom", {})
+        if "value" in variable:
+            value = variable["value"]
+        elif "fieldRef" in source:
+            value = NAMESPACE
+        elif source.get("secretKeyRef", {}).get("name") == "hub":
+            value = secret[source["secretKeyRef"]["key"]]
+        else:
+            pytest.fail(f"hub env {variable['name']}: no source the test knows ({source})")
+        monkeypatch.setenv(variable["name"], str(value))
+    for service in (o for o in objects if o["kind"] == "Service"):
+        variable = service["metadata"]["name"].upper().replace("-", "_") + "_SERVICE_PORT"
+        monkeypatch.setenv(variable, str(service["spec"]["ports"][0]["port"]))
+    # What the unpack-catalog init container puts at COURSEHUB_COURSES_DIR (test_chart
+    # runs the script itself), and a writable state folder.
+    monkeypatch.setenv("COURSEHUB_COURSES_DIR", str(CHART_DIR / "files" / "courses"))
+    monkeypatch.setenv("COURSEHUB_STATE_DIR", str(tmp_path / "state"))
+
+    c = Config()
+    path = Z2JH_HUB_FILES / "jupyterhub_config.py"
+    exec(
+        compile(path.read_text(), str(path), "exec"),
+        {"get_config": lambda: c, "__file__": str(path)},
+    )
+    return c
+
+
+@pytest.fixture(scope="module")
+def default_objects(chart) -> list[dict]:
+    return render_with_z2jh(chart, {})
+
+
+@pytest.fixture
+def hub_config(default_objects, tmp_path, monkeypatch) -> Config:
+    return hub_config_from_rendered(default_objects, tmp_path, monkeypatch)
+
+
+def test_a_default_install_registers_the_service_with_its_token_and_the_course_roles(
+    default_objects, hub_config
+):
+    """helm install with default values: the hub knows the coursehub service (its URL, the
+    token z2jh generated into the `hub` Secret, which the service's Deployment reads) and
+    loads the course staff roles and the service's roles."""
+    services = {entry["name"]: entry for entry in hub_config.JupyterHub.services}
+    coursehub = services[SERVICE_NAME]
+    assert coursehub["url"] == "http://coursehub-service:8090"
+    token = secret_data(one(default_objects, "Secret", "hub"))["hub.services.coursehub.apiToken"]
+    assert len(token) >= 32 and coursehub["api_token"] == token
+    assert coursehub["display"] and coursehub["oauth_no_confirm"]
+    assert "custom:coursehub:staff" in coursehub["oauth_client_allowed_scopes"]
+
+    deployment = one(default_objects, "Deployment", "coursehub-service")
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "hub",
+        "key": "hub.services.coursehub.apiToken",
+    }
+    service = one(default_objects, "Service", "coursehub-service")
+    assert service["spec"]["ports"][0]["port"] == 8090
+
+    roles = {role["name"]: role for role in hub_config.JupyterHub.load_roles}
+    assert roles["course-ai-101-staff"]["groups"] == ["course-ai-101-staff"]
+    assert "custom:coursehub:staff" in roles["course-ml-201-staff"]["scopes"]
+    assert {"coursehub-service", "coursehub-hub", "coursehub-service-users"} <= set(roles)
+    assert roles["coursehub-service"]["services"] == [SERVICE_NAME]
+    # notebook pods and the hub's own client call the service at its Service
+    assert hub_config.KubeSpawner.environment["COURSEHUB_SERVICE_URL"] == (
+        "http://coursehub-service:8090/services/coursehub"
+    )
+    assert "coursehub-hub" in services
+
+
+def test_the_idle_culler_command_z2jh_builds_is_one_the_pinned_culler_parses(
+    default_objects, hub_config
+):
+    """z2jh 4.4.0 passes the culler's options as flags; jupyterhub-idle-culler 2 reads them
+    as IdleCuller traits (its aliases). The version tested is the hub image's pin."""
+    pins = (REPO_ROOT / "images" / "hub" / "requirements.txt").read_text().splitlines()
+    assert f"jupyterhub-idle-culler=={importlib.metadata.version('jupyterhub-idle-culler')}" in pins
+    assert "jupyterhub-idle-culler==2.0.0" in (
+        (REPO_ROOT / "images" / "hub" / "requirements.in").read_text().splitlines()
+    )
+    (culler,) = [s for s in hub_config.JupyterHub.services if s["name"] == "jupyterhub-idle-culler"]
+    assert culler["command"][:3] == ["python3", "-m", "jupyterhub_idle_culler"]
+    app = IdleCuller()
+    app.parse_command_line(culler["command"][3:])
+    cull = values_of_the_hub(default_objects)["cull"]
+    assert app.timeout == cull["timeout"] == 3600
+    assert app.cull_every == cull["every"] == 300
+    assert app.concurrency == cull["concurrency"]
+    assert app.url == "http://localhost:8081/hub/api"
+    assert app.cull_users is False and app.cull_admin_users is True
+    (role,) = [r for r in hub_config.JupyterHub.load_roles if r["name"] == "jupyterhub-idle-culler"]
+    assert "admin:users" not in role["scopes"]

@@ -194,7 +194,9 @@ def test_policy_can_be_switched_off(chart):
 def test_policy_names_differ_between_namespaces(chart):
     names = set()
     for namespace in ("courses-a", "courses-b"):
-        rendered = chart.render({"jupyterhub": {"enabled": False}}, name="c", namespace=namespace)
+        rendered = chart.render(
+            {"jupyterhub": {"enabled": False}}, name="coursehub", namespace=namespace
+        )
         for text in rendered.values():
             if "kind: ValidatingAdmissionPolicy\n" in text:
                 names.add(next(line for line in text.splitlines() if "name:" in line))
