@@ -4,12 +4,16 @@ No Docker here: Dockerfiles are checked with hadolint and read for what they COP
 repository root, their build context) and install; requirements files are checked for
 complete pins, and the CPU notebook image's frozen requirements are installed for real in
 a fresh venv (about 40 s) and import what the image promises, coursehub's exchange plugin
-included. The GPU image's (torch with CUDA, several GB) are only checked as files.
+included. Every image's frozen set is checked as `pip check` would check it once installed:
+pip's resolver, dependencies included, must want exactly the frozen pins for Python 3.11
+(nothing missing, nothing conflicting) — from package metadata, without downloading the
+GPU image's several GB of CUDA wheels (30-45 s per image, PyPI needed).
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 import shlex
 import subprocess
@@ -262,3 +266,30 @@ def test_cpu_notebook_requirements_install_in_a_fresh_venv_and_import(tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("image", IMAGE_NAMES)
+def test_frozen_requirements_are_pip_check_clean(image, tmp_path):
+    """The image installs its requirements.txt with --no-deps; this asks pip's resolver what
+    that set needs (every package's dependencies, markers for this Python) and finds it is
+    the set itself: after the install `pip check` has nothing to report."""
+    venv.create(tmp_path / "venv", with_pip=False)  # the target interpreter, nothing in it
+    report = tmp_path / "report.json"
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "pip", "--python", str(tmp_path / "venv" / "bin" / "python")),
+            *("install", "--dry-run", "--quiet", "--ignore-installed"),
+            *("--report", str(report), "-r", str(IMAGES / image / "requirements.txt")),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, f"images/{image}/requirements.txt: {result.stderr[-2000:]}"
+    resolved = {
+        canonical(entry["metadata"]["name"]): entry["metadata"]["version"]
+        for entry in json.loads(report.read_text())["install"]
+    }
+    pins = {canonical(name): version for name, version in frozen(image).items()}
+    missing = {name: version for name, version in resolved.items() if name not in pins}
+    assert missing == {}, f"images/{image}/requirements.txt lacks dependencies: {missing}"
+    assert resolved == pins
