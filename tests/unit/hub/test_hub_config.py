@@ -1,7 +1,7 @@
 """``configure(c)`` on top of z2jh's configuration, as the Helm chart runs it.
 
 z2jh's ``jupyterhub_config.py`` fills ``c`` first and then runs ``hub.extraConfig``, where
-the chart calls ``configure(c)``. ``z2jh_config()`` is what z2jh 4.3 leaves in ``c`` for
+the chart calls ``configure(c)``. ``z2jh_config()`` is what z2jh 4.4 leaves in ``c`` for
 values like the chart's (idle culler on, ``hub.services.coursehub``, a ``hub.loadRoles``
 entry, ``singleuser.extraEnv``, dynamic home storage); production ``configure`` must keep
 all of it.
