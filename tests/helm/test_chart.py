@@ -549,6 +549,9 @@ def test_notes_state_when_course_staff_roles_take_effect(chart):
     assert "A NEW course's staff role exists only after a hub restart" in notes
     assert "checksum/catalog" in notes
     assert "SQLite" in notes
+    assert (
+        f"kubectl label namespace {NAMESPACE} pod-security.kubernetes.io/enforce=baseline" in notes
+    )
     off = chart.render(
         merge(OFFLINE, {"service": {"enabled": False}}), name="coursehub", namespace=NAMESPACE
     )["coursehub/templates/NOTES.txt"]
