@@ -278,3 +278,17 @@ def test_the_idle_culler_command_z2jh_builds_is_one_the_pinned_culler_parses(
     assert app.cull_users is False and app.cull_admin_users is True
     (role,) = [r for r in hub_config.JupyterHub.load_roles if r["name"] == "jupyterhub-idle-culler"]
     assert "admin:users" not in role["scopes"]
+
+
+@pytest.mark.parametrize(
+    ("key", "flag"), [("users", "--cull-users"), ("removeNamedServers", "--remove-named-servers")]
+)
+def test_culler_values_whose_bare_flag_culler_2_refuses_are_refused(chart, key, flag):
+    """z2jh 4.4.0 passes these two flags without a value; the pinned culler stops on them."""
+    with pytest.raises(SystemExit):
+        IdleCuller().parse_command_line([flag])
+    assert IdleCuller().parse_command_line([f"{flag}=true"]) is None  # with a value it would
+    with pytest.raises(helm.HelmRenderError) as refused:
+        render_with_z2jh(chart, {"jupyterhub": {"cull": {key: True}}})
+    assert f"jupyterhub.cull.{key} is true" in str(refused.value)
+    assert flag in str(refused.value)
