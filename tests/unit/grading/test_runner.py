@@ -202,7 +202,6 @@ def battery():
             "uids": {name: uid_base + index for index, name in enumerate(names)},
             "paths": paths,
             "stdout": stdout,
-            "seconds": results["seconds"],
             "connected": connected,
             "batch": batch,
         }
@@ -366,11 +365,6 @@ def test_frames_forged_on_the_result_channel_are_not_taken_as_results(battery, n
     assert test_cell["status"] == "error"  # it ran: x is 1, the assertion failed
     assert test_cell["outputs"][-1]["ename"] == "AssertionError"
     assert test_cell["outputs"][-1]["evalue"] == "the test ran"
-
-
-def test_the_battery_stays_fast(battery):
-    # The infinite loop's cell timeout dominates.
-    assert battery["seconds"] < 20
 
 
 # ----- the notebook's time budget ------------------------------------------------------
