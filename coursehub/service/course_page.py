@@ -27,7 +27,7 @@ from tornado.web import authenticated
 
 from coursehub.catalog.model import Course
 from coursehub.exchange.archive import ArchiveError, check_name
-from coursehub.service import workflow
+from coursehub.service import exchange_db, workflow
 from coursehub.service.context import ServiceContext
 from coursehub.service.course_overview import (
     AssignmentSummary,
@@ -51,9 +51,11 @@ def course_url(context: ServiceContext, course: Course) -> str:
 
 async def assignment_names(context: ServiceContext, course: Course) -> list[str]:
     """The catalog's assignments, then any released only from the formgrader."""
-    listed = await workflow.assignment_list(context, course, "")
+    released = await context.db.run(
+        lambda session: {row.assignment for row in exchange_db.current_releases(session, course.id)}
+    )
     names = [spec.name for spec in course.assignments]
-    return names + sorted({item["name"] for item in listed} - set(names))
+    return names + sorted(released - set(names))
 
 
 async def course_summaries(context: ServiceContext, course: Course) -> list[AssignmentSummary]:
