@@ -39,6 +39,7 @@ DISABLED_EXTENSIONS = (
     "nbgrader.server_extensions.validate_assignment",  # executes the notebook it validates
     "nbgrader.server_extensions.create_assignment",
     "coursehub.notices",
+    "coursehub.duedates",  # students' due dates: nothing for a formgrader
 )
 
 

@@ -47,6 +47,7 @@ SERVICE_PREFIX = f"/services/{SERVICE_NAME}"
 DIE_WITH_HUB = [sys.executable, "-m", "coursehub.dev.die_with_parent"]
 EXCHANGE_CONFIG_DIR = Path(__file__).resolve().parent.parent / "exchange" / "jupyter_config"
 NOTICES_DATA_DIR = Path(__file__).resolve().parent.parent / "notices" / "data"
+DUEDATES_DATA_DIR = Path(__file__).resolve().parent.parent / "duedates" / "data"
 
 
 def service_api_url(settings: HubSettings) -> str:
@@ -217,7 +218,9 @@ def pod_environment(settings: HubSettings) -> dict[str, str]:
     environment = {"COURSEHUB_SERVICE_URL": service_api_url(settings)}
     if settings.is_dev:
         # Dev pods run this checkout's Python; images install the same files in /etc/jupyter
-        # and the GPU-warnings JupyterLab plugin in share/jupyter/labextensions.
+        # and the GPU-warnings and due-dates JupyterLab plugins in share/jupyter/labextensions.
         environment["JUPYTER_CONFIG_PATH"] = str(EXCHANGE_CONFIG_DIR)
-        environment["JUPYTER_PATH"] = str(NOTICES_DATA_DIR)
+        environment["JUPYTER_PATH"] = os.pathsep.join(
+            str(folder) for folder in (NOTICES_DATA_DIR, DUEDATES_DATA_DIR)
+        )
     return environment

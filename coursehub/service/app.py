@@ -20,6 +20,7 @@ from tornado.web import Application
 
 from coursehub.service import api
 from coursehub.service.context import ServiceContext
+from coursehub.service.course_page import course_page_routes
 from coursehub.service.gpu_enforcer import Enforcer
 from coursehub.service.hub_client import HubREST
 from coursehub.service.settings import ServiceSettings
@@ -65,9 +66,12 @@ def make_app(context: ServiceContext, hub_auth: HubAuth | None = None) -> Applic
     # Token lookups are cached briefly: a submission rush asks the hub once per student.
     auth = hub_auth or HubAuth(cache_max_age=60)
     prefix = context.settings.prefix
+    hub_oauth = make_hub_oauth(context.settings)
     return Application(
         # The API (token only), then the pages people open in a browser (hub sign-in).
-        routes(prefix, context) + page_routes(prefix, context, make_hub_oauth(context.settings)),
+        routes(prefix, context)
+        + page_routes(prefix, context, hub_oauth)
+        + course_page_routes(prefix, context, hub_oauth),
         hub_auth=auth,
         cookie_secret=cookie_secret(context.settings),
         log_function=log_request,

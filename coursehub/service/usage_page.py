@@ -126,7 +126,11 @@ class PageHandler(HubOAuthenticated, RequestHandler):
     def page(self, name: str, status: int = 200, **values) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(TEMPLATES.load(name).generate(hub_home=self.hub_home, **values))
+        self.finish(
+            TEMPLATES.load(name).generate(
+                hub_home=self.hub_home, service_prefix=self.context.settings.prefix, **values
+            )
+        )
 
     def write_error(self, status_code: int, **kwargs):
         message = self._reason

@@ -23,7 +23,9 @@ PACKAGE_DIR = Path(coursehub.__file__).resolve().parent
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"__init__", "names", "quantity", "linux", "envvars"}),
     frozenset({"catalog"}),
-    frozenset({"gpu", "grading", "exchange", "formgrader", "notices", "devcluster", "signin"}),
+    frozenset(
+        {"gpu", "grading", "exchange", "formgrader", "notices", "duedates", "devcluster", "signin"}
+    ),
     frozenset({"hub", "service"}),
     frozenset({"cli", "dev", "__main__"}),
 )

@@ -1,9 +1,10 @@
-"""The usage page's templates escape what users control (usernames come from sign-in) and
+"""The usage and course pages' templates escape what users control (usernames come from sign-in) and
 carry no script; rendered with Tornado's real template loader."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 from coursehub.gpu.reports import (
     RIGHT_ALIGNED,
@@ -14,6 +15,7 @@ from coursehub.gpu.reports import (
     table_rows,
 )
 from coursehub.gpu.usage_chart import inline_svg
+from coursehub.service.course_overview import job_line, short_time, summarize
 from coursehub.service.usage_page import CONTENT_SECURITY_POLICY, TEMPLATES
 
 EVIL = '<script>alert("x")</script>'
@@ -54,7 +56,12 @@ def test_usernames_and_arguments_are_escaped_everywhere():
 def test_the_refusal_page_escapes_its_message():
     html = (
         TEMPLATES.load("refused.html")
-        .generate(hub_home="/hub/home", heading="403 · Not allowed", message=f"{EVIL} may not")
+        .generate(
+            hub_home="/hub/home",
+            service_prefix="/services/coursehub/",
+            heading="403 · Not allowed",
+            message=f"{EVIL} may not",
+        )
         .decode()
     )
     assert "<script" not in html and "&lt;script&gt;" in html
@@ -63,3 +70,34 @@ def test_the_refusal_page_escapes_its_message():
 def test_the_pages_allow_no_script_at_all():
     assert "script-src" not in CONTENT_SECURITY_POLICY
     assert CONTENT_SECURITY_POLICY.startswith("default-src 'none'")
+
+
+def test_the_course_page_escapes_names_and_outcomes():
+    status = {
+        "assignment": "ps1",
+        "due": None,
+        "released_at": None,
+        "students": [],
+        "autograde": None,
+    }
+    html = (
+        TEMPLATES.load("course.html")
+        .generate(
+            hub_home="/hub/home",
+            service_prefix="/services/coursehub/",
+            user=EVIL,
+            course=SimpleNamespace(id="ai-101", title=EVIL),
+            summaries=[summarize(EVIL, status, [])],
+            charts={},
+            job_line=job_line,
+            short_time=short_time,
+            outcome=f"error:{EVIL}",
+            outcome_failed=True,
+            refresh=0,
+            xsrf_form_html=lambda: '<input type="hidden" name="_xsrf" value="t">',
+        )
+        .decode()
+    )
+    assert "<script" not in html and "&lt;script&gt;" in html
+    assert html.count('name="_xsrf"') == 4  # every button's form carries the token
+    assert 'http-equiv="refresh"' not in html  # no grading job: no reloading
