@@ -170,6 +170,18 @@ class HubAPI:
             assert time.monotonic() < deadline, f"{name}'s server not ready: {server}"
             await asyncio.sleep(0.5)
 
+    async def settle(self, name: str, timeout: float = 120) -> bool:
+        """Wait until the user's spawn has ended: True with a ready server, False with none.
+        A spawn the hub answered 202 (its slow-spawn timeout passed first, as on a busy
+        machine) may still be refused after that answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            server = (await self.user(name)).get("servers", {}).get("")
+            if not server or server.get("ready"):
+                return bool(server)
+            assert time.monotonic() < deadline, f"{name}'s spawn did not settle: {server}"
+            await asyncio.sleep(0.5)
+
     async def wait_stopped(self, name: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while (await self.user(name)).get("servers", {}).get(""):

@@ -113,20 +113,17 @@ async def test_a_course_cap_of_two_admits_exactly_two_of_five_simultaneous_spawn
             for name, token in zip(CAP_STUDENTS, tokens, strict=True)
         )
     )
-    admitted = [
-        name
-        for name, (status, _) in zip(CAP_STUDENTS, answers, strict=True)
-        if status in (201, 202)
-    ]
+    assert all(status in (201, 202, 429) for status, _ in answers), answers
+    # A 202 is only "not decided within the hub's slow-spawn timeout": each spawn ends ready
+    # or gone, and exactly two end ready.
+    outcomes = await asyncio.gather(*(hub_api.settle(name) for name in CAP_STUDENTS))
+    admitted = [name for name, ready in zip(CAP_STUDENTS, outcomes, strict=True) if ready]
+    assert len(admitted) == 2, (answers, outcomes)
     refused = [body for status, body in answers if status == 429]
-    assert len(admitted) == 2, answers
-    assert len(refused) == 3, answers
     for body in refused:
         message = body["message"]
         assert "cap-101 allows 2 GPUs at once" in message
         assert '"CAP-101 · CPU"' in message  # the course's CPU environment is suggested
-    for name in admitted:
-        await hub_api.wait_ready(name)
     open_sessions = [s for s in await sessions(service, platform, "cap-101") if not s["stopped_at"]]
     assert sorted(s["username"] for s in open_sessions) == sorted(admitted)
     assert all(s["started_at"] and s["gpus"] == 1 for s in open_sessions)
