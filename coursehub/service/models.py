@@ -172,6 +172,9 @@ class GPUSession(Base):
     environment: Mapped[str] = mapped_column(String(100))
     resource: Mapped[str] = mapped_column(String(100))
     gpus: Mapped[int] = mapped_column(Integer)
+    # What the session holds in whole GPUs' worth (count x share: a quarter share is
+    # 0.25); caps, budgets and reports count this. Migration 0007.
+    gpu_equivalents: Mapped[float] = mapped_column(Float, server_default="0")
     role: Mapped[str] = mapped_column(String(20))
     admitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -197,6 +200,7 @@ class GPUQueueEntry(Base):
     course: Mapped[str] = mapped_column(String(100))
     environment: Mapped[str] = mapped_column(String(100))
     gpus: Mapped[int] = mapped_column(Integer)
+    gpu_equivalents: Mapped[float] = mapped_column(Float, server_default="0")
     enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
