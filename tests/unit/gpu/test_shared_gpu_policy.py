@@ -11,6 +11,7 @@ from coursehub.catalog.model import Environment
 from coursehub.gpu import policy
 from coursehub.gpu.availability import cluster_counts, describe
 from coursehub.gpu.nodes import gpu_kind
+from coursehub.gpu.reports import SessionRow, build_report
 
 NOW = datetime(2026, 12, 2, 15, 30, tzinfo=UTC)
 TAINT = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
@@ -134,3 +135,14 @@ def test_the_spawn_page_counts_free_shares_and_the_course_in_equivalents():
         ("Cluster: 0 of 8 quarter-GPU shares free", True),
         ("ai-101: 0 of 8 GPUs free for the course (this takes 0.25)", True),
     ]
+
+
+def test_usage_reports_count_a_quarter_share_as_a_quarter_gpu_hour():
+    since = NOW - timedelta(days=1)
+    rows = [
+        SessionRow("ada", "ai-101", 0.25, since, since, since + timedelta(hours=4)),
+        SessionRow("alan", "ai-101", 1.0, since, since, since + timedelta(hours=1)),
+    ]
+    report = build_report(rows, [], ["ai-101"], since, NOW, NOW)
+    assert {row.user: row.gpu_hours for row in report.rows} == {"ada": 1.0, "alan": 1.0}
+    assert report.totals[0].gpu_hours == 2.0
