@@ -7,6 +7,7 @@ import pytest
 from catalog_files import DEMO_COURSE, LINE_GPU
 
 from coursehub.catalog import load_course
+from coursehub.cli.course import summary
 
 GPU_LINE = "    gpu: {count: 1, product: NVIDIA-A100-SXM4-80GB}\n"
 
@@ -93,3 +94,10 @@ def test_a_share_that_does_not_fit_is_refused_with_its_line(write_course, gpu, f
     assert course is None
     assert [(p.path.name, p.line, p.field) for p in problems] == [("course.yaml", LINE_GPU, field)]
     assert words in problems[0].message, problems[0].message
+
+
+def test_course_validate_names_the_share_in_gpus(write_course):
+    course, _ = load_course(
+        write_course(with_gpu("{count: 2, resource: nvidia.com/gpu.shared, share: 0.25}"))
+    )
+    assert "[gpu: 2 x nvidia.com/gpu.shared = 0.5 GPU (default), cpu]" in summary(course)
