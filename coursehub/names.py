@@ -60,6 +60,9 @@ def staff_role(course_id: str) -> str:
 # ----- GPU nodes ----------------------------------------------------------------------
 
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+# Set by the NVIDIA device plugin on nodes whose GPUs it time-slices (or shares with MPS):
+# how many replicas of each physical GPU it advertises.
+GPU_REPLICAS_LABEL = "nvidia.com/gpu.replicas"
 # The taint GPU nodes carry (as in the NVIDIA GPU operator / managed GPU node pools).
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 # Where a cluster has a GPU default, a CPU pod must say "no GPU" explicitly (z2jh trap).

@@ -36,8 +36,14 @@ from coursehub.quantity import QuantityError, parse_quantity
 # with ``$`` would accept a trailing newline).
 SLUG_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@+-]{0,62}$"
-# Extended resource names such as nvidia.com/gpu or nvidia.com/mig-1g.10gb.
-GPU_RESOURCE_PATTERN = r"^nvidia\.com/(gpu|mig-[0-9]+g\.[0-9]+gb)$"
+# Extended resource names such as nvidia.com/gpu, nvidia.com/gpu.shared (a time-sliced or
+# MPS replica, as the NVIDIA device plugin renames it) or nvidia.com/mig-1g.10gb.
+GPU_RESOURCE_PATTERN = r"^nvidia\.com/(gpu|gpu\.shared|mig-[0-9]+g\.[0-9]+gb)$"
+SHARED_GPU_RESOURCE = "nvidia.com/gpu.shared"
+WHOLE_GPU_RESOURCE = "nvidia.com/gpu"
+# The device plugin appends this to nvidia.com/gpu.product on nodes whose GPUs it shares
+# without renaming the resource.
+SHARED_PRODUCT_SUFFIX = "-SHARED"
 GPU_PRODUCT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 MOUNT_PATH_PATTERN = r"^/[^\s]*$"
 IMAGE_PATTERN = r"^\S+$"
@@ -50,8 +56,8 @@ PATTERN_HELP = {
     "or digit (a DNS label, e.g. 'gpu' or 'ai-101')",
     USERNAME_PATTERN: "usernames are lower case: letters, digits and . _ @ + -, starting "
     "with a letter or digit",
-    GPU_RESOURCE_PATTERN: "use 'nvidia.com/gpu' for whole GPUs or a MIG resource such as "
-    "'nvidia.com/mig-1g.10gb'",
+    GPU_RESOURCE_PATTERN: "use 'nvidia.com/gpu' for whole GPUs, 'nvidia.com/gpu.shared' for "
+    "shares of time-sliced or MPS GPUs, or a MIG resource such as 'nvidia.com/mig-1g.10gb'",
     GPU_PRODUCT_PATTERN: "use the node label value nvidia.com/gpu.product, "
     "e.g. 'NVIDIA-A100-SXM4-80GB'",
     MOUNT_PATH_PATTERN: "use an absolute path without spaces, e.g. '/home/jovyan/shared/data'",
@@ -118,15 +124,69 @@ class ResourceRange(_Strict):
 class GPU(_Strict):
     """GPUs for one environment.
 
-    ``resource`` is the Kubernetes extended resource (a whole GPU or a MIG slice);
-    ``product`` is the value of the node label ``nvidia.com/gpu.product`` the pod
-    must land on (None: any node that has the resource). A GPU environment is one
-    with ``count > 0``.
+    ``resource`` is the Kubernetes extended resource (a whole GPU, a MIG slice, or a
+    replica of a shared GPU); ``product`` is the value of the node label
+    ``nvidia.com/gpu.product`` the pod must land on (None: any node that has the
+    resource). A GPU environment is one with ``count > 0``.
+
+    ``share`` is how much of one physical GPU one unit of ``resource`` is: 1 for a whole
+    GPU or a MIG slice, ``1/replicas`` for a time-sliced or MPS GPU (0.25 when the device
+    plugin advertises 4 replicas per GPU). Caps, budgets and the ledger count
+    GPU-equivalents, ``count * share``.
     """
 
     count: int = Field(ge=0, le=16)
-    resource: Annotated[str, StringConstraints(pattern=GPU_RESOURCE_PATTERN)] = "nvidia.com/gpu"
+    resource: Annotated[str, StringConstraints(pattern=GPU_RESOURCE_PATTERN)] = WHOLE_GPU_RESOURCE
     product: Annotated[str, StringConstraints(pattern=GPU_PRODUCT_PATTERN)] | None = None
+    share: float = Field(default=1.0, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _share_fits_resource(self) -> GPU:
+        problem = share_problem(self.resource, self.product, self.share)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def shared(self) -> bool:
+        return self.share < 1
+
+    @property
+    def equivalents(self) -> float:
+        return self.count * self.share
+
+
+def share_problem(resource: str, product: str | None, share: float) -> str | None:
+    """Why ``share`` does not fit ``resource`` and ``product`` (None: it fits)."""
+    replicas = 1 / share
+    if abs(replicas - round(replicas)) > 1e-6:
+        return (
+            f"share {share:g} is not one replica of a GPU: a shared GPU is split into whole "
+            "replicas, so use 1/replicas (0.5 for 2, 0.25 for 4, 0.125 for 8)"
+        )
+    if share < 1 and resource not in (WHOLE_GPU_RESOURCE, SHARED_GPU_RESOURCE):
+        return (
+            f"share {share:g} with {resource!r}: a MIG slice cannot be shared; use "
+            f"{SHARED_GPU_RESOURCE!r} (or {WHOLE_GPU_RESOURCE!r} on nodes labelled "
+            "nvidia.com/gpu.replicas) for a share of a time-sliced or MPS GPU"
+        )
+    if share == 1 and resource == SHARED_GPU_RESOURCE:
+        return (
+            f"{SHARED_GPU_RESOURCE!r} is a replica of a shared GPU: say which part of a GPU "
+            "one replica is, e.g. share: 0.25 when the device plugin makes 4 replicas per GPU"
+        )
+    shared_product = (product or "").endswith(SHARED_PRODUCT_SUFFIX)
+    if resource == WHOLE_GPU_RESOURCE and product and shared_product != (share < 1):
+        if share < 1:
+            return (
+                f"share {share:g} of {WHOLE_GPU_RESOURCE!r} on product {product!r}: the device "
+                f"plugin labels nodes with shared GPUs '{product}{SHARED_PRODUCT_SUFFIX}'"
+            )
+        return (
+            f"product {product!r} names shared GPUs: set share to one replica's part of a "
+            "GPU, e.g. share: 0.25"
+        )
+    return None
 
 
 class Environment(_Strict):
@@ -145,6 +205,11 @@ class Environment(_Strict):
     def gpu_count(self) -> int:
         return self.gpu.count if self.gpu else 0
 
+    @property
+    def gpu_equivalents(self) -> float:
+        """Whole GPUs' worth of what the environment holds (a quarter share: 0.25)."""
+        return self.gpu.equivalents if self.gpu else 0.0
+
 
 class GPUPolicy(_Strict):
     """Per-course GPU limits, enforced by ``coursehub.gpu`` (see docs/gpu.md).
@@ -152,6 +217,7 @@ class GPUPolicy(_Strict):
     None means "no limit" for each field.
     """
 
+    # In GPU-equivalents: a cap of 8 admits 32 sessions on quarter shares.
     max_concurrent_gpus: int | None = Field(default=None, ge=0)
     gpu_hours_per_student_per_week: float | None = Field(default=None, ge=0)
     max_session_hours: float | None = Field(default=None, gt=0)

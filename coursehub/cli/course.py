@@ -79,6 +79,8 @@ def summary(course: Course) -> str:
         text = environment.slug
         if environment.gpu_count:
             text += f": {environment.gpu_count} x {environment.gpu.resource}"
+            if environment.gpu.shared:
+                text += f" = {environment.gpu_equivalents:g} GPU"
         if environment.default:
             text += " (default)"
         environments.append(text)

@@ -84,7 +84,8 @@ def sessions(api: ServiceAPI, course: str | None, only_open: bool, out: TextIO) 
             row["course"],
             row["username"],
             row["environment"],
-            str(row["gpus"]),
+            # GPU-equivalents: a quarter share of a GPU shows 0.25
+            f"{float(row.get('gpu_equivalents', row['gpus'])):g}",
             (row["started_at"] or "-")[:16],
             (row["stopped_at"] or "running")[:16],
             row["stop_reason"] or "",

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -27,7 +28,9 @@ from ruamel.yaml.error import MarkedYAMLError
 from coursehub.catalog.loader import line_of, to_plain
 
 # Quantities are checked per entry so an error names the resource (and its line).
-from coursehub.catalog.model import Quantity, loc_text
+from coursehub.catalog.model import SHARED_GPU_RESOURCE, WHOLE_GPU_RESOURCE, Quantity, loc_text
+from coursehub.names import GPU_REPLICAS_LABEL
+from coursehub.quantity import QuantityError, parse_quantity
 
 DEFAULT_CONFIG = Path(__file__).with_name("default-cluster.yaml")
 KUBELET_VERSION = "v1.31.0-coursehub"
@@ -55,18 +58,79 @@ class Taint(_Strict):
 
 
 class NodeSpec(_Strict):
+    """One node. Shared GPUs, as the NVIDIA device plugin advertises time-sliced or MPS
+    GPUs: the label ``nvidia.com/gpu.replicas: "4"`` makes each physical GPU 4 units of
+    ``nvidia.com/gpu.shared`` (or, with no such resource, of ``nvidia.com/gpu``: the
+    plugin without ``renameByDefault``)."""
+
     name: NodeName
     labels: dict[str, str] = {}
     taints: list[Taint] = []
     allocatable: dict[str, Quantity]
 
+    @field_validator("labels")
+    @classmethod
+    def _replicas_is_a_count(cls, labels: dict) -> dict:
+        value = labels.get(GPU_REPLICAS_LABEL)
+        if value is not None and not (value.isdigit() and int(value) >= 1):
+            raise ValueError(
+                f"{GPU_REPLICAS_LABEL} is {value!r}: use how many replicas the device plugin "
+                "makes of each GPU, e.g. '4'"
+            )
+        return labels
+
     @field_validator("allocatable")
     @classmethod
-    def _cpu_and_memory(cls, allocatable: dict) -> dict:
+    def _cpu_and_memory(cls, allocatable: dict, info: ValidationInfo) -> dict:
         for resource in ("cpu", "memory"):
             if resource not in allocatable:
                 raise ValueError(f"a node needs allocatable {resource}")
+        labels = info.data.get("labels")
+        if labels is not None:  # else the labels' own problem is reported
+            problem = shared_gpu_problem(labels, allocatable)
+            if problem:
+                raise ValueError(problem)
         return allocatable
+
+    @property
+    def gpu_replicas(self) -> int:
+        return int(self.labels.get(GPU_REPLICAS_LABEL, "1"))
+
+    @property
+    def shared_gpu_resource(self) -> str | None:
+        """The resource whose units are replicas of a shared GPU (None: GPUs are whole)."""
+        return _shared_resource(self.labels, self.allocatable)
+
+
+def _shared_resource(labels: dict, allocatable: dict) -> str | None:
+    if SHARED_GPU_RESOURCE in allocatable:
+        return SHARED_GPU_RESOURCE
+    if GPU_REPLICAS_LABEL in labels and WHOLE_GPU_RESOURCE in allocatable:
+        return WHOLE_GPU_RESOURCE
+    return None
+
+
+def shared_gpu_problem(labels: dict, allocatable: dict) -> str | None:
+    """Why the node's shared GPUs do not add up (None: they do, or it has none)."""
+    resource = _shared_resource(labels, allocatable)
+    if resource is None:
+        return None
+    if GPU_REPLICAS_LABEL not in labels:
+        return (
+            f"{resource} needs the node label {GPU_REPLICAS_LABEL} (how many replicas of "
+            "each physical GPU the device plugin advertises)"
+        )
+    replicas = int(labels[GPU_REPLICAS_LABEL])
+    try:
+        amount = parse_quantity(allocatable[resource])
+    except QuantityError:
+        return None  # reported with the resource's own line
+    if amount % replicas:
+        return (
+            f"{resource}: {allocatable[resource]} is not a whole number of GPUs at "
+            f"{replicas} replicas each ({GPU_REPLICAS_LABEL})"
+        )
+    return None
 
 
 class ImageDefaults(_Strict):
@@ -93,6 +157,22 @@ class ClusterConfig(_Strict):
 
     def image(self, name: str) -> ImageDefaults:
         return self.images.get(name, self.default_image)
+
+    def device_count(self, node_name: str, resource: str) -> int | None:
+        """Units of ``resource`` the node has (None: a node this file does not describe)."""
+        node = next((node for node in self.nodes if node.name == node_name), None)
+        if node is None:
+            return None
+        amount = node.allocatable.get(resource)
+        return 0 if amount is None else int(parse_quantity(amount))
+
+    def gpu_replicas(self, node_name: str, resource: str) -> int:
+        """How many units of ``resource`` on the node are one physical GPU (1 unless the
+        node shares its GPUs and ``resource`` is the shared one)."""
+        node = next((node for node in self.nodes if node.name == node_name), None)
+        if node is None or node.shared_gpu_resource != resource:
+            return 1
+        return node.gpu_replicas
 
 
 def load_cluster_config(path: Path | None = None) -> ClusterConfig:

@@ -135,6 +135,9 @@ class DevicePool:
         taken.update(chosen)
         return chosen
 
+    def taken(self, node: str, resource: str) -> int:
+        return len(self._taken.get((node, resource), ()))
+
     def give_back(self, node: str, resource: str, indices: list[int]) -> None:
         self._taken.get((node, resource), set()).difference_update(indices)
 
@@ -269,6 +272,8 @@ class Kubelet:
         if pod is None or pod["metadata"]["uid"] != runtime.uid:
             return
         if not await self._wait_for_claims(runtime, pod):
+            return
+        if not await self._wait_for_devices(runtime, pod):
             return
         runtime.ip = self.addresses.take()
         self._assign_devices(runtime, pod)
@@ -465,6 +470,30 @@ class Kubelet:
             )
             await asyncio.sleep(RETRY_SECONDS)
 
+    async def _wait_for_devices(self, runtime: PodRuntime, pod: dict) -> bool:
+        """Wait until the node's pool has the pod's devices. The scheduler may bind a pod to
+        the room a deleted pod left while that pod's processes still stop: its devices are
+        free only once it gave them back (else a third GPU of a two-GPU node would appear)."""
+        wanted = {
+            resource: int(amount)
+            for resource, amount in pod_requests(pod).items()
+            if resource.startswith("nvidia.com/") and amount > 0
+        }
+
+        def room() -> bool:
+            for resource, count in wanted.items():
+                capacity = self.config.device_count(runtime.node, resource)
+                taken = self.devices.taken(runtime.node, resource)
+                if capacity is not None and taken + count > capacity:
+                    return False
+            return True
+
+        while not room():
+            if runtime.terminating:
+                return False
+            await asyncio.sleep(RETRY_SECONDS)
+        return True
+
     def _assign_devices(self, runtime: PodRuntime, pod: dict) -> None:
         for resource, amount in pod_requests(pod).items():
             if resource.startswith("nvidia.com/") and amount > 0:
@@ -500,7 +529,9 @@ class Kubelet:
         visible = [
             device
             for resource, indices in sorted(runtime.devices.items())
-            for device in device_ids(runtime.node, resource, indices)
+            for device in device_ids(
+                runtime.node, resource, indices, self.config.gpu_replicas(runtime.node, resource)
+            )
         ]
         if visible:
             env[GPU_ENV] = ",".join(visible)

@@ -192,8 +192,14 @@ def mount_plan(container: dict, pod: dict) -> list[Mount]:
     return sorted(mounts, key=lambda m: len(m.path.parts))
 
 
-def device_ids(node: str, resource: str, indices: list[int]) -> list[str]:
-    """Stable device identifiers like the device plugin's (``GPU-…``, ``MIG-…``)."""
+def device_ids(node: str, resource: str, indices: list[int], replicas: int = 1) -> list[str]:
+    """Stable device identifiers like the device plugin's (``GPU-…``, ``MIG-…``).
+
+    On a node that shares each GPU as ``replicas`` replicas, replica ``i`` is physical GPU
+    ``i // replicas``: pods that share a GPU see the same identifier (listed once each)."""
+    if replicas > 1:
+        physical = dict.fromkeys(index // replicas for index in indices)
+        return [f"GPU-{node}-gpu-{index}" for index in physical]
     kind = "MIG" if "/mig-" in resource else "GPU"
     shape = resource.rsplit("/", 1)[-1]
     return [f"{kind}-{node}-{shape}-{index}" for index in indices]

@@ -49,8 +49,8 @@ def describe(
     ``course_numbers``: the service's availability entry for the course, None when
     unknown."""
     gpu = environment.gpu
-    _, plural = gpu_kind(gpu.resource, gpu.product)
-    wanted = environment.gpu_count
+    _, plural = gpu_kind(gpu.resource, gpu.product, gpu.share)
+    wanted = environment.gpu_count  # units of the resource (shares, for a shared GPU)
     lines = []
     if cluster is None:
         lines.append(Line("cluster", f"Cluster: free {plural} unknown right now"))
@@ -68,12 +68,15 @@ def describe(
         return lines
     cap = course_numbers.get("cap")
     if cap is not None:
-        free_places = max(0, cap - int(course_numbers.get("held") or 0))
+        # The cap counts GPU-equivalents: a quarter share takes 0.25 of it.
+        free_places = max(0.0, cap - float(course_numbers.get("held") or 0))
+        needs = f" (this takes {environment.gpu_equivalents:g})" if gpu.shared else ""
         lines.append(
             Line(
                 "course",
-                f"{course.id}: {free_places} of {cap} GPUs free for the course",
-                blocking=free_places < wanted and not course_numbers.get("exempt"),
+                f"{course.id}: {round(free_places, 3):g} of {cap} GPUs free for the course{needs}",
+                blocking=free_places + 1e-9 < environment.gpu_equivalents
+                and not course_numbers.get("exempt"),
             )
         )
     remaining = course_numbers.get("remaining_hours")

@@ -20,12 +20,26 @@ def is_gpu_slice(resource: str) -> bool:
     return _MIG.fullmatch(resource) is not None
 
 
-def gpu_kind(resource: str, product: str | None) -> tuple[str, str]:
+_SHARE_NAMES = {2: "half", 3: "third", 4: "quarter"}
+
+
+def share_name(share: float) -> str:
+    """``quarter-GPU share`` for 0.25, ``1/8-GPU share`` for 0.125."""
+    replicas = round(1 / share)
+    return f"{_SHARE_NAMES.get(replicas, f'1/{replicas}')}-GPU share"
+
+
+def gpu_kind(resource: str, product: str | None, share: float = 1.0) -> tuple[str, str]:
     """Singular and plural names of one unit of ``resource``, e.g.
-    ``("A100 GPU", "A100 GPUs")`` or ``("MIG 1g.10gb GPU slice", "MIG 1g.10gb GPU slices")``."""
+    ``("A100 GPU", "A100 GPUs")``, ``("MIG 1g.10gb GPU slice", "MIG 1g.10gb GPU slices")`` or,
+    for a replica of a shared GPU, ``("T4 quarter-GPU share", "T4 quarter-GPU shares")``."""
     mig = _MIG.fullmatch(resource)
     if mig:
         name = f"MIG {mig.group('shape')} GPU slice"
+        return name, name + "s"
+    if share < 1:
+        model = _MODEL.search(product or "")
+        name = f"{model.group('model')} {share_name(share)}" if model else share_name(share)
         return name, name + "s"
     model = _MODEL.search(product or "")
     if model:

@@ -1,7 +1,10 @@
 """GPU policy decisions: pure functions over the catalog and the ledger's numbers.
 
 - Weeks run Monday 00:00 to Monday 00:00 UTC; ``week_start`` and ``week_reset`` name them.
-- GPU-hours are hours times GPUs: two GPUs for 30 minutes are one GPU-hour. A session is
+- GPUs are counted in GPU-equivalents (``Environment.gpu_equivalents``: a quarter share of a
+  time-sliced GPU is 0.25), in caps, budgets and hours alike.
+- GPU-hours are hours times GPU-equivalents: two GPUs for 30 minutes are one GPU-hour, a
+  quarter share for an hour is 0.25. A session is
   charged from ``started_at`` (its server runs) to ``stopped_at`` or now; only the part
   inside a week counts towards that week's budget.
 - ``admit`` decides one GPU spawn: refused past the course's cap of GPUs held at once or
@@ -53,10 +56,11 @@ def duration(delta: timedelta) -> str:
 
 @dataclass(frozen=True)
 class Span:
-    """The charged part of one session: ``gpus`` from ``started_at`` to ``stopped_at``
-    (None: still running). A session that never started has ``started_at`` None."""
+    """The charged part of one session: ``gpus`` (GPU-equivalents) from ``started_at`` to
+    ``stopped_at`` (None: still running). A session that never started has ``started_at``
+    None."""
 
-    gpus: int
+    gpus: float
     started_at: datetime | None
     stopped_at: datetime | None
 
@@ -100,21 +104,22 @@ def admit(
     course: Course,
     environment: Environment,
     role: str,
-    gpus_held: int,
+    gpus_held: float,
     used_hours: float,
     extra_hours: float,
     now: datetime,
-    gpus_queued_ahead: int = 0,
+    gpus_queued_ahead: float = 0,
 ) -> Decision:
     """Whether a spawn of ``environment`` may take its GPUs now.
 
-    ``gpus_held``: GPUs the course's open sessions hold (admitted or running);
+    GPUs are GPU-equivalents throughout. ``gpus_held``: GPUs the course's open sessions
+    hold (admitted or running);
     ``used_hours``: the user's GPU-hours in this course this week; ``extra_hours``: what
     admins granted them this week; ``gpus_queued_ahead``: GPUs that spawns queued before
     this one wait for (a course with ``queue_when_full``): they go first.
     """
     policy = course.gpu_policy
-    wanted = environment.gpu_count
+    wanted = environment.gpu_equivalents
     if wanted == 0 or is_exempt(course, role):
         return Decision(True)
     budget = policy.gpu_hours_per_student_per_week
@@ -129,18 +134,24 @@ def admit(
             403,
         )
     cap = policy.max_concurrent_gpus
-    if cap is not None and gpus_held + gpus_queued_ahead + wanted > cap:
-        held = min(gpus_held, cap)
+    # A hair of slack: 32 quarter shares fill a cap of 8 exactly, sums of floats or not.
+    if cap is not None and gpus_held + gpus_queued_ahead + wanted > cap + 1e-9:
+        held = _amount(min(gpus_held, cap))
         return Decision(
             False,
             "cap",
             f"{course.id} allows {cap} GPU{'s' if cap != 1 else ''} at once for its "
-            f"students, and {held} {'is' if held == 1 else 'are'} in use, so "
+            f"students, and {held} {'is' if held == '1' else 'are'} in use, so "
             f'"{environment.display_name}" cannot start now. Try again when a '
             f"classmate's GPU server stops.{_suggest_cpu(course)}",
             429,
         )
     return Decision(True)
+
+
+def _amount(gpus: float) -> str:
+    """GPU-equivalents for people: ``3``, ``2.75``."""
+    return f"{round(gpus, 3):g}"
 
 
 def queue_message(course: Course, position: int) -> str:
@@ -164,10 +175,10 @@ class Verdict:
 def judge(
     course: Course,
     role: str,
-    gpus: int,
+    gpus: float,
     started_at: datetime,
     used_hours: float,
-    user_gpus_running: int,
+    user_gpus_running: float,
     extra_hours: float,
     last_activity: datetime | None,
     now: datetime,
@@ -176,7 +187,7 @@ def judge(
 
     ``used_hours`` counts all the user's sessions in the course this week, this one
     included, up to ``now``; ``user_gpus_running`` is how many GPUs they hold in the course
-    now (it sets how fast the rest of the budget goes).
+    now (it sets how fast the rest of the budget goes). GPUs are GPU-equivalents.
     """
     policy = course.gpu_policy
     if policy.gpu_idle_timeout_minutes is not None and last_activity is not None:
@@ -194,7 +205,8 @@ def judge(
     budget = policy.gpu_hours_per_student_per_week
     if budget is not None and not exempt:
         left_hours = budget + extra_hours - used_hours
-        rate = max(user_gpus_running, gpus, 1)
+        # GPU-hours burnt per hour: a quarter share makes a budget last four times as long.
+        rate = max(user_gpus_running, gpus) or 1.0
         endings.append(
             (
                 timedelta(hours=left_hours / rate),

@@ -55,7 +55,7 @@ class SessionRow:
 
     username: str
     course: str
-    gpus: int
+    gpus: float  # GPU-equivalents: a quarter share of a GPU is 0.25
     admitted_at: datetime
     started_at: datetime | None
     stopped_at: datetime | None

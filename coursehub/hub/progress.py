@@ -45,7 +45,7 @@ def translate_event(
         where = node.group("node") if node else "a node"
         if gpu is None:
             return f"Your server is assigned to {where}; starting your environment…"
-        singular, plural = gpu_kind(gpu.resource, gpu.product)
+        singular, plural = gpu_kind(gpu.resource, gpu.product, gpu.share)
         what = f"A {singular} is" if gpu.count == 1 else f"{gpu.count} {plural} are"
         if what.startswith("A A"):  # "A A100 GPU" reads badly; "An A100 GPU" is right
             what = "An" + what[1:]
@@ -70,7 +70,7 @@ def _scheduling_failed(
 ) -> str:
     gpu = environment.gpu if environment is not None and environment.gpu_count else None
     if gpu is not None and f"Insufficient {gpu.resource}" in message:
-        singular, plural = gpu_kind(gpu.resource, gpu.product)
+        singular, plural = gpu_kind(gpu.resource, gpu.product, gpu.share)
         a_gpu = "a GPU slice" if is_gpu_slice(gpu.resource) else "a GPU"
         if gpu.count > 1:
             a_gpu = f"{gpu.count} {plural}"

@@ -167,11 +167,11 @@ def plan(
     """Steps 2 to 5 of a pass, inside one transaction, for the sessions in ``known`` (open
     before the hub was asked, at ``asked_at``); returns what was decided."""
     actions: list[Action] = []
-    running: dict[tuple[str, str], int] = {}
+    running: dict[tuple[str, str], float] = {}  # GPU-equivalents per user and course
     sessions = gpu_ledger.open_sessions(db)
     for row in sessions:
         running[(row.username, row.course)] = running.get((row.username, row.course), 0) + (
-            row.gpus
+            row.gpu_equivalents
         )
     for row in sessions:
         if row.id not in known:
@@ -200,7 +200,7 @@ def plan(
         verdict = policy.judge(
             course,
             row.role,
-            row.gpus,
+            row.gpu_equivalents,
             row.started_at,
             gpu_ledger.used_hours(db, row.username, row.course, now),
             running[(row.username, row.course)],

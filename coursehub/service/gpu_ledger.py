@@ -69,10 +69,11 @@ def open_session(db: Session, username: str, server_name: str) -> GPUSession | N
     ).scalar_one_or_none()
 
 
-def gpus_held(db: Session, course_id: str) -> int:
-    return int(
+def gpus_held(db: Session, course_id: str) -> float:
+    """GPU-equivalents the course's open sessions hold (a quarter share counts 0.25)."""
+    return float(
         db.execute(
-            select(func.coalesce(func.sum(GPUSession.gpus), 0)).where(
+            select(func.coalesce(func.sum(GPUSession.gpu_equivalents), 0.0)).where(
                 GPUSession.course == course_id, GPUSession.stopped_at.is_(None)
             )
         ).scalar_one()
@@ -80,10 +81,11 @@ def gpus_held(db: Session, course_id: str) -> int:
 
 
 def used_hours(db: Session, username: str, course_id: str, now: datetime) -> float:
-    """The user's GPU-hours in the course this week, running sessions up to ``now``."""
+    """The user's GPU-hours (in GPU-equivalents) in the course this week, running sessions
+    up to ``now``."""
     since = policy.week_start(now)
     rows = db.execute(
-        select(GPUSession.gpus, GPUSession.started_at, GPUSession.stopped_at).where(
+        select(GPUSession.gpu_equivalents, GPUSession.started_at, GPUSession.stopped_at).where(
             GPUSession.username == username,
             GPUSession.course == course_id,
             GPUSession.started_at.is_not(None),
@@ -164,7 +166,7 @@ def admit_session(
         used_hours(db, username, course.id, now),
         extra_hours(db, username, course.id, now),
         now,
-        gpus_queued_ahead=sum(entry.gpus for entry in ahead),
+        gpus_queued_ahead=sum(entry.gpu_equivalents for entry in ahead),
     )
     if decision.reason == "cap" and course.gpu_policy.queue_when_full:
         if mine is None:
@@ -175,6 +177,7 @@ def admit_session(
                     course=course.id,
                     environment=environment.slug,
                     gpus=environment.gpu_count,
+                    gpu_equivalents=environment.gpu_equivalents,
                     enqueued_at=now,
                 )
             )
@@ -202,6 +205,7 @@ def admit_session(
         environment=environment.slug,
         resource=environment.gpu.resource,
         gpus=environment.gpu_count,
+        gpu_equivalents=environment.gpu_equivalents,
         role=role,
         admitted_at=now,
     )
@@ -302,7 +306,7 @@ def adopt_running(
     lock_course(db, course.id)
     if open_session(db, username, server_name) is not None:
         return None
-    queued = sum(entry.gpus for entry in waiting(db, course.id))
+    queued = sum(entry.gpu_equivalents for entry in waiting(db, course.id))
     if role is None:
         decision = policy.Decision(
             False,
@@ -330,6 +334,7 @@ def adopt_running(
         environment=environment.slug,
         resource=environment.gpu.resource,
         gpus=environment.gpu_count,
+        gpu_equivalents=environment.gpu_equivalents,
         role=role or "student",
         admitted_at=since,
         started_at=since,

@@ -93,7 +93,7 @@ def read_rows(
         select(
             GPUSession.username,
             GPUSession.course,
-            GPUSession.gpus,
+            GPUSession.gpu_equivalents,
             GPUSession.admitted_at,
             GPUSession.started_at,
             GPUSession.stopped_at,
@@ -126,7 +126,7 @@ async def usage_report(
 
 def session_json(row: GPUSession, now: datetime) -> dict:
     charged = policy.gpu_hours(
-        [policy.Span(row.gpus, row.started_at, row.stopped_at)],
+        [policy.Span(row.gpu_equivalents, row.started_at, row.stopped_at)],
         row.started_at or row.admitted_at,
         now,
     )
@@ -138,6 +138,7 @@ def session_json(row: GPUSession, now: datetime) -> dict:
         "environment": row.environment,
         "resource": row.resource,
         "gpus": row.gpus,
+        "gpu_equivalents": row.gpu_equivalents,
         "role": row.role,
         "admitted_at": row.admitted_at.isoformat(),
         "started_at": row.started_at.isoformat() if row.started_at else None,

@@ -147,6 +147,11 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+def _whole_gpus(context) -> float:
+    """A row written without its GPU-equivalents holds whole GPUs (its ``gpus``)."""
+    return float(context.get_current_parameters()["gpus"])
+
+
 class GPUSession(Base):
     """One GPU server of one user: admitted (holds a place in the course's cap), started
     (charged from here), stopped (with the reason). Open while ``stopped_at`` is null; at
@@ -172,6 +177,9 @@ class GPUSession(Base):
     environment: Mapped[str] = mapped_column(String(100))
     resource: Mapped[str] = mapped_column(String(100))
     gpus: Mapped[int] = mapped_column(Integer)
+    # What the session holds in whole GPUs' worth (count x share: a quarter share is
+    # 0.25); caps, budgets and reports count this. Migration 0007.
+    gpu_equivalents: Mapped[float] = mapped_column(Float, default=_whole_gpus, server_default="0")
     role: Mapped[str] = mapped_column(String(20))
     admitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -197,6 +205,7 @@ class GPUQueueEntry(Base):
     course: Mapped[str] = mapped_column(String(100))
     environment: Mapped[str] = mapped_column(String(100))
     gpus: Mapped[int] = mapped_column(Integer)
+    gpu_equivalents: Mapped[float] = mapped_column(Float, default=_whole_gpus, server_default="0")
     enqueued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
