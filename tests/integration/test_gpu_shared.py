@@ -110,17 +110,6 @@ async def wait_for(check, timeout: float = 60, what: str = "the condition"):
         await asyncio.sleep(0.5)
 
 
-async def settled(hub_api, name: str, timeout: float = 120) -> bool:
-    """Whether the user's spawn ended with a ready server (False: no server)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        server = (await hub_api.user(name)).get("servers", {}).get("")
-        if not server or server.get("ready"):
-            return bool(server)
-        assert time.monotonic() < deadline, f"{name}'s spawn did not settle: {server}"
-        await asyncio.sleep(0.5)
-
-
 def gpu_sessions_cli(platform: Platform) -> subprocess.CompletedProcess:
     """``coursehub gpu sessions --course share-101`` as an admin runs it."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("COURSEHUB_")}
@@ -193,7 +182,7 @@ async def test_a_cap_of_one_gpu_admits_two_half_shares_on_one_gpu_and_charges_ha
     answers = await asyncio.gather(*(hub_api.spawn(name, "share-101-half") for name in STUDENTS))
     # A spawn the hub answers 202 (slow to start on a busy machine) may still be refused:
     # each ends ready or gone.
-    outcomes = await asyncio.gather(*(settled(hub_api, name) for name in STUDENTS))
+    outcomes = await asyncio.gather(*(hub_api.settle(name) for name in STUDENTS))
     admitted = [name for name, ready in zip(STUDENTS, outcomes, strict=True) if ready]
     assert len(admitted) == 2, (answers, outcomes)
     for status, body in answers:
