@@ -20,9 +20,9 @@ from coursehub.hub.config import configure
 configure(c)
 """
 
-_LIGHT = f"""
+_LIGHT = """
 # A light pod command: measures the platform, not JupyterLab's start-up.
-c.KubeSpawner.cmd = [{sys.executable!r}, {str(LIGHT_SERVER)!r}]
+c.KubeSpawner.cmd = [{python!r}, {server!r}]
 c.KubeSpawner.args = []
 """
 
@@ -39,8 +39,13 @@ c.KubeSpawner.profile_list = build_profiles(
 """
 
 
-def write_hub_config(path: Path, *, plain: bool, light: bool) -> Path:
-    """Write a jupyterhub_config.py for one benchmark variant and return its path."""
-    text = _COMMON + (_PLAIN if plain else "") + (_LIGHT if light else "")
+def write_hub_config(
+    path: Path, *, plain: bool, light: bool, server: Path = LIGHT_SERVER, extra: str = ""
+) -> Path:
+    """Write a jupyterhub_config.py for one benchmark variant and return its path.
+
+    ``server``: the light pod command's script; ``extra``: more config lines."""
+    light_lines = _LIGHT.format(python=sys.executable, server=str(server)) if light else ""
+    text = _COMMON + (_PLAIN if plain else "") + light_lines + extra
     path.write_text(text)
     return path
