@@ -14,10 +14,24 @@ from coursehub.service.api import (
     jobs,
     me,
     memberships,
+    metrics,
     rosters,
     usage,
 )
 
 default_handlers: list[tuple[str, type]] = []
-for module in (base, me, assignments, grades, jobs, identities, rosters, memberships, gpu, usage):
+HANDLER_MODULES = (
+    base,
+    me,
+    assignments,
+    grades,
+    jobs,
+    identities,
+    rosters,
+    memberships,
+    gpu,
+    usage,
+    metrics,
+)
+for module in HANDLER_MODULES:
     default_handlers.extend(module.default_handlers)
