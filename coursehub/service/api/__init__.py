@@ -8,6 +8,7 @@ context. Handler modules import ``base`` and no other handler module.
 from coursehub.service.api import (
     assignments,
     base,
+    catalog,
     gpu,
     grades,
     identities,
@@ -23,6 +24,7 @@ default_handlers: list[tuple[str, type]] = []
 HANDLER_MODULES = (
     base,
     me,
+    catalog,
     assignments,
     grades,
     jobs,
