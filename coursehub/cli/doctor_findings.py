@@ -109,12 +109,23 @@ class Facts:
     service_replicas: int = 1
 
 
+def is_admin(user: dict | None) -> bool:
+    """A hub admin's token, or a token that may administer every user (as the service's
+    ``Caller`` reads it): e.g. a service's token with the admin scopes."""
+    if not user:
+        return False
+    return bool(user.get("admin")) or "admin:users" in (user.get("scopes") or ())
+
+
+def owner(user: dict) -> str:
+    name = user.get("name")
+    return f"service {name}" if user.get("kind") == "service" else str(name)
+
+
 def diagnose(facts: Facts) -> list[Finding]:
     findings = judge_hub(facts.hub)
     hub_ok = facts.hub.reached and facts.hub.status == 200
-    token_ok = (
-        hub_ok and facts.hub.token_status == 200 and bool((facts.hub.user or {}).get("admin"))
-    )
+    token_ok = hub_ok and facts.hub.token_status == 200 and is_admin(facts.hub.user)
     findings += judge_service(facts.service, facts.hub, token_ok)
     catalog = facts.service.catalog if facts.service and facts.service.catalog else None
     findings += judge_cluster(facts.cluster, catalog, facts.service_replicas)
@@ -169,18 +180,18 @@ def judge_hub(hub: HubFacts) -> list[Finding]:
                 f"the hub answered HTTP {hub.token_status} when asked whose the token is",
             )
         )
-    elif not hub.user.get("admin"):
+    elif not is_admin(hub.user):
         findings.append(
             Finding(
                 "problem",
                 "token",
-                f"the token belongs to {hub.user.get('name')}, who is not a hub admin: "
+                f"the token belongs to {owner(hub.user)}, who is not a hub admin: "
                 "doctor reads the hub's services and the deployment's catalog, which only "
                 "admins may; use an admin's token",
             )
         )
     else:
-        findings.append(Finding("ok", "token", f"belongs to {hub.user.get('name')}, a hub admin"))
+        findings.append(Finding("ok", "token", f"belongs to {owner(hub.user)}, a hub admin"))
     return findings
 
 

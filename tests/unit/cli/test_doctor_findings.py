@@ -137,6 +137,13 @@ def test_a_token_of_someone_who_is_not_an_admin():
     assert any("student1, who is not a hub admin" in p for p in problems(findings))
 
 
+def test_a_service_token_with_the_admin_scopes_counts_as_an_admins():
+    user = {"kind": "service", "name": "ops", "admin": False, "scopes": ["admin:users"]}
+    findings = diagnose(Facts(hub(user=user), service(), cluster()))
+    assert not failed(findings)
+    assert "✓ token: belongs to service ops, a hub admin" in [str(f) for f in findings]
+
+
 def test_an_unregistered_service_names_the_values_to_set():
     findings = diagnose(Facts(hub(services=["grader-ai-101"]), service(), cluster()))
     (problem,) = problems(findings)
