@@ -6,8 +6,9 @@ It asks, with the admin's hub token and kubeconfig:
 - the coursehub service through the hub: its health endpoint, and ``api/catalog`` (the
   courses the deployment loaded and every problem in its course files);
 - the Kubernetes API: nodes (which advertise GPUs, whole, shared or MIG, and whether the
-  catalog's GPU environments find them) and storage classes (a default one; ReadWriteMany
-  where shared data or a multi-replica service needs it).
+  catalog's GPU environments find them), storage classes (a default one; ReadWriteMany
+  where shared data or a multi-replica service needs it) and the release namespace's Pod
+  Security Admission level.
 
 This module gathers those facts (``gather``); ``coursehub.cli.doctor_findings`` judges
 them. Each finding is printed as ``✓``/``✗``/``!`` and a sentence; the exit code is 1 when
@@ -55,6 +56,12 @@ def add_parser(subcommands) -> None:
     )
     doctor.add_argument("--context", default=None, help="the kubeconfig context to use")
     doctor.add_argument(
+        "--namespace",
+        default=None,
+        help="the release's namespace, for its Pod Security labels (default: the context's, "
+        "else default)",
+    )
+    doctor.add_argument(
         "--no-cluster", action="store_true", help="skip the Kubernetes API (nodes, storage)"
     )
     doctor.add_argument(
@@ -88,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         args.context,
         args.timeout,
         args.service_replicas,
+        args.namespace,
     )
     findings = diagnose(facts)
     show(findings)
@@ -99,10 +107,14 @@ def show(findings, out: TextIO | None = None) -> None:
     for finding in findings:
         print(finding, file=out)
     problems = sum(finding.verdict == "problem" for finding in findings)
-    print(
-        "Everything checked is fine." if not problems else f"{problems} problem(s) found.",
-        file=out,
-    )
+    warnings = sum(finding.verdict == "warning" for finding in findings)
+    if problems:
+        summary = f"{problems} problem(s) found."
+    elif warnings:
+        summary = f"No problem found; {warnings} warning(s) (!) to read."
+    else:
+        summary = "Everything checked is fine."
+    print(summary, file=out)
 
 
 def kubeconfig_path(given: Path | None, state_dir: Path) -> Path:
@@ -123,6 +135,7 @@ def gather(
     context: str | None,
     timeout: float,
     service_replicas: int = 1,
+    namespace: str | None = None,
 ) -> Facts:
     from coursehub.cli.doctor_findings import Facts
 
@@ -132,7 +145,7 @@ def gather(
         service = gather_service(connection, service_name, timeout)
     cluster = None
     if kubeconfig is not None:
-        cluster = asyncio.run(gather_cluster(kubeconfig, context, timeout))
+        cluster = asyncio.run(gather_cluster(kubeconfig, context, timeout, namespace))
     return Facts(hub=hub, service=service, cluster=cluster, service_replicas=service_replicas)
 
 
@@ -210,7 +223,9 @@ def gather_service(connection: Connection, name: str, timeout: float) -> Service
     )
 
 
-async def gather_cluster(kubeconfig: Path, context: str | None, timeout: float) -> ClusterFacts:
+async def gather_cluster(
+    kubeconfig: Path, context: str | None, timeout: float, namespace: str | None = None
+) -> ClusterFacts:
     from kubernetes_asyncio import client, config
     from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -224,6 +239,12 @@ async def gather_cluster(kubeconfig: Path, context: str | None, timeout: float) 
         await config.load_kube_config(
             config_file=str(kubeconfig), context=context, client_configuration=configuration
         )
+        if namespace is None:
+            contexts, active = config.list_kube_config_contexts(config_file=str(kubeconfig))
+            chosen = (
+                next((c for c in contexts if c["name"] == context), active) if context else active
+            )
+            namespace = (chosen.get("context") or {}).get("namespace") or "default"
     except Exception as error:  # the loader raises several kinds, all meaning "unusable"
         return ClusterFacts(where, error=f"{kubeconfig} cannot be used: {error}")
 
@@ -255,6 +276,14 @@ async def gather_cluster(kubeconfig: Path, context: str | None, timeout: float) 
             classes_error = ""
         except (ApiException, TimeoutError) as error:
             classes, classes_error = None, why(error)
+        try:
+            read = await asyncio.wait_for(
+                client.CoreV1Api(api).read_namespace(namespace, _preload_content=False), timeout
+            )
+            labels = (await read.json())["metadata"].get("labels") or {}
+            namespace_error = ""
+        except (ApiException, TimeoutError) as error:
+            labels, namespace_error = None, why(error)
     return ClusterFacts(
         where,
         server=configuration.host,
@@ -262,4 +291,7 @@ async def gather_cluster(kubeconfig: Path, context: str | None, timeout: float) 
         nodes_error=nodes_error,
         storage_classes=classes,
         storage_classes_error=classes_error,
+        namespace=namespace,
+        namespace_labels=labels,
+        namespace_error=namespace_error,
     )

@@ -38,6 +38,7 @@ RWX_PROVISIONERS = (
     "driver.longhorn.io",
     "coursehub.dev/folder",
 )
+PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
 # Resources the NVIDIA device plugin advertises: whole GPUs, time-sliced replicas, MIG slices.
 WHOLE_GPU = "nvidia.com/gpu"
 SHARED_GPU = "nvidia.com/gpu.shared"
@@ -97,6 +98,10 @@ class ClusterFacts:
     nodes_error: str = ""
     storage_classes: list[dict] | None = None
     storage_classes_error: str = ""
+    # The release namespace (hub, service, grading pods): its labels, None when unread.
+    namespace: str = "default"
+    namespace_labels: dict | None = None
+    namespace_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -347,6 +352,7 @@ def judge_cluster(
         Finding("ok", "cluster", f"the Kubernetes API at {cluster.server} answers"),
         *judge_gpu_nodes(cluster, catalog),
         *judge_storage(cluster, catalog, service_replicas),
+        judge_pod_security(cluster),
     ]
 
 
@@ -509,3 +515,40 @@ def judge_storage(
             )
         )
     return findings
+
+
+def judge_pod_security(cluster: ClusterFacts) -> Finding:
+    """The release namespace's Pod Security Admission level (docs/deploy.md step 9):
+    ``baseline`` is right; none or ``privileged`` lets anyone who may create pods there
+    run privileged ones (a warning: the platform works, less safely); ``restricted``
+    refuses every grading pod (they start as root with six capabilities)."""
+    namespace = cluster.namespace
+    label_command = (
+        f"kubectl label namespace {namespace} --overwrite {PSA_ENFORCE}=baseline "
+        "pod-security.kubernetes.io/warn=restricted"
+    )
+    if cluster.namespace_labels is None:
+        return Finding(
+            "problem",
+            "pod security",
+            f"cannot read namespace {namespace} ({cluster.namespace_error}): pass "
+            "--namespace, the namespace of the release",
+        )
+    level = cluster.namespace_labels.get(PSA_ENFORCE)
+    if level == "baseline":
+        return Finding("ok", "pod security", f"namespace {namespace} enforces baseline")
+    if level == "restricted":
+        return Finding(
+            "problem",
+            "pod security",
+            f"namespace {namespace} enforces restricted, which refuses every grading pod "
+            f"(they start as root with SETUID, SETGID, CHOWN, DAC_OVERRIDE, FOWNER and KILL "
+            f"to give each submission a user of its own): {label_command}",
+        )
+    what = "has no Pod Security label" if level is None else f"enforces {level}"
+    return Finding(
+        "warning",
+        "pod security",
+        f"namespace {namespace} {what}: the API server would admit privileged pods there "
+        f"from anyone who may create pods; {label_command}",
+    )

@@ -4,10 +4,12 @@ the service's Prometheus metrics and ``coursehub doctor``.
 - Metrics: a scrape needs a hub token with ``read:metrics`` (none: 401; a student's or a
   token without the scope: 403); GPU admissions, refusals by reason, open sessions and
   the API's latency move with real spawns through the hub.
-- Doctor: all ✓ and exit 0 against the running platform; then a plain sentence and exit 1
-  for a wrong token, an unregistered service, a cluster without GPU nodes or a default
-  storage class (a second dev cluster made so), and a service that does not answer
-  (stopped with SIGSTOP, continued afterwards). The last test stops the service: keep it
+- Doctor: against the running platform a warning for the namespace's missing Pod Security
+  label, then (labelled baseline, as docs/deploy.md step 9 says) all ✓ and exit 0; then a
+  plain sentence and exit 1 for a wrong or a student's token, an unregistered service, a
+  namespace enforcing restricted, a cluster without GPU nodes or a default storage class
+  (a second dev cluster made so), and a service that does not answer (stopped with
+  SIGSTOP, continued afterwards). The last test stops the service: keep it
   last.
 """
 
@@ -163,7 +165,32 @@ def lines_marked(output: str, mark: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith(mark)]
 
 
+KUBECTL = Path(sys.executable).parent / "kubectl"
+
+
+def label_namespace(platform: Platform, level: str) -> None:
+    """What docs/deploy.md step 9 has the admin do to the release namespace."""
+    subprocess.run(
+        [
+            *(str(KUBECTL), "--kubeconfig", str(platform.kubeconfig)),
+            *("label", "namespace", "default", "--overwrite"),
+            f"pod-security.kubernetes.io/enforce={level}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
 def test_doctor_finds_nothing_wrong_with_a_running_platform(platform):
+    result = doctor(platform)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The dev cluster's namespace has no Pod Security label: a warning, not a failure.
+    (warning,) = lines_marked(result.stdout, "!")
+    assert warning.startswith("! pod security: namespace default has no Pod Security label")
+    assert "No problem found; 1 warning(s)" in result.stdout
+
+    label_namespace(platform, "baseline")
     result = doctor(platform)
     assert result.returncode == 0, result.stdout + result.stderr
     assert lines_marked(result.stdout, "✗") == []
@@ -175,7 +202,22 @@ def test_doctor_finds_nothing_wrong_with_a_running_platform(platform):
     assert "✓ GPU nodes: 3 node(s) advertise GPUs" in out
     assert "mig-a100-1: 7 x nvidia.com/mig-1g.10gb" in out
     assert "✓ storage: default StorageClass standard (coursehub.dev/folder)" in out
+    assert "✓ pod security: namespace default enforces baseline" in out
+    assert lines_marked(out, "!") == []
     assert out.rstrip().endswith("Everything checked is fine.")
+
+
+def test_doctor_says_a_restricted_namespace_would_refuse_grading_pods(platform):
+    label_namespace(platform, "restricted")
+    try:
+        result = doctor(platform)
+    finally:
+        label_namespace(platform, "baseline")
+    assert result.returncode == 1
+    (problem,) = lines_marked(result.stdout, "✗")
+    assert problem.startswith(
+        "✗ pod security: namespace default enforces restricted, which refuses every grading pod"
+    )
 
 
 def test_doctor_says_the_token_is_refused(platform):
@@ -234,7 +276,7 @@ def test_doctor_says_there_is_no_gpu_node_and_no_default_storage_class(platform,
         log.close()
     assert result.returncode == 1
     problems = lines_marked(result.stdout, "✗")
-    assert len(problems) == 2, result.stdout
+    assert len(problems) == 2, result.stdout  # the second cluster's namespace: a warning
     assert problems[0].startswith(
         "✗ GPU nodes: none of the 1 node(s) advertises a GPU (nvidia.com/gpu, "
     )

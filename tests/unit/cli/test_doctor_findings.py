@@ -83,6 +83,8 @@ def cluster(**changes) -> ClusterFacts:
         "server": "https://k8s.example.edu",
         "nodes": [CPU_NODE, A100_NODE, MIG_NODE],
         "storage_classes": [DEFAULT_CLASS],
+        "namespace": "coursehub",
+        "namespace_labels": {"pod-security.kubernetes.io/enforce": "baseline"},
     }
     return ClusterFacts(**{**values, **changes})
 
@@ -108,6 +110,7 @@ def test_a_healthy_deployment_has_no_problem_and_says_what_it_saw():
     assert "gpu-1: 2 x nvidia.com/gpu (A100)" in text
     assert "mig-1: 7 x nvidia.com/mig-1g.10gb (A100, MIG mixed)" in text
     assert "default StorageClass standard (ebs.csi.aws.com)" in text
+    assert "✓ pod security: namespace coursehub enforces baseline" in text
 
 
 def test_an_unreachable_hub_is_one_problem_and_the_rest_is_skipped():
@@ -256,3 +259,26 @@ def test_a_cluster_that_cannot_be_asked():
     forbidden = cluster(nodes=None, nodes_error="HTTP 403 Forbidden")
     (problem,) = problems(diagnose(Facts(hub(), service(), forbidden)))
     assert "cannot list nodes (HTTP 403 Forbidden)" in problem
+
+
+def test_a_namespace_without_pod_security_is_a_warning_with_the_command():
+    for labels in ({}, {"pod-security.kubernetes.io/enforce": "privileged"}):
+        findings = diagnose(Facts(hub(), service(), cluster(namespace_labels=labels)))
+        assert not failed(findings)
+        (warning,) = [f for f in findings if f.check == "pod security"]
+        assert warning.verdict == "warning"
+        assert "kubectl label namespace coursehub --overwrite " in warning.sentence
+        assert "pod-security.kubernetes.io/enforce=baseline" in warning.sentence
+
+
+def test_a_restricted_namespace_would_refuse_grading_pods():
+    labels = {"pod-security.kubernetes.io/enforce": "restricted"}
+    (problem,) = problems(diagnose(Facts(hub(), service(), cluster(namespace_labels=labels))))
+    assert "enforces restricted, which refuses every grading pod" in problem
+
+
+def test_an_unreadable_namespace_names_the_option():
+    facts = cluster(namespace_labels=None, namespace_error="HTTP 404 Not Found")
+    (problem,) = problems(diagnose(Facts(hub(), service(), facts)))
+    assert "cannot read namespace coursehub (HTTP 404 Not Found)" in problem
+    assert "--namespace" in problem
