@@ -2,11 +2,13 @@
 
 Not a ``BaseHandler``: a scraper's token needs ``read:metrics`` (as for the hub's own
 ``/hub/metrics``), not access to the service's API, and a scrape is not an API request
-to time. The open GPU sessions are read from the ledger just before the answer.
+to time. The open GPU sessions are read from the ledger just before the answer (one
+grouped query), and the text is rendered in a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from jupyterhub.services.auth import HubAuth
@@ -45,13 +47,12 @@ class MetricsHandler(RequestHandler):
             for course in self.context.catalog.courses.values()
             if any(environment.gpu_count for environment in course.environments)
         ]
-        open_sessions = await self.context.db.run(
-            lambda db: [(row.course, row.gpu_equivalents) for row in gpu_ledger.open_sessions(db)]
-        )
+        open_totals = await self.context.db.run(gpu_ledger.open_totals)
         metrics = self.context.metrics
-        metrics.set_open_sessions(courses, open_sessions)
+        metrics.set_open_sessions(courses, open_totals)
+        text = await asyncio.to_thread(metrics.exposition)  # no pause for other requests
         self.set_header("Content-Type", CONTENT_TYPE)
-        self.finish(metrics.exposition())
+        self.finish(text)
 
 
 default_handlers = [("api/metrics", MetricsHandler)]

@@ -38,13 +38,13 @@ def test_admissions_and_refusals_by_reason_count_per_course():
 
 def test_open_sessions_gauge_is_replaced_at_each_scrape():
     metrics = ServiceMetrics()
-    metrics.set_open_sessions(["ai-101", "ml-201"], [("ai-101", 1.0), ("ai-101", 0.25)])
+    metrics.set_open_sessions(["ai-101", "ml-201"], {"ai-101": (2, 1.25)})
     found = samples(metrics)
     assert found[("coursehub_gpu_sessions_open", (("course", "ai-101"),))] == 2
     assert found[("coursehub_gpu_equivalents_held", (("course", "ai-101"),))] == 1.25
     assert found[("coursehub_gpu_sessions_open", (("course", "ml-201"),))] == 0
     # The sessions closed, and a course left the catalog: it is gone, the other is 0.
-    metrics.set_open_sessions(["ai-101"], [])
+    metrics.set_open_sessions(["ai-101"], {})
     found = samples(metrics)
     assert found[("coursehub_gpu_sessions_open", (("course", "ai-101"),))] == 0
     assert ("coursehub_gpu_sessions_open", (("course", "ml-201"),)) not in found
@@ -52,7 +52,7 @@ def test_open_sessions_gauge_is_replaced_at_each_scrape():
 
 def test_a_session_of_a_course_no_longer_in_the_catalog_still_counts():
     metrics = ServiceMetrics()
-    metrics.set_open_sessions([], [("gone-101", 1.0)])
+    metrics.set_open_sessions([], {"gone-101": (1, 1.0)})
     assert samples(metrics)[("coursehub_gpu_sessions_open", (("course", "gone-101"),))] == 1
 
 
