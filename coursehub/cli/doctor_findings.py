@@ -230,11 +230,12 @@ def judge_service(service: ServiceFacts | None, hub: HubFacts, token_ok: bool) -
             why = f"nothing answered ({service.health_error})"
         else:
             why = f"it answered HTTP {service.health_status}"
+        known = "is registered but not healthy" if hub.services is not None else "is not healthy"
         findings.append(
             Finding(
                 "problem",
                 "service",
-                f"the {name} service is registered but not healthy: its health check "
+                f"the {name} service {known}: its health check "
                 f"({hub.url}/services/{name}/api/health) failed, {why}; look at its pod "
                 f"(kubectl logs deploy/{name}-service) and its readiness",
             )

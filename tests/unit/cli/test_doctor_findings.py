@@ -161,6 +161,10 @@ def test_a_registered_service_that_does_not_answer():
     assert "kubectl logs deploy/coursehub-service" in problem
     (problem,) = problems(diagnose(Facts(hub(), service(health_status=503, health=None), None)))
     assert "it answered HTTP 503" in problem
+    # A token that may not list services cannot tell whether it is registered.
+    unlisted = hub(services=None, services_status=403)
+    (problem,) = problems(diagnose(Facts(unlisted, down, None)))
+    assert "the coursehub service is not healthy" in problem
 
 
 def test_catalog_problems_are_listed_with_the_fix():
