@@ -29,6 +29,8 @@ bench: setup
 	.venv/bin/python bench/admission.py
 	.venv/bin/python bench/upload_lag.py
 	.venv/bin/python bench/gpu_fleet.py
+	.venv/bin/python bench/metrics_scrape.py
+	.venv/bin/python bench/storm.py
 
 # Copy courses/ into the Helm chart (helm/coursehub/files/courses) and record its checksum.
 helm-catalog: setup

@@ -841,6 +841,16 @@ VARIABLES: tuple[Variable, ...] = (
         "30",
     ),
     Variable(
+        "COURSEHUB_SERVICE_METRICS_AUTH",
+        SERVICE,
+        FLAG,
+        "`1`: `GET api/metrics` needs a hub token with the `read:metrics` scope, as the "
+        "hub's own `/hub/metrics`; `0` lets anyone who reaches the service's port scrape "
+        "(JupyterHub's `authenticate_prometheus`; the chart's NetworkPolicy still decides "
+        "who reaches it)",
+        "1",
+    ),
+    Variable(
         "JUPYTERHUB_SERVICE_NAME",
         SERVICE,
         TEXT,

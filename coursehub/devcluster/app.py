@@ -32,6 +32,7 @@ from coursehub.devcluster.config import (
     ClusterConfigError,
     load_cluster_config,
     node_object,
+    storage_class_object,
 )
 from coursehub.devcluster.events import EventRecorder
 from coursehub.devcluster.kubelet import Kubelet
@@ -98,6 +99,8 @@ class DevCluster:
         self.scheduler = SchedulerController(self.store, self.events)
         for node in self.config.nodes:
             self.store.create("nodes", None, node_object(node))
+        for storage_class in self.config.storage_classes:
+            self.store.create("storageclasses", None, storage_class_object(storage_class))
         self.server = HTTPServer(make_app(self.store, log_path=self.kubelet.log_path))
         self.server.add_sockets(sockets)
         # Written last: a kubeconfig on disk means the API server answers.

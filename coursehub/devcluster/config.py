@@ -1,8 +1,10 @@
-"""The dev cluster's shape: nodes (capacity, labels, taints) and image default commands.
+"""The dev cluster's shape: nodes (capacity, labels, taints), storage classes and image
+default commands.
 
 Read from YAML (``default-cluster.yaml`` beside this module unless another file is given);
 every problem is reported as ``file:line: field: message``. ``node_object`` builds the
-``v1`` Node the API server serves for a node entry (pure).
+``v1`` Node the API server serves for a node entry, ``storage_class_object`` the
+``storage.k8s.io/v1`` StorageClass (pure).
 """
 
 from __future__ import annotations
@@ -133,6 +135,24 @@ def shared_gpu_problem(labels: dict, allocatable: dict) -> str | None:
     return None
 
 
+# The dev cluster keeps every claim as a folder that all pods of the machine share, so its
+# one provisioner offers every access mode, ReadWriteMany included.
+DEV_PROVISIONER = "coursehub.dev/folder"
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+
+
+class StorageClassSpec(_Strict):
+    """One StorageClass. ``default``: annotated as the cluster's default class (claims
+    without ``storageClassName`` use it on a real cluster)."""
+
+    name: NodeName
+    provisioner: Annotated[str, StringConstraints(min_length=1)] = DEV_PROVISIONER
+    default: bool = False
+    reclaim_policy: Literal["Delete", "Retain"] = "Delete"
+    volume_binding_mode: Literal["Immediate", "WaitForFirstConsumer"] = "Immediate"
+    allow_volume_expansion: bool = False
+
+
 class ImageDefaults(_Strict):
     """What an image would run: its ENTRYPOINT and CMD (pod ``command`` replaces the
     entrypoint, pod ``args`` replace the cmd, as in Kubernetes)."""
@@ -146,6 +166,8 @@ class ClusterConfig(_Strict):
     # Every image not listed in ``images`` behaves like the project's notebook image.
     default_image: ImageDefaults = ImageDefaults(cmd=["jupyterhub-singleuser"])
     images: dict[str, ImageDefaults] = {}
+    # What a cluster made by kind or a cloud has: one default class. ``[]``: none at all.
+    storage_classes: list[StorageClassSpec] = [StorageClassSpec(name="standard", default=True)]
 
     @model_validator(mode="after")
     def _unique_names(self) -> ClusterConfig:
@@ -153,6 +175,10 @@ class ClusterConfig(_Strict):
         twice = sorted({name for name in names if names.count(name) > 1})
         if twice:
             raise ValueError(f"node name(s) used twice: {', '.join(twice)}")
+        classes = [storage_class.name for storage_class in self.storage_classes]
+        twice = sorted({name for name in classes if classes.count(name) > 1})
+        if twice:
+            raise ValueError(f"storage class name(s) used twice: {', '.join(twice)}")
         return self
 
     def image(self, name: str) -> ImageDefaults:
@@ -274,4 +300,20 @@ def node_object(node: NodeSpec) -> dict:
                 "systemUUID": node_uuid,
             },
         },
+    }
+
+
+def storage_class_object(storage_class: StorageClassSpec) -> dict:
+    """The ``storage.k8s.io/v1`` StorageClass for a configured class."""
+    metadata: dict = {"name": storage_class.name}
+    if storage_class.default:
+        metadata["annotations"] = {DEFAULT_CLASS_ANNOTATION: "true"}
+    return {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": metadata,
+        "provisioner": storage_class.provisioner,
+        "reclaimPolicy": storage_class.reclaim_policy,
+        "volumeBindingMode": storage_class.volume_binding_mode,
+        "allowVolumeExpansion": storage_class.allow_volume_expansion,
     }

@@ -1,4 +1,5 @@
-"""The resource types the dev cluster serves: the core ``v1`` group and ``networking.k8s.io/v1``.
+"""The resource types the dev cluster serves: the core ``v1`` group, ``networking.k8s.io/v1``
+and ``storage.k8s.io/v1``.
 
 Pure data shared by the store (scoping, kinds, which types have a ``status`` subresource) and
 the API server (REST paths and discovery documents). Each type knows its API group and
@@ -128,6 +129,14 @@ RESOURCES: dict[str, ResourceType] = {
             namespaced=True,
             short_names=("netpol",),
             group="networking.k8s.io",
+        ),
+        ResourceType(
+            "storageclasses",
+            "storageclass",
+            "StorageClass",
+            namespaced=False,
+            short_names=("sc",),
+            group="storage.k8s.io",
         ),
     )
 }

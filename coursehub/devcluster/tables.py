@@ -1,9 +1,9 @@
 """Server-side printing: ``meta.k8s.io/v1`` Table objects, which ``kubectl get`` asks for.
 
 Pure: objects in, Table dicts out. Columns follow Kubernetes' own printers for pods, nodes,
-events, namespaces, services, persistent volume claims, config maps, secrets and network
-policies; other types get NAME and AGE. Columns with ``priority`` 1 appear only with
-``kubectl get -o wide``.
+events, namespaces, services, persistent volume claims, config maps, secrets, network
+policies and storage classes; other types get NAME and AGE. Columns with ``priority`` 1
+appear only with ``kubectl get -o wide``.
 """
 
 from __future__ import annotations
@@ -212,6 +212,26 @@ def _pod_selector(policy: dict) -> str:
         return "<error>"
 
 
+# As coursehub.devcluster.config spells it (tables import nothing of the config).
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+
+
+def _storage_class_row(storage_class: dict) -> Row:
+    """As kubectl prints it: the default class's name ends in ``(default)``."""
+    name = storage_class["metadata"]["name"]
+    annotations = storage_class["metadata"].get("annotations") or {}
+    if annotations.get(DEFAULT_CLASS_ANNOTATION) == "true":
+        name += " (default)"
+    return [
+        name,
+        storage_class.get("provisioner", ""),
+        storage_class.get("reclaimPolicy", "Delete"),
+        storage_class.get("volumeBindingMode", "Immediate"),
+        bool(storage_class.get("allowVolumeExpansion", False)),
+        _age(storage_class),
+    ]
+
+
 _PRINTERS: dict[str, tuple[list[Column], Callable[[dict], Row]]] = {
     "pods": (
         [
@@ -311,6 +331,17 @@ _PRINTERS: dict[str, tuple[list[Column], Callable[[dict], Row]]] = {
     "networkpolicies": (
         [("Name", "string", 0), ("Pod-Selector", "string", 0), ("Age", "string", 0)],
         lambda policy: [policy["metadata"]["name"], _pod_selector(policy), _age(policy)],
+    ),
+    "storageclasses": (
+        [
+            ("Name", "string", 0),
+            ("Provisioner", "string", 0),
+            ("ReclaimPolicy", "string", 0),
+            ("VolumeBindingMode", "string", 0),
+            ("AllowVolumeExpansion", "boolean", 0),
+            ("Age", "string", 0),
+        ],
+        _storage_class_row,
     ),
 }
 _GENERIC: tuple[list[Column], Callable[[dict], Row]] = (

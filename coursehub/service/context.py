@@ -23,6 +23,7 @@ from coursehub.service.db import Database
 from coursehub.service.hub_client import HubError, HubREST
 from coursehub.service.hub_sync import HubSync
 from coursehub.service.memberships import database_overlay_source
+from coursehub.service.metrics import ServiceMetrics
 from coursehub.service.models import utcnow
 from coursehub.service.rules import Refusal
 from coursehub.service.settings import ServiceSettings
@@ -66,6 +67,8 @@ class ServiceContext:
     # Uploaded archives are checked in threads of their own, one upload per user at a time.
     upload_checks: UploadChecks = field(default_factory=UploadChecks)
     jobs: BackgroundJobs = field(default_factory=BackgroundJobs)
+    # Prometheus metrics of this service (a registry of its own, ``api/metrics``).
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     _cluster: object | None = None
 
     @classmethod

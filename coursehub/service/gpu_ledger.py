@@ -262,6 +262,17 @@ def open_sessions(db: Session) -> list[GPUSession]:
     )
 
 
+def open_totals(db: Session) -> dict[str, tuple[int, float]]:
+    """Per course with open sessions: how many, and the GPU-equivalents they hold (one
+    grouped query over the open sessions' index, for metrics scrapes)."""
+    rows = db.execute(
+        select(GPUSession.course, func.count(), func.sum(GPUSession.gpu_equivalents))
+        .where(GPUSession.stopped_at.is_(None))
+        .group_by(GPUSession.course)
+    )
+    return {course: (int(count), float(held or 0)) for course, count, held in rows}
+
+
 def charged_until(db: Session, username: str, server_name: str) -> datetime | None:
     """Until when the server's closed sessions charged it (the latest ``stopped_at``)."""
     return db.execute(

@@ -1,8 +1,8 @@
 """Service settings, read once from environment variables.
 
 The variables (the database, the data folder, upload limits, how the hub reaches the
-service and it the hub, the GPU enforcement period, the tests' clock) are data in
-``coursehub.envvars`` (owner ``ServiceSettings``), listed in docs/assignments.md.
+service and it the hub, the GPU enforcement period, who may scrape metrics, the tests'
+clock) are data in ``coursehub.envvars`` (owner ``ServiceSettings``), listed in docs/assignments.md.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class ServiceSettings:
     oauth_client_id: str = "service-coursehub"
     cookie_secret: str = field(default="", repr=False)
     group_sync_seconds: float = 60.0
+    metrics_auth: bool = True
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -77,4 +78,5 @@ class ServiceSettings:
                 max_files=env("COURSEHUB_MAX_FILES"),
             ),
             group_sync_seconds=env("COURSEHUB_GROUP_SYNC_SECONDS"),
+            metrics_auth=env("COURSEHUB_SERVICE_METRICS_AUTH"),
         )

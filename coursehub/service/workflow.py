@@ -346,9 +346,13 @@ async def _autograde(
             message=progress.message(),
         )
 
+    started = time.monotonic()
+    progress = None
+    state = "failed"
     try:
         workspace = await asyncio.to_thread(context.workspace, course)
         async with lock:
+            started = time.monotonic()  # the time waiting for the lock is not grading
             await _update_job(context, job_id, state="running", started_at=context.now())
             run = GradingRun(
                 await context.cluster(),
@@ -366,6 +370,7 @@ async def _autograde(
         await _update_job(context, job_id, state=state, running=0, finished_at=context.now())
     except Exception as error:
         log.exception("Autograde job %s failed", job_id)
+        state = "failed"
         await _update_job(
             context,
             job_id,
@@ -373,6 +378,14 @@ async def _autograde(
             running=0,
             message=f"grading stopped: {type(error).__name__}: {error}",
             finished_at=context.now(),
+        )
+    finally:
+        context.metrics.grading_job_ended(
+            course.id,
+            state,
+            time.monotonic() - started,
+            graded=progress.done if progress is not None else 0,
+            failed=progress.failed if progress is not None else 0,
         )
 
 

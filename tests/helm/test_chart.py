@@ -704,6 +704,8 @@ BAD_VALUES = [
         "/grading/admissionPolicy/imagePrefixes/0",
     ),
     ({"grading": {"admissionPolicy": {"images": []}}}, "'images' not allowed"),
+    ({"service": {"metrics": {"annotate": "yes"}}}, "/service/metrics/annotate"),
+    ({"service": {"metrics": {"scrapers": [{}]}}}, "/service/metrics/scrapers/0"),
 ]
 
 
@@ -733,3 +735,41 @@ def test_every_schema_key_is_described(chart):
         return missing
 
     assert walk(chart.schema, "") == []
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+
+def test_prometheus_finds_the_services_metrics_by_annotation(default_objects):
+    expected = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/path": "/services/coursehub/api/metrics",
+        "prometheus.io/port": "8090",
+    }
+    service = one(default_objects, "Service", "coursehub-service")
+    pod = one(default_objects, "Deployment")["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    assert container["ports"][0]["containerPort"] == 8090
+    for found in (service["metadata"]["annotations"], pod["metadata"]["annotations"]):
+        assert {key: found.get(key) for key in expected} == expected
+
+
+def test_metrics_annotations_follow_the_port_and_can_be_left_out(chart, everything_objects):
+    service = one(everything_objects, "Service", "everything-service")
+    assert service["metadata"]["annotations"]["prometheus.io/port"] == "9000"
+    objects = render(chart, {"service": {"metrics": {"annotate": False}}})
+    assert "annotations" not in one(objects, "Service", "coursehub-service")["metadata"]
+    pod = one(objects, "Deployment")["spec"]["template"]
+    assert not any(key.startswith("prometheus.io/") for key in pod["metadata"]["annotations"])
+
+
+def test_only_the_named_scrapers_reach_the_service_besides_its_clients(
+    default_objects, everything_objects
+):
+    (rule,) = one(default_objects, "NetworkPolicy", "coursehub-service")["spec"]["ingress"]
+    assert all(set(peer) == {"podSelector"} for peer in rule["from"])
+    (rule,) = one(everything_objects, "NetworkPolicy", "everything-service")["spec"]["ingress"]
+    assert {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    } in rule["from"]

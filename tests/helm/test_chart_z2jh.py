@@ -292,3 +292,31 @@ def test_culler_values_whose_bare_flag_culler_2_refuses_are_refused(chart, key, 
         render_with_z2jh(chart, {"jupyterhub": {"cull": {key: True}}})
     assert f"jupyterhub.cull.{key} is true" in str(refused.value)
     assert flag in str(refused.value)
+
+
+def test_the_documented_prometheus_token_is_generated_and_may_read_metrics(
+    chart, tmp_path, monkeypatch
+):
+    """docs/deploy.md, Metrics: a `prometheus` service with a read:metrics role gets a token
+    z2jh generates into the `hub` Secret (no token in the values), and the hub loads both."""
+    values = {
+        "jupyterhub": {
+            "hub": {
+                "services": {"prometheus": {}},
+                "loadRoles": {
+                    "prometheus": {"services": ["prometheus"], "scopes": ["read:metrics"]}
+                },
+            }
+        }
+    }
+    objects = render_with_z2jh(chart, values)
+    token = secret_data(one(objects, "Secret", "hub"))["hub.services.prometheus.apiToken"]
+    assert len(token) >= 32
+    config = hub_config_from_rendered(objects, tmp_path, monkeypatch)
+    services = {entry["name"]: entry for entry in config.JupyterHub.services}
+    assert services["prometheus"]["api_token"] == token
+    roles = {role["name"]: role for role in config.JupyterHub.load_roles}
+    assert roles["prometheus"]["scopes"] == ["read:metrics"]
+    assert roles["prometheus"]["services"] == ["prometheus"]
+    pod = one(objects, "Deployment", "coursehub-service")["spec"]["template"]["metadata"]
+    assert pod["annotations"]["prometheus.io/path"] == "/services/coursehub/api/metrics"

@@ -22,6 +22,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
+from prometheus_client.parser import text_string_to_metric_families
 from service_calls import notebook
 
 from coursehub.dev import Platform, PlatformConfig
@@ -182,6 +183,8 @@ async def test_release_fetch_submit_collect_grade_feedback_export(platform, hub,
     assert "2/2 graded: 2 done, 0 running, 0 failed, done" in graded.stderr  # the last state
     after = coursehub_cli(platform, teacher, "assignment", "status", "ai-101", "ps1")
     assert "autograde done: 2/2 graded, 0 running, 0 failed" in after.stdout, after.stdout
+    # The grading job shows in the service's metrics (docs/deploy.md, Metrics).
+    await grading_metrics_show_one_job_of_two_submissions(platform)
     feedback = coursehub_cli(platform, teacher, "assignment", "feedback", "ai-101", "ps1")
     assert feedback.returncode == 0, feedback.stderr
     assert "released feedback to 2 student(s)" in feedback.stdout
@@ -200,6 +203,25 @@ async def test_release_fetch_submit_collect_grade_feedback_export(platform, hub,
     assert float(scores["student1"]["score"]) == EXPECTED_SCORES["full"]
     assert float(scores["student2"]["score"]) == EXPECTED_SCORES["partial"]
     assert scores["student1"]["max_score"] == "10" and scores["student1"]["late"] == "false"
+
+
+async def grading_metrics_show_one_job_of_two_submissions(platform: Platform) -> None:
+    url = f"{platform.public_url}/services/coursehub/api/metrics"
+    headers = {"Authorization": f"token {platform.admin_token}"}  # it holds read:metrics
+    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as answer:
+        assert answer.status == 200, await answer.text()
+        text = await answer.text()
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    course = (("course", "ai-101"),)
+    assert samples[("coursehub_grading_jobs_total", (*course, ("outcome", "done")))] == 1
+    assert samples[("coursehub_grading_job_duration_seconds_count", course)] == 1
+    assert samples[("coursehub_grading_job_duration_seconds_sum", course)] > 0
+    graded = ("coursehub_graded_submissions_total", (*course, ("outcome", "graded")))
+    assert samples[graded] == 2
 
 
 async def test_students_may_not_grade(platform, tokens):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import signal
 import subprocess
 import sys
@@ -183,6 +184,27 @@ def alive(pid: int) -> bool:
     except (FileNotFoundError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+async def test_kubectl_lists_the_default_storage_class(devcluster):
+    listed = devcluster.kubectl("get", "storageclass")
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.split()[:5] == [
+        "NAME",
+        "PROVISIONER",
+        "RECLAIMPOLICY",
+        "VOLUMEBINDINGMODE",
+        "ALLOWVOLUMEEXPANSION",
+    ]
+    assert row.split()[:3] == ["standard", "(default)", "coursehub.dev/folder"]
+    got = devcluster.kubectl("get", "sc", "standard", "-o", "json")
+    assert got.returncode == 0, got.stderr
+    annotations = json.loads(got.stdout)["metadata"]["annotations"]
+    assert annotations == {"storageclass.kubernetes.io/is-default-class": "true"}
+    storage = client.StorageV1Api(devcluster.api)
+    classes = await storage.list_storage_class()
+    assert [item.metadata.name for item in classes.items] == ["standard"]
 
 
 async def test_http_pod_on_its_own_ip_gets_ready_and_env_from_a_secret(devcluster):

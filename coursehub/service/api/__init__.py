@@ -8,16 +8,32 @@ context. Handler modules import ``base`` and no other handler module.
 from coursehub.service.api import (
     assignments,
     base,
+    catalog,
     gpu,
     grades,
     identities,
     jobs,
     me,
     memberships,
+    metrics,
     rosters,
     usage,
 )
 
 default_handlers: list[tuple[str, type]] = []
-for module in (base, me, assignments, grades, jobs, identities, rosters, memberships, gpu, usage):
+HANDLER_MODULES = (
+    base,
+    me,
+    catalog,
+    assignments,
+    grades,
+    jobs,
+    identities,
+    rosters,
+    memberships,
+    gpu,
+    usage,
+    metrics,
+)
+for module in HANDLER_MODULES:
     default_handlers.extend(module.default_handlers)

@@ -56,6 +56,16 @@ class BaseHandler(RequestHandler):
         require_service_access(model, self.context.settings.service_name)
         self.caller = Caller.from_hub_model(model)
 
+    def on_finish(self):
+        # Every API request's latency, per handler (the exchange's among them), for
+        # coursehub_request_duration_seconds: refusals and errors included.
+        self.context.metrics.request_finished(
+            type(self).__name__,
+            self.request.method,
+            self.get_status(),
+            self.request.request_time(),
+        )
+
     def check_xsrf_cookie(self):
         """Only header tokens authenticate here, so cross-site forms cannot act for anyone."""
 

@@ -14,6 +14,7 @@ import math
 from coursehub.gpu import policy
 from coursehub.service import gpu_ledger, gpu_usage
 from coursehub.service.api.base import BaseHandler
+from coursehub.service.metrics import NOT_MEMBER, UNKNOWN_ENVIRONMENT
 from coursehub.service.models import GPUGrant
 from coursehub.service.rules import (
     Refusal,
@@ -58,10 +59,13 @@ class AdmissionHandler(GPUHandler):
         server_name = self.field(data, "server_name", default="")
         course = find_course(self.context.catalog, self.field(data, "course"))
         environment = course.environment(self.field(data, "environment"))
+        metrics = self.context.metrics
         if environment is None:
+            metrics.refused(course.id, UNKNOWN_ENVIRONMENT)
             raise Refusal(404, f"{course.id} has no environment {data['environment']!r}")
         role = course.role_of(username) or ("staff" if data.get("admin") else None)
         if role is None:
+            metrics.refused(course.id, NOT_MEMBER)
             raise Refusal(403, f"{username} is not a member of {course.id}")
         now = self.context.now()
         if course.id not in self.context.gpu_lock_rows:  # lock rows are never deleted
@@ -74,6 +78,7 @@ class AdmissionHandler(GPUHandler):
         )
         decision = admission.decision
         if admission.position is not None:
+            metrics.queued_spawn(course.id)
             self.write_json(
                 {
                     "admitted": False,
@@ -85,7 +90,9 @@ class AdmissionHandler(GPUHandler):
             )
             return
         if not decision.admitted:
+            metrics.refused(course.id, decision.reason or "other")
             raise Refusal(decision.status, decision.message)
+        metrics.admitted(course.id)
         self.write_json({"admitted": True, "session": admission.session_id})
 
 

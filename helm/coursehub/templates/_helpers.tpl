@@ -123,3 +123,10 @@ readOnlyRootFilesystem: true
 capabilities:
   drop: ["ALL"]
 {{- end }}
+
+{{- /* Prometheus' annotation-based discovery of the service's metrics (service.metrics). */}}
+{{- define "coursehub.service.metricsAnnotations" -}}
+prometheus.io/scrape: "true"
+prometheus.io/path: {{ printf "/services/%s/api/metrics" .Values.service.hub.serviceName | quote }}
+prometheus.io/port: {{ .Values.service.port | quote }}
+{{- end }}

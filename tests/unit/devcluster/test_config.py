@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio.client import ApiClient
 
-from coursehub.devcluster.config import ClusterConfigError, load_cluster_config, node_object
+from coursehub.devcluster.config import (
+    ClusterConfigError,
+    load_cluster_config,
+    node_object,
+    storage_class_object,
+)
 from coursehub.quantity import parse_quantity
 
 
@@ -132,3 +137,55 @@ async def test_node_object_is_a_valid_v1_node_for_kubernetes_asyncio():
         api.sanitize_for_serialization(v1_node)["status"]["allocatable"]
         == node["status"]["allocatable"]
     )
+
+
+def test_default_cluster_has_one_default_storage_class():
+    (standard,) = load_cluster_config().storage_classes
+    assert standard.default and standard.name == "standard"
+    assert storage_class_object(standard) == {
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {
+            "name": "standard",
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        "provisioner": "coursehub.dev/folder",
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+        "allowVolumeExpansion": False,
+    }
+
+
+def test_a_cluster_file_may_have_no_storage_class_or_one_that_is_not_default(tmp_path):
+    node = "nodes:\n  - {name: n1, allocatable: {cpu: 1, memory: 1Gi}}\n"
+    assert (
+        load_cluster_config(write(tmp_path, node + "storage_classes: []\n")).storage_classes == []
+    )
+    config = load_cluster_config(
+        write(tmp_path, node + "storage_classes:\n  - {name: fast, provisioner: ebs.csi.aws.com}\n")
+    )
+    (fast,) = config.storage_classes
+    assert "annotations" not in storage_class_object(fast)["metadata"]
+    assert storage_class_object(fast)["provisioner"] == "ebs.csi.aws.com"
+
+
+def test_a_bad_storage_class_is_named_with_its_line(tmp_path):
+    path = write(
+        tmp_path,
+        "nodes:\n  - {name: n1, allocatable: {cpu: 1, memory: 1Gi}}\n"
+        "storage_classes:\n  - {name: fast, reclaim_policy: Recycle}\n",
+    )
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path}:4: storage_classes[0].reclaim_policy:")
+
+
+async def test_storage_class_object_is_a_valid_v1_storage_class_for_kubernetes_asyncio():
+    (standard,) = load_cluster_config().storage_classes
+
+    class Response:
+        data = json.dumps(storage_class_object(standard))
+
+    async with ApiClient() as api:
+        parsed = api.deserialize(Response(), "V1StorageClass")
+    assert parsed.provisioner == "coursehub.dev/folder"
+    assert parsed.metadata.annotations == {"storageclass.kubernetes.io/is-default-class": "true"}

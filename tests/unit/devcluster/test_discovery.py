@@ -11,7 +11,7 @@ from coursehub.devcluster.resources import RESOURCES, group_versions
 def test_plural_names_are_unique_across_groups():
     # The store keys objects by plural: a second type with the same plural would be lost.
     assert len(RESOURCES) == len({(r.group, r.plural) for r in RESOURCES.values()})
-    assert group_versions() == [("", "v1"), ("networking.k8s.io", "v1")]
+    assert group_versions() == [("", "v1"), ("networking.k8s.io", "v1"), ("storage.k8s.io", "v1")]
 
 
 def test_core_group_lists_only_core_types():
@@ -24,9 +24,11 @@ def test_core_group_lists_only_core_types():
 def test_networking_group_is_discoverable():
     groups = api_group_list()["groups"]
     version = {"groupVersion": "networking.k8s.io/v1", "version": "v1"}
-    assert groups == [
-        {"name": "networking.k8s.io", "versions": [version], "preferredVersion": version}
-    ]
+    assert groups[0] == {
+        "name": "networking.k8s.io",
+        "versions": [version],
+        "preferredVersion": version,
+    }
     assert api_group("networking.k8s.io") == {
         "kind": "APIGroup",
         "apiVersion": "v1",
@@ -47,6 +49,25 @@ def test_networking_group_is_discoverable():
         "update",
         "watch",
     ]
+
+
+def test_storage_classes_are_discoverable_cluster_wide_as_sc():
+    groups = {group["name"]: group for group in api_group_list()["groups"]}
+    version = {"groupVersion": "storage.k8s.io/v1", "version": "v1"}
+    assert groups["storage.k8s.io"]["preferredVersion"] == version
+    assert api_group("storage.k8s.io")["versions"] == [version]
+    resources = api_resource_list("storage.k8s.io", "v1")
+    assert resources["groupVersion"] == "storage.k8s.io/v1"
+    [entry] = resources["resources"]
+    assert (entry["name"], entry["kind"], entry["namespaced"]) == (
+        "storageclasses",
+        "StorageClass",
+        False,
+    )
+    assert entry["shortNames"] == ["sc"]
+    assert {"get", "list", "watch", "create"} <= set(entry["verbs"])
+    core = {entry["name"] for entry in api_resource_list()["resources"]}
+    assert "storageclasses" not in core
 
 
 def test_unknown_groups_and_versions_have_no_documents():

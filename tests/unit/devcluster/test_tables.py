@@ -131,3 +131,31 @@ def test_network_policies_show_their_pod_selector():
         ["grading", "coursehub.io/component=grading"],
         ["expr", "tier in (a,b)"],
     ]
+
+
+def test_storage_classes_print_as_kubectl_prints_them_default_marked():
+    default = {
+        "metadata": {
+            "name": "standard",
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            "creationTimestamp": "2025-01-10T11:00:00Z",
+        },
+        "provisioner": "coursehub.dev/folder",
+        "reclaimPolicy": "Delete",
+        "volumeBindingMode": "Immediate",
+        "allowVolumeExpansion": False,
+    }
+    other = {"metadata": {"name": "fast"}, "provisioner": "ebs.csi.aws.com"}
+    table = to_table("storageclasses", [default, other], "7")
+    names = [column["name"] for column in table["columnDefinitions"]]
+    assert names == [
+        "Name",
+        "Provisioner",
+        "ReclaimPolicy",
+        "VolumeBindingMode",
+        "AllowVolumeExpansion",
+        "Age",
+    ]
+    first, second = (row["cells"] for row in table["rows"])
+    assert first[:5] == ["standard (default)", "coursehub.dev/folder", "Delete", "Immediate", False]
+    assert second[:5] == ["fast", "ebs.csi.aws.com", "Delete", "Immediate", False]
