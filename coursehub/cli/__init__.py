@@ -17,6 +17,7 @@ from coursehub.cli import (
     course,
     dev,
     devcluster,
+    formgrader,
     gpu,
     grades,
     roster,
@@ -25,7 +26,7 @@ from coursehub.cli import (
 )
 
 # In the order ``coursehub --help`` lists them.
-COMMANDS = (course, devcluster, dev, service, assignment, grades, usage, gpu, roster)
+COMMANDS = (course, devcluster, dev, service, formgrader, assignment, grades, usage, gpu, roster)
 
 
 def build_parser() -> argparse.ArgumentParser:
