@@ -21,6 +21,7 @@ SERVER_CONFIG_FILE = CONFIG_DIR / "jupyter_server_config.py"
 COURSE_VARIABLE = "COURSEHUB_FORMGRADER_COURSE"
 # A kernel name nothing provides: nbgrader's Execute preprocessor, if reached, starts nothing.
 NO_KERNEL = "coursehub-runs-no-kernel-here"
+HUB_AUTH_CACHE_SECONDS = 10
 
 GUARD_EXTENSION = f"{PACKAGE}.extension"
 FORMGRADER_EXTENSION = "nbgrader.server_extensions.formgrader"
@@ -78,6 +79,10 @@ def server_config() -> dict:
         "Execute": {"kernel_name": NO_KERNEL},
         # Nothing a student signed elsewhere is trusted here, and nothing is remembered.
         "NotebookNotary": {"db_file": ":memory:"},
+        # Who a token belongs to and what it may do is asked of the hub again after 10 s
+        # (JupyterHub's default: 300 s), so staff removed from the course lose the
+        # formgrader within seconds of the service's group change, without a restart.
+        "HubOAuth": {"cache_max_age": HUB_AUTH_CACHE_SECONDS},
     }
 
 

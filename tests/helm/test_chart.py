@@ -550,7 +550,13 @@ def test_notes_state_when_course_staff_roles_take_effect(chart):
         "coursehub/templates/NOTES.txt"
     ]
     assert 'registered with the\nhub as "coursehub"' in notes
-    assert "A NEW course's staff role exists only after a hub restart" in notes
+    assert "A NEW course's staff role, and its formgrader's hub service, exist only after" in notes
+    assert "grader-ai-101: /services/grader-ai-101/formgrader (port 9000)" in notes
+    no_graders = chart.render(
+        merge(OFFLINE, {"formgrader": {"enabled": False}}), name="coursehub", namespace=NAMESPACE
+    )["coursehub/templates/NOTES.txt"]
+    assert "Formgraders are off (formgrader.enabled: false)" in no_graders
+    assert "grader-ai-101" not in no_graders
     assert "checksum/catalog" in notes
     assert "SQLite" in notes
     assert (

@@ -12,7 +12,8 @@ addresses replaced by this machine's, its token from the chart's Secret) start
   403, and so does a token without a user.
 - ta1, added to ai-101's staff in its course file while the hub runs, reaches it at once
   after the coursehub service has put them in the course's staff group: the staff role is
-  held by that group, so no hub restart is needed (the hub process is the same one).
+  held by that group, so no hub restart is needed (the hub process is the same one). Taken
+  off again, ta1 is refused once the formgrader's short cache of the hub's answer expires.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
 
 from coursehub.dev import Platform, PlatformConfig
 from coursehub.dev.processes import free_port, http_status
+from coursehub.formgrader.config import HUB_AUTH_CACHE_SECONDS
 
 pytestmark = pytest.mark.integration
 
@@ -245,5 +247,22 @@ async def test_staff_added_while_the_hub_runs_reach_it_without_a_restart(
         "GET", "/formgrader/api/assignments"
     )
     assert status == 403
+    assert platform.parts["hub"].process.pid == hub_pid
+
+    # Taken off the course file again: out of the staff group, and out of the formgrader
+    # once its cache of the hub's answer (HUB_AUTH_CACHE_SECONDS) has expired.
+    ai101["staff"]["tas"] = []
+    write_courses(courses, ai101, ml201)
+    deadline = time.monotonic() + 60 + HUB_AUTH_CACHE_SECONDS
+    while True:
+        status, _, _ = await page(session, platform, token).request(
+            "GET", "/formgrader/api/assignments"
+        )
+        if status == 403:
+            break
+        assert status == 200 and time.monotonic() < deadline, status
+        await asyncio.sleep(1)
+    status, model = await hub.request("GET", f"/groups/{group}", platform.admin_token)
+    assert "ta1" not in model["users"]
     assert platform.parts["hub"].process.pid == hub_pid
     platform.check_running()
