@@ -391,6 +391,22 @@ def test_the_hub_registers_each_formgrader_with_its_token_and_only_staff_reach_i
     assert roles["coursehub-graders"]["services"] == ["grader-ai-101", "grader-ml-201"]
 
 
+def test_z2jh_lets_the_service_pod_call_the_hubs_api(default_objects):
+    """The formgraders check tokens with the hub (and the service keeps its groups there):
+    z2jh's hub NetworkPolicy must admit the service's pod."""
+    policy = one(default_objects, "NetworkPolicy", "hub")
+    labels = one(default_objects, "Deployment", "coursehub-service")["spec"]["template"][
+        "metadata"
+    ]["labels"]
+    admitted = [
+        peer["podSelector"]["matchLabels"]
+        for rule in policy["spec"]["ingress"]
+        for peer in rule.get("from", [])
+        if "podSelector" in peer and "namespaceSelector" not in peer
+    ]
+    assert any(selector.items() <= labels.items() for selector in admitted), admitted
+
+
 def test_only_the_hub_and_the_proxy_reach_the_formgraders_ports(default_objects):
     policy = one(default_objects, "NetworkPolicy", "coursehub-service")
     service_rule, grader_rule = policy["spec"]["ingress"]
