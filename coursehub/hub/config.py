@@ -18,8 +18,9 @@ updated with coursehub's keys. What the pod runs and where its home lives (``cmd
 
 Side effects beyond setting ``c`` are the dev mode's and live in ``prepare_dev_state``
 (folders, formgraders' workspaces and ports, demo passwords). In production, configure only
-loads the catalog and starts polling it (the hub follows edits without a restart) and, for
-OIDC without explicit endpoints, reads the provider's discovery document.
+loads the catalog and starts polling it (the hub follows edits without a restart), reads the
+chart's formgrader registry (``COURSEHUB_FORMGRADERS_DIR``) and, for OIDC without explicit
+endpoints, reads the provider's discovery document.
 
 Callers may rely on: ``configure`` returns the ``CatalogSync`` it created (tests use it),
 raises ``SettingsError`` for bad environment variables and lets catalog load errors of

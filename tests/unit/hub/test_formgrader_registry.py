@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from traitlets.config import Config
 
+from coursehub.hub.config import configured_services
 from coursehub.hub.formgrader_registry import RegistryError, parse_registry, read_registry
+from coursehub.hub.settings import HubSettings, SettingsError
 
 
 def write(folder, listing: dict | str, tokens: dict[str, str]) -> None:
@@ -59,3 +62,21 @@ def test_problems_name_the_file_and_field(tmp_path, listing, tokens, named):
 def test_a_course_id_with_a_trailing_newline_is_refused(tmp_path):
     with pytest.raises(RegistryError, match="not a course id"):
         parse_registry(tmp_path, json.dumps({"ai-101\n": {"url": "http://x:1"}}), {"ai-101\n": "t"})
+
+
+def test_a_broken_registry_stops_the_hub_naming_the_setting_and_the_file(tmp_path, catalog):
+    write(tmp_path / "mounted", {"ai-101": {"url": "http://x:1"}}, {})
+    settings = HubSettings.from_environ(
+        {
+            "COURSEHUB_MODE": "production",
+            "CONFIGPROXY_AUTH_TOKEN": "t",
+            "COURSEHUB_COURSES_DIR": str(tmp_path / "courses"),
+            "COURSEHUB_STATE_DIR": str(tmp_path / "state"),
+            "COURSEHUB_FORMGRADERS_DIR": str(tmp_path / "mounted"),
+        }
+    )
+    with pytest.raises(SettingsError) as refused:
+        configured_services(Config(), settings, catalog, None)
+    message = str(refused.value)
+    assert f"COURSEHUB_FORMGRADERS_DIR={tmp_path / 'mounted'}" in message
+    assert "ai-101.token: missing or empty" in message
