@@ -521,6 +521,14 @@ VARIABLES: tuple[Variable, ...] = (
         production_only="the hub runs the service itself",
     ),
     Variable(
+        "COURSEHUB_FORMGRADERS_DIR",
+        HUB,
+        PATH,
+        "the courses' formgraders the coursehub service's pod runs: the chart's formgrader "
+        "Secret, mounted (`formgraders.json` and a `<course>.token` per course)",
+        Unset("production: no formgraders; dev: the hub runs them itself"),
+    ),
+    Variable(
         "KUBECONFIG",
         HUB,
         PATH,

@@ -18,6 +18,7 @@ from coursehub.cli import (
     dev,
     devcluster,
     doctor,
+    formgrader,
     gpu,
     grades,
     roster,
@@ -26,7 +27,19 @@ from coursehub.cli import (
 )
 
 # In the order ``coursehub --help`` lists them.
-COMMANDS = (course, devcluster, dev, service, assignment, grades, usage, gpu, roster, doctor)
+COMMANDS = (
+    course,
+    devcluster,
+    dev,
+    service,
+    formgrader,
+    assignment,
+    grades,
+    usage,
+    gpu,
+    roster,
+    doctor,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,7 +43,7 @@ from coursehub.grading.settings import GradingSettings
 from coursehub.hub.auth import read_passwords
 from coursehub.hub.objects import shared_data_claims
 from coursehub.hub.settings import HubSettings, SettingsError
-from coursehub.service.workspace import Workspace
+from coursehub.service.workspace import prepare_course_workspaces
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HUB_CONFIG_SHIM = (
@@ -324,15 +324,17 @@ class Platform:
 def prepare_grader_workspaces(hub_env: dict[str, str]) -> None:
     """The course folders the hub's formgraders (``grader-<course>``, managed services that
     run in them) need before the hub starts them, laid out as the coursehub service keeps
-    them. Settings the hub cannot use are left for the hub to report."""
+    them (``prepare_course_workspaces``, which the chart's init container runs too).
+    Settings the hub cannot use are left for the hub to report."""
     try:
         settings = HubSettings.from_environ(hub_env)
     except SettingsError:
         return
     if not settings.is_dev:
-        return  # formgraders run only in dev (coursehub.hub.services.grader_services)
-    service_db = settings.service_db_url or "sqlite://"
-    for course_id in load_catalog(settings.courses_dir).courses:
-        Workspace(settings.service_data_dir, course_id, service_db).prepare(
-            settings.courses_dir / course_id / "source"
-        )
+        return  # the hub runs formgraders only in dev (coursehub.hub.services.grader_services)
+    prepare_course_workspaces(
+        settings.service_data_dir,
+        settings.courses_dir,
+        settings.service_db_url or "sqlite://",
+        load_catalog(settings.courses_dir).courses,
+    )

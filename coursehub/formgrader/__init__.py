@@ -1,7 +1,8 @@
 """A course's formgrader (``grader-<course>``): nbgrader's formgrader that shows and grades,
 and runs no code.
 
-- ``config``: the formgrader's Jupyter server config as data, its command and environment.
+- ``config``: the formgrader's Jupyter server config as data, its command and environment,
+  and ``launch``: how ``coursehub formgrader serve`` starts it, in dev and in the chart.
 - ``extension``: coursehub's Jupyter server extension in the formgrader: refuses Autograde
   with a sentence, paths that climb out of a folder, nbconvert, and serves students' files
   with a sandboxing Content-Security-Policy; checks at start that the config took effect.

@@ -1,7 +1,10 @@
 """A course's formgrader server, as data: its Jupyter config, command and environment.
 
-The hub runs ``command()`` with ``environment()`` as the managed service ``grader-<course>``
-(``coursehub.hub.services.grader_services``), in the course's nbgrader folder. ``--config``
+``launch()`` is how a formgrader starts, in dev and in production alike: ``coursehub
+formgrader serve <course>`` (``coursehub.cli.formgrader``) runs ``command()`` with
+``environment()`` in the course's nbgrader folder. The dev hub runs that command as the
+managed service ``grader-<course>`` (``coursehub.hub.services.grader_services``); the Helm
+chart runs it as a container of the coursehub service's pod. ``--config``
 names ``jupyter_config/jupyter_server_config.py``, which loads ``server_config()``; a config
 file that fails to load stops the server (``TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR``),
 and coursehub's extension checks at start that the config took effect.
@@ -9,6 +12,7 @@ and coursehub's extension checks at start that the config took effect.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE = "coursehub.formgrader"
@@ -17,6 +21,7 @@ SERVER_CONFIG_FILE = CONFIG_DIR / "jupyter_server_config.py"
 COURSE_VARIABLE = "COURSEHUB_FORMGRADER_COURSE"
 # A kernel name nothing provides: nbgrader's Execute preprocessor, if reached, starts nothing.
 NO_KERNEL = "coursehub-runs-no-kernel-here"
+HUB_AUTH_CACHE_SECONDS = 10
 
 GUARD_EXTENSION = f"{PACKAGE}.extension"
 FORMGRADER_EXTENSION = "nbgrader.server_extensions.formgrader"
@@ -74,6 +79,10 @@ def server_config() -> dict:
         "Execute": {"kernel_name": NO_KERNEL},
         # Nothing a student signed elsewhere is trusted here, and nothing is remembered.
         "NotebookNotary": {"db_file": ":memory:"},
+        # Who a token belongs to and what it may do is asked of the hub again after 10 s
+        # (JupyterHub's default: 300 s), so staff removed from the course lose the
+        # formgrader within seconds of the service's group change, without a restart.
+        "HubOAuth": {"cache_max_age": HUB_AUTH_CACHE_SECONDS},
     }
 
 
@@ -99,3 +108,43 @@ def environment(course_id: str, own_folder: Path) -> dict[str, str]:
         "JUPYTERLAB_WORKSPACES_DIR": str(own_folder / "workspaces"),
         "TRAITLETS_APPLICATION_RAISE_CONFIG_FILE_ERROR": "1",
     }
+
+
+# The file the coursehub service writes into a prepared course folder.
+WORKSPACE_CONFIG = "nbgrader_config.py"
+
+
+class LaunchError(ValueError):
+    """A formgrader cannot start where it was asked to; the message names the folder."""
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What ``coursehub formgrader serve`` executes: ``argv`` in ``cwd``, with ``environment``
+    added to its own."""
+
+    argv: list[str]
+    cwd: Path
+    environment: dict[str, str]
+
+
+def launch(course_id: str, workspace: Path, jupyter_dir: Path, allow_root: bool) -> Launch:
+    """The formgrader of ``course_id`` in its course folder ``workspace`` (which the coursehub
+    service prepared: ``coursehub.service.workspace.prepare_course_workspaces``), Jupyter's
+    own files in ``jupyter_dir``. Pure; ``LaunchError`` for an unprepared folder is the
+    caller's to raise with ``check_workspace``."""
+    return Launch(
+        argv=command(allow_root),
+        cwd=Path(workspace),
+        environment=environment(course_id, Path(jupyter_dir)),
+    )
+
+
+def check_workspace(workspace: Path) -> None:
+    """Raise ``LaunchError`` unless ``workspace`` is a prepared course folder."""
+    if not (Path(workspace) / WORKSPACE_CONFIG).is_file():
+        raise LaunchError(
+            f"{workspace}: not a prepared course folder (no {WORKSPACE_CONFIG}); the coursehub "
+            "service prepares it: run `coursehub formgrader prepare` with the service's "
+            "settings first (the chart's prepare-workspaces init container does)"
+        )

@@ -18,8 +18,9 @@ updated with coursehub's keys. What the pod runs and where its home lives (``cmd
 
 Side effects beyond setting ``c`` are the dev mode's and live in ``prepare_dev_state``
 (folders, formgraders' workspaces and ports, demo passwords). In production, configure only
-loads the catalog and starts polling it (the hub follows edits without a restart) and, for
-OIDC without explicit endpoints, reads the provider's discovery document.
+loads the catalog and starts polling it (the hub follows edits without a restart), reads the
+chart's formgrader registry (``COURSEHUB_FORMGRADERS_DIR``) and, for OIDC without explicit
+endpoints, reads the provider's discovery document.
 
 Callers may rely on: ``configure`` returns the ``CatalogSync`` it created (tests use it),
 raises ``SettingsError`` for bad environment variables and lets catalog load errors of
@@ -48,6 +49,7 @@ from coursehub.hub.auth import (
     ensure_passwords,
 )
 from coursehub.hub.auth_settings import LTISettings, OIDCSettings
+from coursehub.hub.formgrader_registry import RegistryError, read_registry
 from coursehub.hub.lti import CourseLTIAuthenticator
 from coursehub.hub.oidc import CourseOIDCAuthenticator
 from coursehub.hub.roles import build_roles
@@ -243,14 +245,28 @@ def configured_services(
     c, settings: HubSettings, catalog, dev_state: DevState | None
 ) -> list[dict]:
     """The configured services followed by coursehub's whose name is free: the coursehub
-    service (managed in dev; the external one with its token in production), the dev
-    formgraders and the dev admin token's service."""
+    service (managed in dev; the external one with its token in production), the
+    formgraders (the chart's, from ``COURSEHUB_FORMGRADERS_DIR``; else in dev the hub's
+    own) and the dev admin token's service."""
     ours = [service for service in (coursehub_service(settings),) if service is not None]
-    if dev_state is not None:
+    if settings.formgraders_dir is not None:
+        ours += grader_services(settings, catalog, {}, formgrader_registry(settings))
+    elif dev_state is not None:
         ours += grader_services(settings, catalog, dev_state.grader_ports)
     if settings.admin_token:
         ours.append({"name": DEV_ADMIN_SERVICE, "api_token": settings.admin_token})
     return extend_by_name(existing(c.JupyterHub, "services", []), ours, "service", LOG)
+
+
+def formgrader_registry(settings: HubSettings) -> dict[str, tuple[str, str]]:
+    """The chart's formgraders (``coursehub.hub.formgrader_registry``); a malformed registry
+    stops the hub with the file and field named."""
+    try:
+        return read_registry(settings.formgraders_dir)
+    except (RegistryError, OSError) as error:
+        raise SettingsError(
+            f"COURSEHUB_FORMGRADERS_DIR={settings.formgraders_dir}: {error}"
+        ) from None
 
 
 def hub_service_client(settings: HubSettings) -> HubServiceClient:

@@ -18,8 +18,9 @@ calls them.
   own page (``/services/grader-<course>/formgrader``): JupyterHub ≥ 4.1 forbids framing
   single-user servers (``frame-ancestors 'none'``, nbgrader #1870), and loosening that would
   let any student's server frame the formgrader, so coursehub keeps the header and avoids
-  the iframe instead. Dev only for now: in production the formgrader needs the service's
-  data volume and is not part of the chart yet.
+  the iframe instead. Dev: a managed service the hub starts; production: a container of
+  the coursehub service's pod (its course folder is on the service's volume), registered
+  from the chart's formgrader Secret (docs/deploy.md, "The formgraders").
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import sys
 from pathlib import Path
 
 from coursehub.catalog import Catalog
-from coursehub.formgrader import config as formgrader
 from coursehub.hub.settings import HubSettings
 from coursehub.names import (
     GRADER_SERVICE_PREFIX,
@@ -182,11 +182,53 @@ def grading_environment(settings: HubSettings) -> dict[str, str]:
     return environment
 
 
-def grader_services(settings: HubSettings, catalog: Catalog, ports: dict[str, int]) -> list[dict]:
-    """One formgrader per course (dev), listening on ``ports[course id]``: nbgrader's
-    formgrader with coursehub's server config (``coursehub.formgrader``: no kernels, no
-    terminals, no Autograde, reach limited to the course's sources and releases), Jupyter's
-    own files in ``<state>/formgraders/<course>/``."""
+def grader_entry(course_id: str, url: str) -> dict:
+    """What every ``grader-<course>`` entry holds, managed (dev) or external (production):
+    listed in the Services menu under its course, signed in without a confirmation page."""
+    return {
+        "name": grader_service_name(course_id),
+        "display": True,
+        "info": {"course": course_id, "kind": "formgrader"},
+        "url": url,
+        "oauth_no_confirm": True,
+    }
+
+
+def formgrader_serve_command(course_id: str, workspace: Path, jupyter_dir: Path) -> list[str]:
+    """``coursehub formgrader serve``: how a formgrader starts in dev and in the chart's
+    containers (``coursehub.cli.formgrader``; the chart writes the same arguments)."""
+    return [
+        "coursehub",
+        "formgrader",
+        "serve",
+        course_id,
+        f"--workspace={workspace}",
+        f"--jupyter-dir={jupyter_dir}",
+    ]
+
+
+def grader_services(
+    settings: HubSettings,
+    catalog: Catalog,
+    ports: dict[str, int],
+    registry: dict[str, tuple[str, str]] | None = None,
+) -> list[dict]:
+    """One formgrader per course.
+
+    Dev: managed services listening on ``ports[course id]``, started with
+    ``coursehub formgrader serve`` in the course's folder (``coursehub.formgrader``: no
+    kernels, no terminals, no Autograde, reach limited to the course's sources and
+    releases), Jupyter's own files in ``<state>/formgraders/<course>/``.
+
+    Production: external services from ``registry`` (course id -> (url, API token), what
+    the chart's formgrader Secret says: ``coursehub.hub.formgrader_registry``), for the
+    courses of the catalog; the chart runs them in the coursehub service's pod."""
+    if registry is not None:
+        return [
+            {**grader_entry(course_id, url), "api_token": token}
+            for course_id, (url, token) in sorted(registry.items())
+            if course_id in catalog.courses
+        ]
     if not settings.is_dev:
         return []
     services = []
@@ -194,19 +236,14 @@ def grader_services(settings: HubSettings, catalog: Catalog, ports: dict[str, in
     for course_id in sorted(catalog.courses):
         folder = settings.service_data_dir / "workspaces" / course_id
         own_folder = settings.state_dir / "formgraders" / course_id
+        serve = formgrader_serve_command(course_id, folder, own_folder)
         services.append(
             {
-                "name": grader_service_name(course_id),
-                "display": True,
-                "info": {"course": course_id, "kind": "formgrader"},
-                "url": f"http://{host}:{ports[course_id]}",
-                "command": [*DIE_WITH_HUB, *formgrader.command(allow_root=os.geteuid() == 0)],
-                "cwd": str(folder),
-                "oauth_no_confirm": True,
+                **grader_entry(course_id, f"http://{host}:{ports[course_id]}"),
+                "command": [*DIE_WITH_HUB, sys.executable, "-m", *serve],
                 "environment": {
                     "COURSEHUB_SERVICE_URL": service_api_url(settings),
                     "PYTHONUNBUFFERED": "1",
-                    **formgrader.environment(course_id, own_folder),
                 },
             }
         )

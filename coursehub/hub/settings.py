@@ -48,6 +48,9 @@ class HubSettings:
     service_data_dir: Path | None = None
     service_db_url: str | None = field(default=None, repr=False)
     service_api_token: str | None = field(default=None, repr=False)
+    # The chart's formgrader Secret (coursehub.hub.formgrader_registry); in dev it replaces
+    # the formgraders the hub runs (tests run the chart's command against a dev hub).
+    formgraders_dir: Path | None = None
     # Dev: the service's own settings (upload limits, GPU enforcement, the tests' clock),
     # handed on to the managed service.
     service_limits: tuple[tuple[str, str], ...] = ()
@@ -110,6 +113,7 @@ class HubSettings:
             # Production without a token: the hub runs without assignments (the chart's
             # service.enabled=false); the hub logs that.
             service_api_token=env("COURSEHUB_SERVICE_API_TOKEN"),
+            formgraders_dir=env("COURSEHUB_FORMGRADERS_DIR"),
             service_limits=tuple(
                 sorted((k, v) for k, v in environ.items() if k.startswith(SERVICE_PASSTHROUGH))
             ),

@@ -65,6 +65,21 @@ class CommandResult:
     output: str
 
 
+def prepare_course_workspaces(
+    data_dir: Path, courses_dir: Path, service_db_url: str, course_ids
+) -> dict[str, Workspace]:
+    """Lay out each course's folder (``Workspace.prepare``, seeded from the catalog's
+    ``<courses_dir>/<id>/source/``) before anything runs in it: the one preparation
+    ``coursehub dev`` does before its hub starts the formgraders and the chart's
+    ``prepare-workspaces`` init container does before the service's pod starts them."""
+    workspaces = {}
+    for course_id in sorted(course_ids):
+        workspace = Workspace(data_dir, course_id, service_db_url)
+        workspace.prepare(Path(courses_dir) / course_id / "source")
+        workspaces[course_id] = workspace
+    return workspaces
+
+
 class Workspace:
     def __init__(self, data_dir: Path, course_id: str, service_db_url: str):
         self.course_id = course_id

@@ -147,6 +147,7 @@ def test_everything_values_render_every_template(chart, everything_objects):
     kinds = {o["kind"] for o in everything_objects}
     assert kinds == {
         "ConfigMap",
+        "Secret",
         "PersistentVolumeClaim",
         "PriorityClass",
         "Role",
@@ -479,7 +480,10 @@ def test_a_default_install_runs_the_service_on_sqlite_in_its_own_store(chart, de
     assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert one(default_objects, "Service", "coursehub-service")["spec"]["ports"][0]["port"] == 8090
     assert one(default_objects, "ServiceAccount", "coursehub-service")
-    assert find(default_objects, "Secret") == []  # the token is z2jh's (`hub` Secret)
+    # The service's token is z2jh's (`hub` Secret); the chart's one Secret is the formgraders'.
+    assert [s["metadata"]["name"] for s in find(default_objects, "Secret")] == [
+        "coursehub-formgraders"
+    ]
     hub = chart.merge_values({})["jupyterhub"]["hub"]
     assert hub["services"]["coursehub"]["url"] == "http://coursehub-service:8090"
     assert "apiToken" not in hub["services"]["coursehub"]
@@ -488,7 +492,7 @@ def test_a_default_install_runs_the_service_on_sqlite_in_its_own_store(chart, de
 
 def test_sqlite_with_two_replicas_is_refused(chart):
     with pytest.raises(helm.HelmRenderError) as refused:
-        render(chart, {"service": {"replicas": 2}})
+        render(chart, {"service": {"replicas": 2}, "formgrader": {"enabled": False}})
     assert "service.replicas is 2 but service.db.url is empty" in str(refused.value)
 
 
@@ -546,7 +550,13 @@ def test_notes_state_when_course_staff_roles_take_effect(chart):
         "coursehub/templates/NOTES.txt"
     ]
     assert 'registered with the\nhub as "coursehub"' in notes
-    assert "A NEW course's staff role exists only after a hub restart" in notes
+    assert "A NEW course's staff role, and its formgrader's hub service, exist only after" in notes
+    assert "grader-ai-101: /services/grader-ai-101/formgrader (port 9000)" in notes
+    no_graders = chart.render(
+        merge(OFFLINE, {"formgrader": {"enabled": False}}), name="coursehub", namespace=NAMESPACE
+    )["coursehub/templates/NOTES.txt"]
+    assert "Formgraders are off (formgrader.enabled: false)" in no_graders
+    assert "grader-ai-101" not in no_graders
     assert "checksum/catalog" in notes
     assert "SQLite" in notes
     assert (
@@ -559,7 +569,10 @@ def test_notes_state_when_course_staff_roles_take_effect(chart):
 
 
 def test_service_gets_its_db_password_from_the_named_secret(everything_objects):
-    assert find(everything_objects, "Secret") == []  # the chart makes none
+    # The chart makes no Secret but the formgraders' (tokens it generates, no password).
+    assert [s["metadata"]["name"] for s in find(everything_objects, "Secret")] == [
+        "everything-formgraders"
+    ]
     env = _service_env(everything_objects)
     assert env["COURSEHUB_SERVICE_DB_URL"] == {
         "name": "COURSEHUB_SERVICE_DB_URL",
@@ -587,7 +600,7 @@ def test_service_takes_the_whole_db_url_from_the_secret(chart):
         },
     )
     objects = render(chart, values)
-    assert find(objects, "Secret") == []
+    assert [s["metadata"]["name"] for s in find(objects, "Secret")] == ["everything-formgraders"]
     assert [c["metadata"]["name"] for c in find(objects, "PersistentVolumeClaim")] == [
         "ai-101-datasets"
     ]
@@ -665,7 +678,7 @@ def test_only_the_services_clients_reach_it_and_only_it_reaches_its_database(
     everything_objects,
 ):
     policy = one(everything_objects, "NetworkPolicy", "everything-service")
-    (rule,) = policy["spec"]["ingress"]
+    rule, _formgraders = policy["spec"]["ingress"]  # the formgraders': test_chart_formgrader
     assert rule["ports"] == [{"protocol": "TCP", "port": 9000}]
     clients = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
     assert {"app": "jupyterhub", "component": "singleuser-server"} in clients

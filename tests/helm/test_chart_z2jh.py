@@ -34,12 +34,14 @@ from test_chart import (
     NAMESPACE,
     REPO_ROOT,
     everything_values,
+    find,
     manifests,
     merge,
     one,
 )
 from traitlets.config import Config
 
+from coursehub.hub.services import formgrader_serve_command
 from coursehub.names import SERVICE_NAME
 
 # Beside the repository (a worktree or CI's clone), as the shared folder is laid out.
@@ -182,11 +184,13 @@ def hub_config_from_rendered(objects: list[dict], tmp_path: Path, monkeypatch) -
     monkeypatch.setitem(sys.modules, "z2jh", z2jh)
     monkeypatch.setattr(sys, "path", list(sys.path))  # it prepends its own folder
 
-    container = one(objects, "Deployment", "hub")["spec"]["template"]["spec"]["containers"][0]
+    pod = one(objects, "Deployment", "hub")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    mounted = mounted_chart_secrets(objects, pod, container, tmp_path / "mounts")
     for variable in container["env"]:
         source = variable.get("valueFrom", {})
         if "value" in variable:
-            value = variable["value"]
+            value = mounted.get(variable["value"], variable["value"])
         elif "fieldRef" in source:
             value = NAMESPACE
         elif source.get("secretKeyRef", {}).get("name") == "hub":
@@ -209,6 +213,29 @@ def hub_config_from_rendered(objects: list[dict], tmp_path: Path, monkeypatch) -
         {"get_config": lambda: c, "__file__": str(path)},
     )
     return c
+
+
+def mounted_chart_secrets(objects, pod: dict, container: dict, root: Path) -> dict[str, str]:
+    """The hub's mounts of Secrets this release renders (the formgraders'), written as the
+    kubelet would into ``root``: mount path -> local folder. An optional Secret that was not
+    rendered is an empty folder, as Kubernetes mounts it."""
+    secrets = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Secret"}
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mounted = {}
+    for mount in container.get("volumeMounts", []):
+        source = volumes[mount["name"]].get("secret")
+        if source is None or source["secretName"] == "hub":
+            continue
+        folder = root / mount["name"]
+        folder.mkdir(parents=True)
+        rendered = secrets.get(source["secretName"])
+        if rendered is None:
+            assert source.get("optional"), f"hub mounts Secret {source['secretName']}: not rendered"
+        else:
+            for key, content in secret_data(rendered).items():
+                (folder / key).write_text(content)
+        mounted[mount["mountPath"]] = str(folder)
+    return mounted
 
 
 @pytest.fixture(scope="module")
@@ -320,3 +347,162 @@ def test_the_documented_prometheus_token_is_generated_and_may_read_metrics(
     assert roles["prometheus"]["services"] == ["prometheus"]
     pod = one(objects, "Deployment", "coursehub-service")["spec"]["template"]["metadata"]
     assert pod["annotations"]["prometheus.io/path"] == "/services/coursehub/api/metrics"
+
+
+# --- the courses' formgraders ---------------------------------------------------------------
+
+GRADERS = {"ai-101": 9000, "ml-201": 9001}
+
+
+def containers_of(objects: list[dict], deployment: str) -> dict[str, dict]:
+    pod = one(objects, "Deployment", deployment)["spec"]["template"]["spec"]
+    return {c["name"]: c for c in pod["containers"]}
+
+
+def test_each_course_gets_a_formgrader_container_and_port_beside_the_service(default_objects):
+    pod = one(default_objects, "Deployment", "coursehub-service")["spec"]["template"]["spec"]
+    containers = containers_of(default_objects, "coursehub-service")
+    assert list(containers) == ["service", "grader-ai-101", "grader-ml-201"]
+    service_ports = {
+        p["name"]: p for p in one(default_objects, "Service", "coursehub-service")["spec"]["ports"]
+    }
+    for course, port in GRADERS.items():
+        grader = containers[f"grader-{course}"]
+        # The command `coursehub dev` runs (coursehub.hub.services.formgrader_serve_command).
+        assert grader["command"] == formgrader_serve_command(
+            course, Path(f"/srv/coursehub/workspaces/{course}"), Path("/tmp/formgrader")
+        )
+        (container_port,) = grader["ports"]
+        assert container_port["containerPort"] == port
+        assert service_ports[container_port["name"]]["port"] == port
+        assert service_ports[container_port["name"]]["targetPort"] == container_port["name"]
+        env = {e["name"]: e for e in grader["env"]}
+        assert env["JUPYTERHUB_SERVICE_NAME"]["value"] == f"grader-{course}"
+        assert env["JUPYTERHUB_SERVICE_PREFIX"]["value"] == f"/services/grader-{course}/"
+        assert env["JUPYTERHUB_SERVICE_URL"]["value"] == f"http://0.0.0.0:{port}"
+        assert env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+            "name": "coursehub-formgraders",
+            "key": f"{course}.token",
+        }
+        # Its own course's folder of the store, and nothing else of it.
+        (store,) = [m for m in grader["volumeMounts"] if m["name"] == "store"]
+        assert store == {
+            "name": "store",
+            "mountPath": f"/srv/coursehub/workspaces/{course}",
+            "subPath": f"workspaces/{course}",
+        }
+        assert grader["securityContext"]["readOnlyRootFilesystem"] is True
+    # The courses' folders are laid out before the formgraders start, as dev does.
+    init = {c["name"]: c for c in pod["initContainers"]}
+    assert init["prepare-workspaces"]["command"] == ["coursehub", "formgrader", "prepare"]
+
+
+def test_the_hub_registers_each_formgrader_with_its_token_and_only_staff_reach_it(
+    default_objects, hub_config
+):
+    """z2jh's real hub configuration on the rendered objects, with the formgraders' Secret
+    mounted where the hub reads it."""
+    tokens = secret_data(one(default_objects, "Secret", "coursehub-formgraders"))
+    services = {entry["name"]: entry for entry in hub_config.JupyterHub.services}
+    roles = {role["name"]: role for role in hub_config.JupyterHub.load_roles}
+    for course, port in GRADERS.items():
+        entry = services[f"grader-{course}"]
+        assert entry["url"] == f"http://coursehub-service:{port}"
+        assert len(entry["api_token"]) >= 32 and entry["api_token"] == tokens[f"{course}.token"]
+        assert entry["oauth_no_confirm"] is True and entry["display"] is True
+        assert "command" not in entry  # external: the service's pod runs it
+        access = f"access:services!service=grader-{course}"
+        holders = [name for name, role in roles.items() if access in role.get("scopes", [])]
+        assert holders == [f"course-{course}-staff"]
+        assert roles[f"course-{course}-staff"]["groups"] == [f"course-{course}-staff"]
+    assert services["grader-ai-101"]["api_token"] != services["grader-ml-201"]["api_token"]
+    assert roles["coursehub-graders"]["services"] == ["grader-ai-101", "grader-ml-201"]
+
+
+def test_z2jh_lets_the_service_pod_call_the_hubs_api(default_objects):
+    """The formgraders check tokens with the hub (and the service keeps its groups there):
+    z2jh's hub NetworkPolicy must admit the service's pod."""
+    policy = one(default_objects, "NetworkPolicy", "hub")
+    labels = one(default_objects, "Deployment", "coursehub-service")["spec"]["template"][
+        "metadata"
+    ]["labels"]
+    admitted = [
+        peer["podSelector"]["matchLabels"]
+        for rule in policy["spec"]["ingress"]
+        for peer in rule.get("from", [])
+        if "podSelector" in peer and "namespaceSelector" not in peer
+    ]
+    assert any(selector.items() <= labels.items() for selector in admitted), admitted
+
+
+def test_only_the_hub_and_the_proxy_reach_the_formgraders_ports(default_objects):
+    policy = one(default_objects, "NetworkPolicy", "coursehub-service")
+    service_rule, grader_rule = policy["spec"]["ingress"]
+    assert grader_rule["ports"] == [{"protocol": "TCP", "port": p} for p in GRADERS.values()]
+    assert [peer["podSelector"]["matchLabels"] for peer in grader_rule["from"]] == [
+        {"app": "jupyterhub", "component": "hub"},
+        {"app": "jupyterhub", "component": "proxy"},
+    ]
+    assert not {p["port"] for p in service_rule["ports"]} & set(GRADERS.values())
+
+
+@pytest.fixture(scope="module")
+def objects_without_formgraders(chart) -> list[dict]:
+    return render_with_z2jh(chart, {"formgrader": {"enabled": False}})
+
+
+def test_the_switch_off_leaves_no_formgrader_anywhere(
+    objects_without_formgraders, tmp_path, monkeypatch
+):
+    objects = objects_without_formgraders
+    pod = one(objects, "Deployment", "coursehub-service")["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == ["service"]
+    assert [c["name"] for c in pod["initContainers"]] == ["unpack-catalog"]
+    assert [p["name"] for p in one(objects, "Service", "coursehub-service")["spec"]["ports"]] == [
+        "http"
+    ]
+    assert find(objects, "Secret", "coursehub-formgraders") == []
+    assert len(one(objects, "NetworkPolicy", "coursehub-service")["spec"]["ingress"]) == 1
+    config = hub_config_from_rendered(objects, tmp_path, monkeypatch)
+    assert not [s for s in config.JupyterHub.services if s["name"].startswith("grader-")]
+    assert "coursehub-graders" not in {role["name"] for role in config.JupyterHub.load_roles}
+
+
+@pytest.mark.parametrize("kube_version", ["1.30.0", kubernetes_validate.latest_version()])
+def test_with_and_without_formgraders_every_object_validates(
+    default_objects, objects_without_formgraders, kube_version
+):
+    for obj in [*default_objects, *objects_without_formgraders]:
+        try:
+            kubernetes_validate.validate(obj, kube_version, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            pytest.fail(f"{obj['kind']} {obj['metadata']['name']}: {error.message}")
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"formgrader": {"enabled": "yes"}}, "/formgrader/enabled"),
+        ({"formgrader": {"basePort": "9000"}}, "/formgrader/basePort"),
+        ({"formgrader": {"basePort": 80}}, "/formgrader/basePort"),
+        ({"formgrader": {"ports": [1]}}, "ports"),
+        ({"formgrader": {"basePort": 8089}}, "formgrader.basePort is 8089"),
+        (
+            {"service": {"replicas": 2, "db": {"url": "postgresql://c@db/c"}}},
+            "service.replicas is 2",
+        ),
+        (
+            {"jupyterhub": {"hub": {"services": {"grader-ai-101": {"url": "http://x"}}}}},
+            "jupyterhub.hub.services.grader-ai-101 is set",
+        ),
+        (
+            {"jupyterhub": {"hub": {"extraEnv": {"COURSEHUB_FORMGRADERS_DIR": "/elsewhere"}}}},
+            'COURSEHUB_FORMGRADERS_DIR is "/elsewhere"',
+        ),
+    ],
+)
+def test_bad_formgrader_values_are_refused_naming_the_key(chart, values, named):
+    # The schema refuses a value of the wrong kind; the checks' template what does not fit.
+    with pytest.raises((helm.HelmValuesError, helm.HelmRenderError)) as refused:
+        render_with_z2jh(chart, values)
+    assert named in str(refused.value)

@@ -130,3 +130,46 @@ prometheus.io/scrape: "true"
 prometheus.io/path: {{ printf "/services/%s/api/metrics" .Values.service.hub.serviceName | quote }}
 prometheus.io/port: {{ .Values.service.port | quote }}
 {{- end }}
+
+{{- /* The courses' formgraders, one per course of the catalog in id order:
+       [{"id", "service": "grader-<id>", "port": formgrader.basePort + i, "portName": "grader-<i>"}].
+       Port names are at most 15 characters, so they number the courses. */}}
+{{- define "coursehub.formgrader.list" -}}
+{{- $ids := list }}
+{{- range (include "coursehub.catalog.courses" . | fromJsonArray) }}
+{{- $ids = append $ids (toString .id) }}
+{{- end }}
+{{- $graders := list }}
+{{- range $index, $id := sortAlpha $ids }}
+{{- $graders = append $graders (dict "id" $id "service" (printf "grader-%s" $id) "port" (add $.Values.formgrader.basePort $index) "portName" (printf "grader-%d" $index)) }}
+{{- end }}
+{{- toJson $graders }}
+{{- end }}
+
+{{- /* The Secret that tells the hub where each formgrader is and holds their API tokens. */}}
+{{- define "coursehub.formgrader.secretName" -}}
+{{- include "coursehub.fullname" . }}-formgraders
+{{- end }}
+
+{{- /* The service's database settings, for every container that opens it (the service, the
+       workspaces' init container, the formgraders reading their gradebook). */}}
+{{- define "coursehub.service.dbEnv" -}}
+{{- if .Values.service.db.url }}
+- name: COURSEHUB_SERVICE_DB_URL
+  value: {{ .Values.service.db.url | quote }}
+{{- else if .Values.service.db.existingSecret }}
+- name: COURSEHUB_SERVICE_DB_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.service.db.existingSecret }}
+      key: url
+{{- end }}
+{{- with .Values.service.db.existingSecret }}
+- name: PGPASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: password
+      optional: true
+{{- end }}
+{{- end }}

@@ -15,6 +15,7 @@ from traitlets.config import Config
 from coursehub.catalog import load_catalog
 from coursehub.catalog.sync import CatalogSync
 from coursehub.dev.platform import prepare_grader_workspaces
+from coursehub.formgrader.config import check_workspace
 from coursehub.hub.auth import ADMIN_USERNAME, DemoAuthenticator
 from coursehub.hub.auth_settings import LTISettings, OIDCSettings
 from coursehub.hub.config import (
@@ -368,6 +369,12 @@ def test_dev_configure_runs_its_formgraders_in_the_workspaces_coursehub_dev_prep
     graders = [s for s in c.JupyterHub.services if s["name"].startswith("grader-")]
     assert names(graders) == ["grader-ai-101", "grader-ml-201"]
     for grader in graders:
-        workspace = Path(grader["cwd"])  # the workspace a managed service starts in
+        # The workspace `coursehub formgrader serve` starts in (it refuses an unprepared one).
+        (workspace,) = [
+            Path(arg.removeprefix("--workspace="))
+            for arg in grader["command"]
+            if arg.startswith("--workspace=")
+        ]
+        check_workspace(workspace)
         assert (workspace / "nbgrader_config.py").is_file(), grader["name"]
     assert sync.current().courses.keys() == {"ai-101", "ml-201"}
