@@ -761,7 +761,7 @@ def test_prometheus_finds_the_services_metrics_by_annotation(default_objects):
     }
     service = one(default_objects, "Service", "coursehub-service")
     pod = one(default_objects, "Deployment")["spec"]["template"]
-    (container,) = pod["spec"]["containers"]
+    (container,) = [c for c in pod["spec"]["containers"] if c["name"] == "service"]
     assert container["ports"][0]["containerPort"] == 8090
     for found in (service["metadata"]["annotations"], pod["metadata"]["annotations"]):
         assert {key: found.get(key) for key in expected} == expected
@@ -779,9 +779,14 @@ def test_metrics_annotations_follow_the_port_and_can_be_left_out(chart, everythi
 def test_only_the_named_scrapers_reach_the_service_besides_its_clients(
     default_objects, everything_objects
 ):
-    (rule,) = one(default_objects, "NetworkPolicy", "coursehub-service")["spec"]["ingress"]
-    assert all(set(peer) == {"podSelector"} for peer in rule["from"])
-    (rule,) = one(everything_objects, "NetworkPolicy", "everything-service")["spec"]["ingress"]
+    # The first rule opens the service's port; the second (the formgraders') never admits
+    # scrapers.
+    rules = one(default_objects, "NetworkPolicy", "coursehub-service")["spec"]["ingress"]
+    assert all(set(peer) == {"podSelector"} for rule in rules for peer in rule["from"])
+    rule, formgraders = one(everything_objects, "NetworkPolicy", "everything-service")["spec"][
+        "ingress"
+    ]
+    assert all(set(peer) == {"podSelector"} for peer in formgraders["from"])
     assert {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
