@@ -45,6 +45,10 @@ def add_parser(subcommands) -> None:
         if name == "status":
             command.add_argument("--json", action="store_true", help="print JSON")
         command.set_defaults(func=run)
+    # Extensions live in their own module (``coursehub.cli.extensions``).
+    from coursehub.cli import extensions
+
+    extensions.add_commands(assignment_commands)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from coursehub.service.clock import make_clock
 from coursehub.service.db import Database
 from coursehub.service.hub_client import HubError, HubREST
 from coursehub.service.hub_sync import HubSync
+from coursehub.service.lms_settings import LMSSettings
 from coursehub.service.memberships import database_overlay_source
 from coursehub.service.models import utcnow
 from coursehub.service.rules import Refusal
@@ -66,6 +67,8 @@ class ServiceContext:
     # Uploaded archives are checked in threads of their own, one upload per user at a time.
     upload_checks: UploadChecks = field(default_factory=UploadChecks)
     jobs: BackgroundJobs = field(default_factory=BackgroundJobs)
+    # Grade passback (``lms_grades``): off unless the tool's key and token URL are set.
+    lms: LMSSettings = field(default_factory=LMSSettings)
     _cluster: object | None = None
 
     @classmethod
@@ -90,6 +93,7 @@ class ServiceContext:
             store=BlobStore(settings.data_dir / "store"),
             catalog_sync=catalog_sync,
             grading=GradingSettings.from_environ(),
+            lms=LMSSettings.from_environ(),
             now=make_clock(settings.clock_offset_file),
             hub_sync=hub_sync,
         )

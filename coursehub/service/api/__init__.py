@@ -8,6 +8,7 @@ context. Handler modules import ``base`` and no other handler module.
 from coursehub.service.api import (
     assignments,
     base,
+    extensions,
     gpu,
     grades,
     identities,
@@ -19,5 +20,17 @@ from coursehub.service.api import (
 )
 
 default_handlers: list[tuple[str, type]] = []
-for module in (base, me, assignments, grades, jobs, identities, rosters, memberships, gpu, usage):
+for module in (
+    base,
+    me,
+    assignments,
+    extensions,
+    grades,
+    jobs,
+    identities,
+    rosters,
+    memberships,
+    gpu,
+    usage,
+):
     default_handlers.extend(module.default_handlers)
