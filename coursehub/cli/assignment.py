@@ -150,6 +150,13 @@ def feedback(api: ServiceAPI, course: str, assignment: str, out: TextIO) -> int:
     for student in body.get("without_feedback", []):
         print(f"  {student:<20} no feedback generated (not autograded yet?)", file=out)
     print(f"released feedback to {len(body['released'])} student(s)", file=out)
+    pushed = body.get("lms")
+    if pushed and "refused" in pushed:
+        print(f"grades not pushed to the LMS: {pushed['refused']}", file=out)
+    elif pushed:
+        from coursehub.cli.grades import print_push_report
+
+        return print_push_report(pushed, out)
     return 0
 
 

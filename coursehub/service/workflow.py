@@ -22,7 +22,7 @@ from coursehub.catalog.model import Assignment, Course, Grading
 from coursehub.exchange.archive import Archive, pack_directory, read_archive
 from coursehub.grading.dispatch import GradingRun, Progress
 from coursehub.grading.nbgrader_steps import CourseFolder
-from coursehub.service import exchange_db, extensions
+from coursehub.service import exchange_db, extensions, lms_grades
 from coursehub.service.context import ServiceContext
 from coursehub.service.models import Feedback, Job, Release, Submission
 from coursehub.service.rules import Caller, Refusal, is_late
@@ -492,7 +492,13 @@ async def generate_and_release_feedback(
         released.append({"student": student, "version": collection.version})
     if missing:
         log.warning("No feedback generated for %s in %s/%s", missing, course.id, assignment)
-    return {"released": released, "without_feedback": missing}
+    body = {"released": released, "without_feedback": missing}
+    if context.lms.push_after_feedback and context.lms.enabled:
+        try:
+            body["lms"] = await lms_grades.push(context, course, assignment, caller)
+        except Refusal as refusal:  # e.g. never launched from an LMS: feedback still went out
+            body["lms"] = {"refused": refusal.message}
+    return body
 
 
 async def status(context: ServiceContext, course: Course, assignment: str) -> dict:
