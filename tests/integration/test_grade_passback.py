@@ -164,8 +164,10 @@ def set_scores(hub: Platform, scores: dict[str, float]) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def coursehub_cli(hub: Platform, token: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
+async def coursehub_cli(hub: Platform, token: str, *args: str) -> subprocess.CompletedProcess:
+    """The real command, in a thread: this loop must keep serving the LMS meanwhile."""
+    return await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "coursehub", *args, "--hub-url", hub.public_url],
         env={**os.environ, "COURSEHUB_TOKEN": token},
         capture_output=True,
@@ -193,7 +195,7 @@ async def test_push_sends_scores_skips_who_has_no_lms_identity_and_is_idempotent
     hub, lms, launched
 ):
     set_scores(hub, {"lti.student": 7, "lti.student2": 9, "offline.student": 5})
-    pushed = coursehub_cli(hub, launched["lti.prof"], "grades", "push", "ai-101", "ps1")
+    pushed = await coursehub_cli(hub, launched["lti.prof"], "grades", "push", "ai-101", "ps1")
     assert pushed.returncode == 0, pushed.stderr + pushed.stdout
     assert "lti.student          sent 7/10" in pushed.stdout
     assert "lti.student2         sent 9/10" in pushed.stdout
@@ -248,7 +250,7 @@ async def test_an_lms_refusal_is_reported_in_plain_words(hub, lms, launched):
         {"errors": [{"message": "User is not enrolled in this course"}]},
     )
     try:
-        pushed = coursehub_cli(hub, launched["lti.prof"], "grades", "push", "ai-101", "ps1")
+        pushed = await coursehub_cli(hub, launched["lti.prof"], "grades", "push", "ai-101", "ps1")
     finally:
         lms.refuse_user.clear()
     assert pushed.returncode == 1, pushed.stdout
