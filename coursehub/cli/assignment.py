@@ -44,6 +44,12 @@ def add_parser(subcommands) -> None:
             command.add_argument("--student", default=None, help="regrade one student only")
         if name == "status":
             command.add_argument("--json", action="store_true", help="print JSON")
+        if name == "feedback":
+            command.add_argument(
+                "--push",
+                action="store_true",
+                help="then push the assignment's grades to the LMS (`coursehub grades push`)",
+            )
         command.set_defaults(func=run)
     # Extensions live in their own module (``coursehub.cli.extensions``).
     from coursehub.cli import extensions
@@ -65,7 +71,12 @@ def _run(args: argparse.Namespace) -> int:
     if command == "autograde":
         return autograde(api, args.course, args.assignment, args.student, sys.stdout, sys.stderr)
     if command == "feedback":
-        return feedback(api, args.course, args.assignment, sys.stdout)
+        code = feedback(api, args.course, args.assignment, sys.stdout)
+        if args.push:
+            from coursehub.cli.grades import push
+
+            return max(code, push(api, args.course, args.assignment, sys.stdout))
+        return code
     return status(api, args.course, args.assignment, args.json, sys.stdout)
 
 
