@@ -346,6 +346,7 @@ OIDC = "OIDCSettings"
 LTI = "LTISettings"
 SERVICE = "ServiceSettings"
 GRADING = "GradingSettings"
+LMS = "LMSSettings"
 MODE = choice("dev", "production")
 COURSES_DIR_HELP = "the course catalog (`<course-id>/course.yaml`)"
 OWNED_BY_THE_SERVICE = "the service's own ([assignments.md](assignments.md#settings))"
@@ -886,6 +887,38 @@ VARIABLES: tuple[Variable, ...] = (
         "a file holding seconds to add to the service's clock, read at every use, so tests "
         "can move time forward without waiting",
         refused_in_production="moving the clock is for tests only",
+    ),
+    # Grade passback to the LMS (coursehub.service.lms_settings), read by the service.
+    Variable(
+        "COURSEHUB_LMS_TOOL_KEY",
+        LMS,
+        SECRET,
+        "the tool's RSA private key (PEM) that signs its requests for the LMS's service "
+        "token; its public half is published at `<service>/lti/jwks`. From a Secret only",
+        Unset("grade passback is off"),
+    ),
+    Variable(
+        "COURSEHUB_LMS_TOKEN_URL",
+        LMS,
+        URL,
+        "the LMS's OAuth 2 token endpoint (the client-credentials grant for AGS)",
+        Unset("grade passback is off"),
+        example="https://sso.canvaslms.com/login/oauth2/token",
+    ),
+    Variable(
+        "COURSEHUB_LMS_PUSH_AFTER_FEEDBACK",
+        LMS,
+        FLAG,
+        "`1`: returning feedback also pushes the assignment's grades to the LMS",
+        "0",
+    ),
+    Variable(
+        "COURSEHUB_LMS_RETRY_SECONDS",
+        LMS,
+        SECONDS,
+        "the first wait before retrying a request the LMS answered 429 or 5xx (it doubles, "
+        "four tries at most; a `Retry-After` up to a minute is honoured)",
+        "1",
     ),
     # Grading pods (coursehub.grading.settings), read by the service.
     Variable("COURSEHUB_NAMESPACE", GRADING, TEXT, "the namespace of grading pods", "default"),

@@ -44,7 +44,17 @@ def add_parser(subcommands) -> None:
             command.add_argument("--student", default=None, help="regrade one student only")
         if name == "status":
             command.add_argument("--json", action="store_true", help="print JSON")
+        if name == "feedback":
+            command.add_argument(
+                "--push",
+                action="store_true",
+                help="then push the assignment's grades to the LMS (`coursehub grades push`)",
+            )
         command.set_defaults(func=run)
+    # Extensions live in their own module (``coursehub.cli.extensions``).
+    from coursehub.cli import extensions
+
+    extensions.add_commands(assignment_commands)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +71,12 @@ def _run(args: argparse.Namespace) -> int:
     if command == "autograde":
         return autograde(api, args.course, args.assignment, args.student, sys.stdout, sys.stderr)
     if command == "feedback":
-        return feedback(api, args.course, args.assignment, sys.stdout)
+        code = feedback(api, args.course, args.assignment, sys.stdout)
+        if args.push:
+            from coursehub.cli.grades import push
+
+            return max(code, push(api, args.course, args.assignment, sys.stdout))
+        return code
     return status(api, args.course, args.assignment, args.json, sys.stdout)
 
 
@@ -146,6 +161,13 @@ def feedback(api: ServiceAPI, course: str, assignment: str, out: TextIO) -> int:
     for student in body.get("without_feedback", []):
         print(f"  {student:<20} no feedback generated (not autograded yet?)", file=out)
     print(f"released feedback to {len(body['released'])} student(s)", file=out)
+    pushed = body.get("lms")
+    if pushed and "refused" in pushed:
+        print(f"grades not pushed to the LMS: {pushed['refused']}", file=out)
+    elif pushed:
+        from coursehub.cli.grades import print_push_report
+
+        return print_push_report(pushed, out)
     return 0
 
 

@@ -35,6 +35,7 @@ from coursehub.signin.rules import (
     LTI_CLAIM_PREFIXES,
     SignInProblem,
     deep_link,
+    lms_link,
     lti_role,
     name_source,
 )
@@ -185,7 +186,7 @@ class CourseLTIAuthenticator(LTI13Authenticator, CourseSignIn):
             name_source(claims, self.name_claims, verified, LTI_CLAIM_PREFIXES),
             email,
             verified,
-            launch={"course": course.id, "role": role},
+            launch={"course": course.id, "role": role, "lms": lms_link(claims)},
         )
         await self.write_memberships(username, SOURCE, courses)
         tickets = self.spawn_tickets()

@@ -21,7 +21,7 @@ from coursehub.hub.auth_settings import AuthSettings
 __all__ = ["SERVICE_PASSTHROUGH", "HubSettings", "SettingsError"]
 
 # Dev: variables of the managed service's own that the hub hands on to it.
-SERVICE_PASSTHROUGH = ("COURSEHUB_MAX_", "COURSEHUB_GPU_", "COURSEHUB_DEV_CLOCK_")
+SERVICE_PASSTHROUGH = ("COURSEHUB_MAX_", "COURSEHUB_GPU_", "COURSEHUB_DEV_CLOCK_", "COURSEHUB_LMS_")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from coursehub.service.clock import make_clock
 from coursehub.service.db import Database
 from coursehub.service.hub_client import HubError, HubREST
 from coursehub.service.hub_sync import HubSync
+from coursehub.service.lms_settings import LMSSettings
 from coursehub.service.memberships import database_overlay_source
 from coursehub.service.metrics import ServiceMetrics
 from coursehub.service.models import utcnow
@@ -69,6 +70,8 @@ class ServiceContext:
     jobs: BackgroundJobs = field(default_factory=BackgroundJobs)
     # Prometheus metrics of this service (a registry of its own, ``api/metrics``).
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    # Grade passback (``lms_grades``): off unless the tool's key and token URL are set.
+    lms: LMSSettings = field(default_factory=LMSSettings)
     _cluster: object | None = None
 
     @classmethod
@@ -93,6 +96,7 @@ class ServiceContext:
             store=BlobStore(settings.data_dir / "store"),
             catalog_sync=catalog_sync,
             grading=GradingSettings.from_environ(),
+            lms=LMSSettings.from_environ(),
             now=make_clock(settings.clock_offset_file),
             hub_sync=hub_sync,
         )

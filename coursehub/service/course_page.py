@@ -7,7 +7,9 @@ which carries the staff scope only for staff; anyone else gets the 403 page.
 
 The page lists the course's assignments with how many students fetched, submitted, were
 collected, graded and given feedback, the late submissions, the newest grading job (the page
-reloads itself every few seconds while one runs) and a histogram of the scores. Its buttons
+reloads itself every few seconds while one runs), a histogram of the scores, and the
+course's extensions (who, what, granted by whom, when, why). "Push grades to the LMS" runs
+``lms_grades.push``, as ``coursehub grades push`` does. Its buttons
 are forms that POST to ``courses/<course>/assignments/<name>/<action>`` and run the very
 ``workflow`` functions the API's actions (and so ``coursehub assignment …``) run; export is a
 download of ``workflow.grades_csv``, as ``coursehub grades export``.
@@ -27,7 +29,7 @@ from tornado.web import authenticated
 
 from coursehub.catalog.model import Course
 from coursehub.exchange.archive import ArchiveError, check_name
-from coursehub.service import exchange_db, workflow
+from coursehub.service import exchange_db, extensions, lms_grades, workflow
 from coursehub.service.context import ServiceContext
 from coursehub.service.course_overview import (
     AssignmentSummary,
@@ -40,7 +42,7 @@ from coursehub.service.score_chart import inline_svg
 from coursehub.service.usage_page import PageHandler
 
 log = logging.getLogger("coursehub.service")
-ACTIONS = ("release", "collect", "autograde", "feedback")
+ACTIONS = ("release", "collect", "autograde", "feedback", "push")
 OUTCOME_COOKIE = "coursehub-course-outcome"
 REFRESH_SECONDS = 3  # while a grading job runs
 
@@ -95,6 +97,8 @@ async def run_action(
             missing = ", ".join(result["without_feedback"])
             sentence += f" No feedback was generated for {missing} (not autograded yet?)."
         return sentence
+    if action == "push":  # the same code as `coursehub grades push`
+        return lms_grades.summary(await lms_grades.push(context, course, assignment, caller))
     raise Refusal(404, f"unknown action {action!r}: {', '.join(ACTIONS)}")
 
 
@@ -125,6 +129,11 @@ class CoursePageHandler(CoursePageBase):
                 charts[summary.name] = await asyncio.to_thread(
                     inline_svg, summary.name, summary.percentages
                 )
+        granted = await self.context.db.run(
+            lambda session: [
+                extensions.extension_json(row) for row in extensions.listed(session, course.id)
+            ]
+        )
         outcome = self.get_signed_cookie(OUTCOME_COOKIE, max_age_days=1)
         if outcome:
             self.clear_cookie(OUTCOME_COOKIE, path=course_url(self.context, course))
@@ -135,6 +144,7 @@ class CoursePageHandler(CoursePageBase):
             course=course,
             summaries=summaries,
             charts=charts,
+            extensions=granted,
             job_line=job_line,
             short_time=short_time,
             outcome=text,

@@ -7,7 +7,7 @@ bytes (``store``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -204,15 +204,16 @@ def submission(
 
 
 def chosen_for_collection(
-    rows: Iterable[Submission], due: datetime | None
+    rows: Iterable[Submission], due_of: Callable[[str], datetime | None]
 ) -> dict[str, Submission]:
-    """Per student, the version the collect rule picks."""
+    """Per student, the version the collect rule picks against ``due_of(student)``, the
+    student's own due date (``due_dates.StudentDues.of``)."""
     by_student: dict[str, list[Submission]] = {}
     for row in rows:
         by_student.setdefault(row.student, []).append(row)
     chosen = {}
     for student, versions in sorted(by_student.items()):
-        pick = choose_for_collection(versions, due)
+        pick = choose_for_collection(versions, due_of(student))
         if pick is not None:
             chosen[student] = pick
     return chosen

@@ -121,6 +121,10 @@ def parse_request(body: object) -> dict:
         or launch.get("role") not in ("staff", "student")
     ):
         raise Refusal(400, '\'launch\' must be {"course": id, "role": staff|student}')
+    if launch is not None and launch.get("lms") is not None:
+        from coursehub.service.lms_links import parse_link
+
+        launch = {**launch, "lms": parse_link(launch["lms"], issuer)}
     return {
         "issuer": issuer,
         "subject": subject,

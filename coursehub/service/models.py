@@ -294,3 +294,56 @@ class MembershipRevision(Base):
     __tablename__ = "membership_revision"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(Integer)
+
+
+class LMSLink(Base):
+    """What the newest LTI launch of a course said about its LMS (migration 0009): the
+    platform (issuer, client id, deployment) and its Assignment and Grade Services endpoint
+    (the line items URL and the scopes the platform granted)."""
+
+    __tablename__ = "lms_links"
+    course: Mapped[str] = mapped_column(String(100), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(255))
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    lineitems_url: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(Text)  # JSON list
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LMSScore(Base):
+    """The last score sent to the LMS for one student and assignment, so a push sends only
+    what changed (migration 0009)."""
+
+    __tablename__ = "lms_scores"
+    __table_args__ = (UniqueConstraint("course", "assignment", "student"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course: Mapped[str] = mapped_column(String(100))
+    assignment: Mapped[str] = mapped_column(String(100))
+    student: Mapped[str] = mapped_column(String(255))
+    lineitem_url: Mapped[str] = mapped_column(Text)
+    score: Mapped[float] = mapped_column(Float)
+    max_score: Mapped[float] = mapped_column(Float)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_by: Mapped[str] = mapped_column(String(255))
+
+
+class Extension(Base):
+    """An extension granted to one student (migration 0010): a new due date (``until``) for
+    one assignment, or extra ``minutes`` for one assignment or (``assignment`` null) every
+    assignment of the course. Who granted it, when and why are kept; a revoked extension
+    keeps its row with who revoked it and when."""
+
+    __tablename__ = "extensions"
+    __table_args__ = (Index("extensions_course_student", "course", "student"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    course: Mapped[str] = mapped_column(String(100))
+    student: Mapped[str] = mapped_column(String(255))
+    assignment: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    granted_by: Mapped[str] = mapped_column(String(255))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -22,7 +22,7 @@ from coursehub.catalog.model import Assignment, Course, Grading
 from coursehub.exchange.archive import Archive, pack_directory, read_archive
 from coursehub.grading.dispatch import GradingRun, Progress
 from coursehub.grading.nbgrader_steps import CourseFolder
-from coursehub.service import exchange_db
+from coursehub.service import exchange_db, extensions, lms_grades
 from coursehub.service.context import ServiceContext
 from coursehub.service.models import Feedback, Job, Release, Submission
 from coursehub.service.rules import Caller, Refusal, is_late
@@ -43,9 +43,17 @@ async def assignment_list(context: ServiceContext, course: Course, student: str)
     def work(session):
         listed = []
         for release in exchange_db.current_releases(session, course.id):
-            due = context.due(course, release.assignment)
+            base = context.due(course, release.assignment)
+            dues = extensions.student_dues(session, course.id, release.assignment, base)
+            due = dues.of(student)
             entry = exchange_db.release_json(
                 release, context.title(course, release.assignment), due
+            )
+            # Only the asking student's own extension: ``dues`` knows everyone's.
+            entry["extension"] = (
+                {"course_due": exchange_db.iso(base), "due": exchange_db.iso(due)}
+                if dues.extension_of(student) is not None
+                else None
             )
             fetches = exchange_db.fetches(session, course.id, release.assignment)
             fetch = fetches.get(student)
@@ -85,14 +93,16 @@ async def submission_list(
     context: ServiceContext, course: Course, assignment: str, student: str | None, collect: bool
 ) -> list[dict]:
     """Submissions of the assignment (of ``student``, else everyone's); ``collect``: only
-    the version collect would choose per student."""
-    due = context.due(course, assignment)
+    the version collect would choose per student. Late is judged against each student's
+    own due date (extensions included)."""
+    base = context.due(course, assignment)
 
     def work(session):
+        dues = extensions.student_dues(session, course.id, assignment, base)
         rows = exchange_db.submissions(session, course.id, assignment, student)
         if collect:
-            rows = list(exchange_db.chosen_for_collection(rows, due).values())
-        return [exchange_db.submission_json(row, due) for row in rows]
+            rows = list(exchange_db.chosen_for_collection(rows, dues.of).values())
+        return [exchange_db.submission_json(row, dues.of(row.student)) for row in rows]
 
     return await context.db.run(work)
 
@@ -156,7 +166,7 @@ async def submit(
     context: ServiceContext, course: Course, assignment: str, archive: Archive, caller: Caller
 ) -> dict:
     blob = await asyncio.to_thread(context.store.put, archive.data)
-    due = context.due(course, assignment)
+    base = context.due(course, assignment)
     for _attempt in range(SUBMIT_ATTEMPTS):
         now = context.now()
 
@@ -166,6 +176,7 @@ async def submit(
             row = exchange_db.add_submission(
                 session, course.id, assignment, caller.name, archive, blob, now
             )
+            due = extensions.student_dues(session, course.id, assignment, base).of(caller.name)
             return exchange_db.submission_json(row, due)
 
         try:
@@ -225,12 +236,24 @@ async def collect(context: ServiceContext, course: Course, assignment: str, call
     a full disk) is listed under ``failed`` with the reason; the others are collected."""
     workspace = await asyncio.to_thread(context.workspace, course)
     due = context.due(course, assignment)
-    rows = await context.db.run(
-        lambda session: exchange_db.chosen_for_collection(
-            exchange_db.submissions(session, course.id, assignment), due
+
+    def chosen(session):
+        dues = extensions.student_dues(session, course.id, assignment, due)
+        rows = exchange_db.chosen_for_collection(
+            exchange_db.submissions(session, course.id, assignment), dues.of
         )
+        return dues, rows
+
+    dues, rows = await context.db.run(chosen)
+    # The gradebook keeps each student's extension, so nbgrader's late penalty
+    # (AssignLatePenalties at autograde) judges against the student's own due date.
+    await asyncio.to_thread(
+        workspace.set_assignment,
+        assignment,
+        due,
+        sorted(course.students),
+        {student: dues.extension_of(student) for student in rows},
     )
-    await asyncio.to_thread(workspace.set_assignment, assignment, due, sorted(course.students))
 
     def write_all() -> dict[str, str]:  # one worker thread for all files: no hop per student
         return {
@@ -241,7 +264,7 @@ async def collect(context: ServiceContext, course: Course, assignment: str, call
 
     failures = await asyncio.to_thread(write_all)
     written = {student: row for student, row in rows.items() if student not in failures}
-    collected = [exchange_db.submission_json(row, due) for row in written.values()]
+    collected = [exchange_db.submission_json(row, dues.of(row.student)) for row in written.values()]
     now = context.now()
 
     def record(session):
@@ -482,13 +505,20 @@ async def generate_and_release_feedback(
         released.append({"student": student, "version": collection.version})
     if missing:
         log.warning("No feedback generated for %s in %s/%s", missing, course.id, assignment)
-    return {"released": released, "without_feedback": missing}
+    body = {"released": released, "without_feedback": missing}
+    if context.lms.push_after_feedback and context.lms.enabled:
+        try:
+            body["lms"] = await lms_grades.push(context, course, assignment, caller)
+        except Refusal as refusal:  # e.g. never launched from an LMS: feedback still went out
+            body["lms"] = {"refused": refusal.message}
+    return body
 
 
 async def status(context: ServiceContext, course: Course, assignment: str) -> dict:
     due = context.due(course, assignment)
 
     def work(session):
+        dues = extensions.student_dues(session, course.id, assignment, due)
         release = exchange_db.current_release(session, course.id, assignment)
         fetches = exchange_db.fetches(session, course.id, assignment)
         rows = exchange_db.submissions(session, course.id, assignment)
@@ -515,7 +545,8 @@ async def status(context: ServiceContext, course: Course, assignment: str) -> di
                     else None,
                     "submissions": len(versions),
                     "last_submitted_at": exchange_db.iso(last.submitted_at) if last else None,
-                    "late": is_late(last.submitted_at, due) if last else False,
+                    "late": is_late(last.submitted_at, dues.of(student)) if last else False,
+                    "due": exchange_db.iso(dues.of(student)),
                     "collected_version": collection.version if collection else None,
                     "feedback_released_at": exchange_db.iso(given.released_at) if given else None,
                 }
@@ -542,21 +573,24 @@ async def grades_csv(context: ServiceContext, course: Course, assignment: str | 
         raise
 
     def work(session):
-        chosen = {}
+        chosen, dues = {}, {}
         for name in {row["assignment"] for row in grades}:
+            dues[name] = extensions.student_dues(
+                session, course.id, name, context.due(course, name)
+            )
             for student, collection in exchange_db.collections(session, course.id, name).items():
                 chosen[(student, name)] = exchange_db.submission(
                     session, course.id, name, student, collection.version
                 )
-        return chosen
+        return chosen, dues
 
-    chosen = await context.db.run(work)
+    chosen, dues = await context.db.run(work)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student", "assignment", "score", "max_score", "submitted_at", "late"])
     for row in grades:
         submission = chosen.get((row["student"], row["assignment"]))
-        due = context.due(course, row["assignment"])
+        due = dues[row["assignment"]].of(row["student"])
         writer.writerow(
             [
                 row["student"],

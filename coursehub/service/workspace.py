@@ -18,7 +18,7 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
@@ -164,16 +164,34 @@ class Workspace:
     # ----- gradebook -------------------------------------------------------------------
 
     def set_assignment(
-        self, assignment: str, due: datetime | None, students: list[str] = ()
+        self,
+        assignment: str,
+        due: datetime | None,
+        students: list[str] = (),
+        extensions: dict[str, timedelta | None] | None = None,
     ) -> None:
         """Record the assignment's due date (and the course's students) in the gradebook,
-        in one session: each opening of nbgrader's gradebook runs an ``alembic`` command."""
-        from nbgrader.api import Gradebook
+        in one session: each opening of nbgrader's gradebook runs an ``alembic`` command.
+        ``extensions``: per student, how much later their due date is (None: not moved);
+        nbgrader's submission ``extension`` holds it, so its ``duedate`` and late penalty
+        follow. Students with a submission row and no extension get theirs cleared."""
+        from nbgrader.api import Gradebook, MissingEntry
 
         with Gradebook(self.db_url) as gradebook:
             gradebook.update_or_create_assignment(assignment, duedate=due)
             for student in students:
                 gradebook.update_or_create_student(student)
+            for student, extension in (extensions or {}).items():
+                if extension is not None:
+                    gradebook.update_or_create_submission(assignment, student, extension=extension)
+                    continue
+                try:
+                    submission = gradebook.find_submission(assignment, student)
+                except MissingEntry:
+                    continue
+                if submission.extension is not None:
+                    submission.extension = None
+                    gradebook.db.commit()
 
     def grades(self, assignment: str | None) -> list[dict]:
         """Score per student and assignment, from the gradebook."""

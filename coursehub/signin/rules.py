@@ -263,3 +263,29 @@ def deep_link(course: Course, custom: Mapping[str, Any], hub_prefix: str = "/hub
     elif not environment_slug:
         return f"{hub_prefix}spawn"
     return f"{hub_prefix}spawn?" + urlencode(query)
+
+
+AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+DEPLOYMENT_CLAIM = "https://purl.imsglobal.org/spec/lti/claim/deployment_id"
+
+
+def lms_link(claims: Mapping[str, Any]) -> dict | None:
+    """What an LTI launch says about grade passback (its platform and AGS endpoint), for
+    the service's ``lms_links``; None when the launch carries no line items URL."""
+    endpoint = claims.get(AGS_CLAIM)
+    if not isinstance(endpoint, dict) or not isinstance(endpoint.get("lineitems"), str):
+        return None
+    audience = claims.get("aud")
+    client_id = claims.get("azp") or (
+        audience[0] if isinstance(audience, list) and audience else audience
+    )
+    deployment = claims.get(DEPLOYMENT_CLAIM)
+    if not isinstance(client_id, str) or not isinstance(deployment, str):
+        return None
+    scopes = endpoint.get("scope")
+    return {
+        "client_id": client_id,
+        "deployment_id": deployment,
+        "lineitems": endpoint["lineitems"],
+        "scopes": [s for s in scopes if isinstance(s, str)] if isinstance(scopes, list) else [],
+    }

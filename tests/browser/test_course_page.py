@@ -7,8 +7,10 @@ without the page's ``_xsrf`` token is refused and releases nothing; the Release 
 releases ps1. student1 submits full marks on time; the clock moves past the due date and
 student2 submits partial marks, late. instructor1 collects, autogrades (the page shows the
 grading job and reloads itself until it is done), sees the counts, the late submission and
-the score histogram, releases feedback and downloads the grades CSV. student1 and
-instructor2 (staff of ml-201 only) get the 403 page.
+the score histogram, releases feedback and downloads the grades CSV. An extension granted
+through the API is listed with who, what and why; the push button, on a hub without an LMS,
+shows the service's refusal. student1 and instructor2 (staff of ml-201 only) get the 403
+page.
 Screenshots go to ``test-artifacts/``.
 """
 
@@ -116,6 +118,10 @@ async def signed_in_page(browser: Browser, platform: Platform, name: str) -> Pag
     return page
 
 
+def short_utc(iso: str) -> str:
+    return f"{iso[:10]} {iso[11:16]} UTC"
+
+
 def counts_row(page: Page, assignment: str):
     return page.locator(f"table.counts tr[data-assignment='{assignment}'] td")
 
@@ -151,6 +157,30 @@ async def test_staff_run_the_course_from_its_page(
     await expect(staff).to_have_url(url)  # redirected back after the POST
     await expect(cells.nth(2)).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$"))
     assert released_assignments(platform) == ["ps1"]
+
+    # An extension granted through the API shows on the page with who, what and why.
+    staff_client = ServiceClient(platform.service_url, token_for(platform, "instructor1"))
+    granted = await asyncio.to_thread(
+        staff_client.json,
+        "POST",
+        "courses/ai-101/assignments/ps1/extensions",
+        json={"student": "kchen", "minutes": 90, "reason": "medical certificate"},
+    )
+    await staff.reload()
+    extension = staff.locator(f"table.extensions tr[data-extension='{granted['id']}'] td")
+    assert await extension.all_inner_texts() == [
+        "kchen",
+        "ps1",
+        "+90 min",
+        "instructor1",
+        short_utc(granted["granted_at"]),
+        "medical certificate",
+    ]
+    # No LMS is set up on this hub: the push button says so, and changes nothing.
+    await press(staff, "ps1", "Push grades to the LMS")
+    await expect(staff.locator(".outcome.failed")).to_contain_text(
+        "push ps1: grade passback is not set up on this hub", timeout=60_000
+    )
 
     on_time = await asyncio.to_thread(submit_answers, platform, "student1", full_marks_answers)
     assert on_time["late"] is False

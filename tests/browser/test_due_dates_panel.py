@@ -5,7 +5,8 @@ UTC. The admin releases ps1; student2 signs in from a browser in America/New_Yor
 the CPU environment and opens the panel: ps1 is due at 12:30 PM EST (the browser's zone, the
 panel says which), with days left, and not submitted. student2 fetches and submits ps1 in
 nbgrader's Assignments tab; after Refresh the panel shows the receipt: version 1 at the
-service's time, the checksum the service stored, on time.
+service's time, the checksum the service stored, on time. Staff then give student2 two more
+hours: the panel shows 2:30 PM EST and that it is their extension of the course's 12:30 PM.
 Screenshots go to ``test-artifacts/``.
 """
 
@@ -115,4 +116,21 @@ async def test_student_sees_due_date_in_own_time_zone_and_a_receipt(
     await expect(checksum).to_have_attribute("title", stored[0]["checksum"])
     await expect(checksum).to_contain_text(stored[0]["checksum"][:16])
     await page.screenshot(path=artifacts_dir / "browser-due-dates-2-receipt.png")
+
+    # Staff give student2 two more hours: the panel shows the student's own due date and
+    # says it is their extension.
+    staff.json(
+        "POST",
+        "courses/ai-101/assignments/ps1/extensions",
+        json={"student": "student2", "minutes": 120, "reason": "illness"},
+    )
+    await panel.get_by_role("button", name="Refresh").click()
+    extended = (DUE + timedelta(hours=2)).astimezone(ZoneInfo("America/New_York"))
+    await expect(due_line).to_contain_text(
+        re.compile(rf"{extended.hour % 12 or 12}:30\s?PM {extended.tzname()}"), timeout=30_000
+    )
+    extension = item.locator(".coursehub-duedates-extension")
+    await expect(extension).to_contain_text("Your extension: the course")
+    await expect(extension).to_contain_text(re.compile(rf"{hour}\s?PM {zone}"))
+    await page.screenshot(path=artifacts_dir / "browser-due-dates-3-extension.png")
     await context.close()

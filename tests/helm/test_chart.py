@@ -589,6 +589,23 @@ def test_service_gets_its_db_password_from_the_named_secret(everything_objects):
     }
 
 
+def test_service_gets_the_lms_tool_key_from_the_named_secret_only(chart, everything_objects):
+    env = _service_env(everything_objects)
+    assert env["COURSEHUB_LMS_TOOL_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "coursehub-lms",
+        "key": "tool-key",
+    }
+    assert env["COURSEHUB_LMS_TOKEN_URL"]["value"] == (
+        "https://sso.canvaslms.com/login/oauth2/token"
+    )
+    assert env["COURSEHUB_LMS_PUSH_AFTER_FEEDBACK"]["value"] == "1"
+    assert "COURSEHUB_LMS_TOOL_KEY" not in _service_env(render(chart, {}))  # off by default
+    with pytest.raises(Exception, match=r"service\.lms\.toolKeySecret"):
+        render(chart, {"service": {"extraEnv": {"COURSEHUB_LMS_TOOL_KEY": "-----BEGIN"}}})
+    with pytest.raises(Exception, match=r"service\.lms\.tokenURL is empty"):
+        render(chart, {"service": {"lms": {"toolKeySecret": "coursehub-lms"}}})
+
+
 def test_service_takes_the_whole_db_url_from_the_secret(chart):
     values = merge(
         everything_values(),

@@ -56,6 +56,29 @@ STAFF = [
     Endpoint("GET", f"gpu/sessions?course={COURSE}", "SessionListHandler", 200),
     Endpoint("GET", f"gpu/usage?course={COURSE}", "UsageHandler", 200),
     Endpoint("GET", "/usage", "UsagePageHandler", 200),
+    Endpoint(
+        "POST",
+        f"{A}/extensions",
+        "AssignmentExtensionsHandler",
+        404,
+        json={"student": "nobody", "minutes": 5, "reason": "control"},
+    ),
+    Endpoint(
+        "POST",
+        f"courses/{COURSE}/extensions",
+        "CourseExtensionsHandler",
+        404,
+        json={"student": "nobody", "minutes": 5, "reason": "control"},
+    ),
+    Endpoint(
+        "GET",
+        f"courses/{COURSE}/extensions?student={OTHER_STUDENT}",
+        "CourseExtensionsHandler",
+        200,
+    ),
+    Endpoint("DELETE", f"courses/{COURSE}/extensions/999999", "ExtensionHandler", 404),
+    # No LMS is set up in these tests: the push is refused after the permission check.
+    Endpoint("POST", f"{A}/grades/push", "GradesPushHandler", 409),
 ]
 
 ADMIN = [
@@ -88,6 +111,7 @@ OTHER = {
     ("SessionReportHandler", "post"): "the hub's own client only",
     ("NoticeHandler", "get"): "anyone: their own GPU notices",
     ("HealthHandler", "get"): "anyone, no token",
+    ("JWKSHandler", "get"): "anyone, no token: the tool's public keys, for the LMS",
     ("ServiceHomeHandler", "get"): "a redirect to the usage page",
     ("OAuthCallbackHandler", "get"): "the hub's OAuth redirect back to the service",
 }

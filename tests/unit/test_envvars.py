@@ -23,6 +23,7 @@ from coursehub.envvars import (
 from coursehub.grading.settings import GradingSettings, GradingSettingsError
 from coursehub.hub.auth_settings import AuthSettings, LTISettings, OIDCSettings
 from coursehub.hub.settings import HubSettings
+from coursehub.service.lms_settings import LMSSettings
 from coursehub.service.settings import ServiceSettings, ServiceSettingsError
 from coursehub.signin.rules import DEFAULT_COURSE_PATTERN
 
@@ -90,6 +91,7 @@ LTI = {
             "not 'auto' or a whole number of at least 1",
         ),
         ("AuthSettings", "COURSEHUB_USERNAME_DOMAIN", "uni", "not a domain"),
+        ("LMSSettings", "COURSEHUB_LMS_TOKEN_URL", "token.php", "not an http(s) URL"),
         (
             "OIDCSettings",
             "COURSEHUB_OIDC_COURSE_PATTERN",
@@ -290,6 +292,7 @@ def test_reading_a_variable_the_data_lacks_is_a_programming_error():
         (AuthSettings, lambda: AuthSettings.from_environ({}, dev=False), set()),
         (OIDCSettings, lambda: AuthSettings.from_environ(OIDC, dev=False).oidc, set()),
         (LTISettings, lambda: AuthSettings.from_environ(LTI, dev=False).lti, set()),
+        (LMSSettings, lambda: LMSSettings.from_environ({}), set()),
     ],
 )
 def test_the_dataclass_defaults_are_the_production_defaults_of_the_data(
@@ -331,4 +334,5 @@ def test_every_variable_has_help_and_a_name_in_the_usual_shape():
         "LTISettings",
         "ServiceSettings",
         "GradingSettings",
+        "LMSSettings",
     }

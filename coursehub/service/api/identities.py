@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from coursehub.service import identities, usernames
+from coursehub.service import identities, lms_links, usernames
 from coursehub.service.api.base import BaseHandler, log
 from coursehub.service.rules import Refusal
 
@@ -25,7 +25,14 @@ class IdentitiesHandler(BaseHandler):
         request = identities.parse_request(body)
         sync = self.context.catalog_sync
         reserved = usernames.reservations(sync.file_catalog(), sync.overlay, request["reserved"])
-        resolved = await identities.resolve(self.context.db, request, reserved, self.context.now())
+        now = self.context.now()
+        resolved = await identities.resolve(self.context.db, request, reserved, now)
+        launch = request["launch"] or {}
+        if launch.get("lms") is not None:
+            # The course's LMS, for grade passback: the newest launch's word counts.
+            await self.context.db.run(
+                lambda session: lms_links.record(session, launch["course"], launch["lms"], now)
+            )
         person = identities.newcomer(request)
         if resolved.choice is not None:
             choice = resolved.choice

@@ -26,6 +26,19 @@ STAFF_COMMANDS = [
     ("roster", "show", "ai-101", *UNREACHABLE),
     ("assignment", "status", "ai-101", "ps1", *UNREACHABLE),
     ("grades", "export", "ai-101", *UNREACHABLE),
+    ("grades", "push", "ai-101", "ps1", *UNREACHABLE),
+    ("assignment", "extensions", "ai-101", *UNREACHABLE),
+    (
+        "assignment",
+        "extend-all",
+        "ai-101",
+        "student1",
+        "--minutes",
+        "5",
+        "--reason",
+        "x",
+        *UNREACHABLE,
+    ),
 ]
 
 

@@ -62,3 +62,25 @@ def test_rows_carry_the_due_date_and_the_newest_receipt_soonest_due_first():
     }
     assert rows[1]["receipt"] is None and rows[1]["submissions"] == 0
     assert rows[2]["title"] == "No deadline" and rows[2]["due"] is None
+
+
+def test_a_students_own_extension_moves_the_due_date_and_keeps_the_courses():
+    listing = {
+        "assignments": [
+            {
+                "name": "ps1",
+                "title": "Sooner",
+                "due": "2026-12-16T02:59:00+00:00",
+                "extension": {
+                    "course_due": "2026-12-15T23:59:00+00:00",
+                    "due": "2026-12-16T02:59:00+00:00",
+                },
+                "submissions": [],
+            },
+            {"name": "ps2", "due": "2026-12-20T12:00:00+00:00", "extension": None},
+        ]
+    }
+    ps1, ps2 = assignment_rows("ai-101", listing)
+    assert ps1["due"] == "2026-12-16T02:59:00+00:00"
+    assert ps1["course_due"] == "2026-12-15T23:59:00+00:00"
+    assert ps2["course_due"] is None

@@ -89,6 +89,18 @@ def test_the_course_page_escapes_names_and_outcomes():
             course=SimpleNamespace(id="ai-101", title=EVIL),
             summaries=[summarize(EVIL, status, [])],
             charts={},
+            extensions=[
+                {
+                    "id": 1,
+                    "student": EVIL,
+                    "assignment": None,
+                    "until": None,
+                    "minutes": 30,
+                    "granted_by": EVIL,
+                    "granted_at": "2026-12-01T00:00:00+00:00",
+                    "reason": EVIL,
+                }
+            ],
             job_line=job_line,
             short_time=short_time,
             outcome=f"error:{EVIL}",
@@ -99,5 +111,6 @@ def test_the_course_page_escapes_names_and_outcomes():
         .decode()
     )
     assert "<script" not in html and "&lt;script&gt;" in html
-    assert html.count('name="_xsrf"') == 4  # every button's form carries the token
+    assert html.count('name="_xsrf"') == 5  # every button's form carries the token
+    assert "every assignment" in html and "+30 min" in html
     assert 'http-equiv="refresh"' not in html  # no grading job: no reloading

@@ -93,6 +93,10 @@
     item.appendChild(element('div', 'coursehub-duedates-title', row.title + ' (' + row.course + ' · ' + row.name + ')'));
     if (row.due) {
       item.appendChild(element('div', 'coursehub-duedates-due', 'Due ' + localTime(row.due)));
+      if (row.course_due) {
+        item.appendChild(element('div', 'coursehub-duedates-extension',
+          'Your extension: the course’s due date was ' + localTime(row.course_due)));
+      }
       var left = element('div', 'coursehub-duedates-left', timeLeft(row.due, now));
       if (new Date(row.due).getTime() <= now) {
         left.classList.add('coursehub-duedates-closed');
