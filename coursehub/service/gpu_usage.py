@@ -98,6 +98,7 @@ def read_rows(
             GPUSession.started_at,
             GPUSession.stopped_at,
             GPUSession.stop_reason,
+            GPUSession.used_gpu_hours,
         ).where(
             GPUSession.course.in_(courses),
             or_(GPUSession.stopped_at.is_(None), GPUSession.stopped_at >= since),
