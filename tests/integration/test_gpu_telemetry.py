@@ -26,6 +26,7 @@ from gpu_telemetry_calls import (
 )
 
 from coursehub.dev import Platform
+from coursehub.gpu.reports import idle_holders, report_from_json, table_text
 
 pytestmark = pytest.mark.integration
 
@@ -128,10 +129,14 @@ async def test_an_idle_gpu_server_whose_browser_keeps_reporting_activity_is_warn
         (notice,) = await eventually(warned, what="the idle warning")
         assert "has not used its GPU for 11 min" in notice["message"]
         assert "unless you run GPU work" in notice["message"]
+
         # The hub has fresh activity for the server all along: it is not what counts.
-        server = (await hub_api.user("idler"))["servers"][""]
-        activity = datetime.fromisoformat(server["last_activity"].replace("Z", "+00:00"))
-        assert service_now(platform) - activity < timedelta(minutes=1)
+        async def fresh_activity() -> bool:
+            server = (await hub_api.user("idler"))["servers"][""]
+            activity = datetime.fromisoformat(server["last_activity"].replace("Z", "+00:00"))
+            return service_now(platform) - activity < timedelta(minutes=1)
+
+        await eventually(fresh_activity, timeout=20, what="the hub to hold fresh activity")
         assert faking and set(faking) == {200}  # every fake activity was taken
 
         move_clock(platform, 10 * 60)
@@ -202,6 +207,20 @@ async def test_a_busy_gpu_server_is_kept_and_its_use_is_recorded_beside_the_hour
     ]
     assert closed["stop_reason"] == "idle"
     assert closed["used_gpu_hours"] < closed["gpu_hours"]
+
+    # The usage report: held vs used per student, and the idle holders named.
+    status, body = await service.call(
+        "GET", "gpu/usage", platform.admin_token, params={"course": COURSE}
+    )
+    assert status == 200, body
+    report = report_from_json(body)
+    rows = {row.user: row for row in report.rows}
+    assert rows["worker"].used_gpu_hours == pytest.approx(closed["used_gpu_hours"], abs=1e-3)
+    assert rows["idler"].used_gpu_hours == 0 and rows["idler"].gpu_hours > 0
+    assert [row.user for row in idle_holders(report)] == sorted(
+        ("idler", "worker"), key=lambda user: -rows[user].idle_gpu_hours
+    )
+    assert "Biggest idle holders (held but not used):" in table_text(report)
 
 
 async def test_telemetry_for_someone_elses_server_is_refused(hub_api, service, platform, cluster):

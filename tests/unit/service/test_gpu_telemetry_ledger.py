@@ -8,10 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 
 from coursehub.catalog.model import Course
 from coursehub.service import gpu_ledger, gpu_usage
-from coursehub.service.db import Database
+from coursehub.service.db import Database, alembic_config
 from coursehub.service.rules import Caller, Refusal, require_own_server
 
 NOW = datetime(2026, 12, 2, 15, 30, tzinfo=UTC)
@@ -143,3 +145,36 @@ def test_a_server_reports_only_for_itself():
     hub = Caller(name="coursehub-hub", kind="service", admin=False)
     with pytest.raises(Refusal, match="service coursehub-hub may not report"):
         require_own_server(hub, frozenset({"access:servers"}), "coursehub-hub", "")
+
+
+def test_migration_0008_gives_earlier_sessions_no_use_and_goes_back_down(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    config = alembic_config()
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0007")
+        connection.execute(
+            sa.text(
+                "INSERT INTO gpu_sessions (username, server_name, course, environment, "
+                "resource, gpus, gpu_equivalents, role, admitted_at) VALUES "
+                "('old', '', 'tele-101', 'quarter', 'nvidia.com/gpu.shared', 1, 0.25, "
+                "'student', :at)"
+            ),
+            {"at": NOW.isoformat()},
+        )
+    database.upgrade()
+    with database.engine.connect() as connection:
+        row = connection.execute(
+            sa.text(
+                "SELECT used_gpu_hours, last_gpu_busy_at, last_telemetry_at, notice_reason "
+                "FROM gpu_sessions"
+            )
+        ).one()
+        assert tuple(row) == (0.0, None, None, None)
+    with database.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0007")
+    with database.engine.connect() as connection:
+        names = {c["name"] for c in sa.inspect(connection).get_columns("gpu_sessions")}
+    assert "used_gpu_hours" not in names and "gpu_equivalents" in names
+    database.close()
