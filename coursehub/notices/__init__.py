@@ -107,7 +107,13 @@ def _gpu_reporter(serverapp, environ) -> telemetry.Reporter | None:
         for kernel_id in list(kernels.list_kernel_ids()):
             yield getattr(kernels.get_kernel(kernel_id), "execution_state", None)
 
-    interval = telemetry.interval_from(environ)
+    try:
+        interval = telemetry.interval_from(environ)
+    except telemetry.TelemetryError as error:
+        # The warnings and the rest of the server keep working; the idle GPU is then
+        # judged without reports (idle since the start), which the log says.
+        serverapp.log.error("coursehub: no GPU telemetry: %s", error)
+        return None
     serverapp.log.info("coursehub: reporting GPU telemetry every %g s", interval)
     return telemetry.Reporter(
         read, kernel_states, service, token, environ.get("JUPYTERHUB_SERVER_NAME", ""), interval
