@@ -277,8 +277,8 @@ def by_reason(counts: dict[str, int], reasons: Iterable[str]) -> str:
     return f"{total} ({', '.join(parts)})" if parts else str(total)
 
 
-TABLE_HEADER = ("course", "user", "GPU-hours", "sessions", "refusals", "culls")
-RIGHT_ALIGNED = {2, 3}
+TABLE_HEADER = ("course", "user", "GPU-hours", "used", "sessions", "refusals", "culls")
+RIGHT_ALIGNED = {2, 3, 4}
 
 
 def table_cells(row: UsageRow) -> tuple[str, ...]:
@@ -286,6 +286,7 @@ def table_cells(row: UsageRow) -> tuple[str, ...]:
         row.course,
         row.user,
         f"{row.gpu_hours:.2f}",
+        f"{row.used_gpu_hours:.2f}",
         str(row.sessions),
         by_reason(row.refusals, REFUSAL_REASONS),
         by_reason(row.culls, CULL_REASONS),

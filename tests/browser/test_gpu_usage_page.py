@@ -85,7 +85,8 @@ async def test_admin_sees_the_table_and_chart_and_a_student_the_403_page(
     student_row = table.locator("tr", has=admin.locator("td", has_text=re.compile("^student1$")))
     await expect(student_row).to_have_count(1)
     cells = await student_row.locator("td").all_inner_texts()
-    assert cells[0] == "ai-101" and cells[3] == "1", cells  # course, sessions
+    assert cells[0] == "ai-101" and cells[4] == "1", cells  # course, sessions
+    assert cells[3] == "0.00", cells  # used: no GPU work reported
     assert float(cells[2]) >= 0.0
     total = table.locator("tr.total", has=admin.locator("td", has_text=re.compile("^ai-101$")))
     await expect(total).to_have_count(1)

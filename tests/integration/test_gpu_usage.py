@@ -221,7 +221,15 @@ async def test_the_cli_prints_csv_and_writes_a_png_chart(activity, platform, tmp
     result = await asyncio.to_thread(run_cli, platform, platform.admin_token, "--since", SINCE)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1].split() == ["course", "user", "GPU-hours", "sessions", "refusals", "culls"]
+    assert lines[1].split() == [
+        "course",
+        "user",
+        "GPU-hours",
+        "used",
+        "sessions",
+        "refusals",
+        "culls",
+    ]
     assert any(line.split()[:2] == ["cull-201", "idler"] and "(idle 1)" in line for line in lines)
     grand = next(n for n, line in enumerate(lines) if line.startswith("(all courses)  (total)"))
     # Then held vs used: nobody's GPU did any work here, so both holders are named idle.

@@ -180,14 +180,17 @@ def test_table_aligns_columns_with_totals_per_course_and_overall():
     report = build_report(SESSIONS, REFUSALS, COURSES, SINCE, UNTIL, NOW)
     assert table_text(report).splitlines() == [
         "GPU usage from 2025-01-06 00:00 UTC to 2025-01-13 00:00 UTC",
-        "course         user     GPU-hours  sessions  refusals             culls",
-        "ai-101         alice         5.50         2  0                    1 (idle 1)",
-        "ai-101         bob           2.00         2  1 (cap 1)            0",
-        "ai-101         erin          0.00         0  1 (cap 1)            0",
-        "ai-101         (total)       7.50         4  2 (cap 2)            1 (idle 1)",
-        "ml-201         carol         0.50         1  1 (budget 1)         1 (budget 1)",
-        "ml-201         (total)       0.50         1  1 (budget 1)         1 (budget 1)",
-        "(all courses)  (total)       8.00         5  3 (cap 2, budget 1)  2 (budget 1, idle 1)",
+        "course         user     GPU-hours  used  sessions  refusals             culls",
+        "ai-101         alice         5.50  1.75         2  0                    1 (idle 1)",
+        "ai-101         bob           2.00  0.50         2  1 (cap 1)            0",
+        "ai-101         erin          0.00  0.00         0  1 (cap 1)            0",
+        "ai-101         (total)       7.50  2.25         4  2 (cap 2)            1 (idle 1)",
+        "ml-201         carol         0.50  0.50         1  1 (budget 1)         1 (budget 1)",
+        "ml-201         (total)       0.50  0.50         1  1 (budget 1)         1 (budget 1)",
+        (
+            "(all courses)  (total)       8.00  2.75         5  3 (cap 2, budget 1)  "
+            "2 (budget 1, idle 1)"
+        ),
         "",
         "GPU-hours held vs used (used: the GPU busy, as its server reported)",
         "course  user     held  used  idle  used %",
