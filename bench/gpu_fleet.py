@@ -11,14 +11,20 @@ Both policies run the same requests minute by minute through coursehub's own pol
 waiting spawns queue first come first), ``policy.judge`` decides idle stops, and
 ``policy.gpu_hours`` charges the sessions.
 
-- **whole**: each session takes ``nvidia.com/gpu`` (1 GPU-equivalent); idleness is today's:
-  activity, which an open JupyterLab tab keeps reporting, so a tab left open holds the GPU
-  until ``gpu_idle_timeout_minutes`` after the tab goes quiet.
+Every running session reports telemetry each minute, as the notices extension does (85 %
+utilisation in a burst, 2 % outside one), and the ledger's own functions fold it in:
+``policy.is_gpu_busy`` against the course's ``gpu_busy_percent`` and
+``policy.used_gpu_hours`` for the GPU-hours used. The arms differ in what they hold and in
+what ``policy.judge`` is given as the last sign of use:
+
+- **whole**: each session takes ``nvidia.com/gpu`` (1 GPU-equivalent); idleness is judged
+  the way coursehub did before issue 16's part B, by browser activity, which an open
+  JupyterLab tab keeps reporting: a tab left open holds the GPU until
+  ``gpu_idle_timeout_minutes`` after the tab goes quiet.
 - **shared**: each session takes a quarter of a time-sliced GPU (``nvidia.com/gpu.shared``,
   ``share: 0.25``, 0.25 GPU-equivalents): 32 fit under the cap of 8. Idleness is judged by
-  real GPU use (part B of issue 16): the last minute of a GPU burst is the session's last
-  activity. Part B's policy function is not on this branch yet, so the benchmark models it
-  from the issue's definition by handing ``policy.judge`` the last GPU use as activity.
+  recorded GPU use, as the service does now: ``policy.judge`` gets the session's
+  ``last_gpu_busy_at`` from its telemetry, and a tab left open does not count.
 
 A session reclaimed while its student is still working (a pause longer than the timeout)
 is asked for again at their next burst, for the rest of their work; the restart waits like
@@ -30,7 +36,7 @@ student asks again only once their previous session is over (a request made whil
 last one still runs or waits is dropped), and nobody gives up waiting.
 
 Prints, per policy, students served at once (peak and mean), GPU-hours held vs used (used:
-held while a burst runs, in GPU-equivalents, as the ledger's "used" counts), waits for a GPU
+integrated from the telemetry reports as the ledger does, in GPU-equivalents), waits for a GPU
 (p50, p95, max; requests still waiting at the week's end count up to then), then one JSON
 line with the ratios shared/whole (waits: whole/shared).
 
@@ -155,12 +161,30 @@ def fleet_course(gpu: dict) -> Course:
     )
 
 
+BUSY_PERCENT = 85.0  # what a burst reports
+IDLE_PERCENT = 2.0  # what an open notebook between bursts reports
+
+
 @dataclass
 class Running:
     request: Request
     start: int
     stopped: int | None = None
     busy_minutes: int = 0
+    # The ledger's telemetry columns for this session.
+    last_report: datetime | None = None
+    last_gpu_busy_at: datetime | None = None
+    used_gpu_hours: float = 0.0
+
+    def report(self, course: Course, gpus: float, utilization: float, now: datetime) -> None:
+        """One telemetry report, folded in as ``gpu_ledger.record_telemetry`` does."""
+        gpu_busy = policy.is_gpu_busy(utilization, course)
+        self.used_gpu_hours += policy.used_gpu_hours(
+            gpus, self.last_report, now, gpu_busy, at(self.start)
+        )
+        self.last_report = now
+        if gpu_busy:
+            self.last_gpu_busy_at = now
 
 
 @dataclass
@@ -181,12 +205,6 @@ def at(minute: int) -> datetime:
 
 def busy(request: Request, offset: int) -> bool:
     return any(start <= offset < start + length for start, length in request.bursts)
-
-
-def last_use(request: Request, offset: int) -> int:
-    """Offset of the last minute of GPU work up to ``offset`` (0: the start counts)."""
-    ends = [min(start + length, offset) for start, length in request.bursts if start <= offset]
-    return max([0, *ends])
 
 
 def rest_of_work(request: Request, offset: int, start: int) -> Request | None:
@@ -225,13 +243,16 @@ def simulate(name: str, requests: list[Request], gpu: dict, by_real_use: bool) -
         for session in list(running):
             offset = minute - session.start
             request = session.request
+            working = offset < request.present and busy(request, offset)
+            utilization = BUSY_PERCENT if working else IDLE_PERCENT
+            session.report(course, environment.gpu_equivalents, utilization, now)
             if request.tab_open == 0 and offset >= request.present:
                 ended = True  # the student stops the server when done
             else:
                 if by_real_use:
-                    activity = session.start + last_use(request, offset)
-                else:  # an open tab keeps reporting activity
-                    activity = session.start + min(offset, request.present + request.tab_open)
+                    last_busy = session.last_gpu_busy_at
+                else:  # before part B: an open tab's browser activity counted
+                    last_busy = at(session.start + min(offset, request.present + request.tab_open))
                 verdict = policy.judge(
                     course,
                     "student",
@@ -240,7 +261,7 @@ def simulate(name: str, requests: list[Request], gpu: dict, by_real_use: bool) -
                     0.0,
                     environment.gpu_equivalents,
                     0.0,
-                    at(activity),
+                    last_busy,
                     now,
                 )
                 ended = verdict is not None and verdict.action == "stop"
@@ -252,7 +273,7 @@ def simulate(name: str, requests: list[Request], gpu: dict, by_real_use: bool) -
                 if again is not None:
                     outcome.restarts += 1
                     insort(pending, again, key=lambda r: r.arrive)
-            elif offset < request.present and busy(request, offset):
+            elif working:
                 session.busy_minutes += 1
         while queue:
             held = len(running) * environment.gpu_equivalents
@@ -286,7 +307,7 @@ def summary(outcome: Outcome) -> dict:
         for s in outcome.sessions
     ]
     held = policy.gpu_hours(spans, MONDAY, end)
-    used = sum(s.busy_minutes for s in outcome.sessions) / 60 * outcome.equivalents
+    used = sum(s.used_gpu_hours for s in outcome.sessions)  # as the ledger integrates it
     waits = outcome.waits + outcome.unserved
     return {
         "policy": outcome.name,

@@ -448,6 +448,15 @@ VARIABLES: tuple[Variable, ...] = (
         "2",
     ),
     Variable(
+        "COURSEHUB_GPU_TELEMETRY_SECONDS",
+        HUB,
+        seconds(1, 300),
+        "how often each GPU server reports its GPU utilisation, memory and kernel activity "
+        "to the coursehub service (handed to every notebook pod; idle GPU culling and used "
+        "GPU-hours come from these reports)",
+        "30",
+    ),
+    Variable(
         "COURSEHUB_START_TIMEOUT",
         HUB,
         WHOLE,

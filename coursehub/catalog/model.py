@@ -221,7 +221,14 @@ class GPUPolicy(_Strict):
     max_concurrent_gpus: int | None = Field(default=None, ge=0)
     gpu_hours_per_student_per_week: float | None = Field(default=None, ge=0)
     max_session_hours: float | None = Field(default=None, gt=0)
+    # Idle is judged by the server's GPU telemetry (utilisation at or above
+    # ``gpu_busy_percent``, or a kernel executing), never by browser activity.
     gpu_idle_timeout_minutes: float | None = Field(default=None, gt=0)
+    # How long before an idle stop the student is warned in JupyterLab (None: 10 min).
+    gpu_idle_warning_minutes: float | None = Field(default=None, gt=0)
+    # GPU utilisation (percent) from which the GPU counts as in use: busy for idleness,
+    # and charged as used GPU-hours in the ledger.
+    gpu_busy_percent: float = Field(default=10, gt=0, le=100)
     # Staff (instructors, TAs) of the course are not held to its cap and budget; their
     # sessions are still recorded and count towards what the course holds.
     staff_exempt: bool = True

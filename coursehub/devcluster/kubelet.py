@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from coursehub.devcluster import capabilities, netns
+from coursehub.devcluster import capabilities, gpu_load, netns
 from coursehub.devcluster.capabilities import CapabilityError, container_capabilities
 from coursehub.devcluster.config import ClusterConfig
 from coursehub.devcluster.errors import ApiError
@@ -183,6 +183,7 @@ class Kubelet:
         self.store = store
         self.events = events
         self.config = config
+        self.state_dir = state_dir
         self.pods_dir = state_dir / "devcluster" / "pods"
         self.volumes_dir = state_dir / "devcluster" / "volumes"
         self.api_host, self.api_port = api_host, api_port
@@ -535,6 +536,13 @@ class Kubelet:
         ]
         if visible:
             env[GPU_ENV] = ",".join(visible)
+            # No GPU to read through NVML: a telemetry file stands in (gpu_load). A new pod's
+            # GPUs start idle, whatever a former pod of the same name left.
+            telemetry = gpu_load.telemetry_path(self.state_dir, runtime.namespace, runtime.name)
+            if container is pod["spec"]["containers"][0] or not telemetry.exists():
+                telemetry.parent.mkdir(parents=True, exist_ok=True)
+                gpu_load.write_load(telemetry, 0, devices=len(set(visible)))
+            env[gpu_load.VARIABLE] = str(telemetry)
         python_bin = str(Path(sys.executable).parent)
         process_env = {
             "PATH": f"{python_bin}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",

@@ -10,7 +10,11 @@
 - ``admit`` decides one GPU spawn: refused past the course's cap of GPUs held at once or
   with no budget left this week, with a sentence for the user.
 - ``judge`` decides what to do with one running GPU session now: stop it (budget used up,
-  session too long, idle too long), warn its user (less than ``WARNING`` left), or nothing.
+  session too long, GPU idle too long), warn its user (less than ``WARNING`` left, or
+  ``gpu_idle_warning_minutes`` before an idle stop), or nothing. Idleness comes from the
+  server's GPU telemetry, never from browser activity.
+- ``used_gpu_hours`` integrates telemetry into GPU-hours of real use (the GPU at or above
+  the course's ``gpu_busy_percent``), beside the GPU-hours held.
 """
 
 from __future__ import annotations
@@ -172,6 +176,12 @@ class Verdict:
     message: str
 
 
+def idle_warning(course: Course) -> timedelta:
+    """How long before an idle stop the student is warned."""
+    minutes = course.gpu_policy.gpu_idle_warning_minutes
+    return WARNING if minutes is None else timedelta(minutes=minutes)
+
+
 def judge(
     course: Course,
     role: str,
@@ -180,7 +190,7 @@ def judge(
     used_hours: float,
     user_gpus_running: float,
     extra_hours: float,
-    last_activity: datetime | None,
+    last_busy: datetime | None,
     now: datetime,
 ) -> Verdict | None:
     """What to do with one running GPU session now (``None``: nothing).
@@ -188,20 +198,20 @@ def judge(
     ``used_hours`` counts all the user's sessions in the course this week, this one
     included, up to ``now``; ``user_gpus_running`` is how many GPUs they hold in the course
     now (it sets how fast the rest of the budget goes). GPUs are GPU-equivalents.
+
+    ``last_busy`` is the last time the server's telemetry showed real use: the GPU at or
+    above the course's ``gpu_busy_percent``, or a kernel executing. Browser activity never
+    counts (a tab left open, or a script posting activity to the hub, must not hold a
+    GPU). With no telemetry yet the session counts as idle since ``started_at``.
     """
     policy = course.gpu_policy
-    if policy.gpu_idle_timeout_minutes is not None and last_activity is not None:
-        idle = now - last_activity
-        if idle >= timedelta(minutes=policy.gpu_idle_timeout_minutes):
-            return Verdict(
-                "stop",
-                "idle",
-                f"Your GPU server was stopped after {duration(idle)} without activity "
-                f"({course.id} frees idle GPUs after {policy.gpu_idle_timeout_minutes:g} "
-                "min). Your files are kept; start it again when you need it.",
-            )
     exempt = is_exempt(course, role)
-    endings: list[tuple[timedelta, StopReason, str]] = []
+    # (time left, reason, what ends it, how long before the end to warn)
+    endings: list[tuple[timedelta, StopReason, str, timedelta]] = []
+    idle = now - max(started_at, last_busy or started_at)
+    if policy.gpu_idle_timeout_minutes is not None:
+        timeout = timedelta(minutes=policy.gpu_idle_timeout_minutes)
+        endings.append((timeout - idle, "idle", "", idle_warning(course)))
     budget = policy.gpu_hours_per_student_per_week
     if budget is not None and not exempt:
         left_hours = budget + extra_hours - used_hours
@@ -212,6 +222,7 @@ def judge(
                 timedelta(hours=left_hours / rate),
                 "budget",
                 f"your {budget + extra_hours:g} GPU-hours for {course.id} this week",
+                WARNING,
             )
         )
     if policy.max_session_hours is not None:
@@ -221,28 +232,80 @@ def judge(
                 started_at + limit - now,
                 "session_limit",
                 f"{course.id}'s {policy.max_session_hours:g}-hour limit per GPU session",
+                WARNING,
             )
         )
     if not endings:
         return None
-    left, reason, what = min(endings, key=lambda ending: ending[0])
+    left, reason, what, _ = min(endings, key=lambda ending: ending[0])
     if left <= timedelta(0):
-        if reason == "budget":
-            message = (
-                f"Your GPU server was stopped: you used {what}. The budget resets on "
-                f"{when(week_reset(now))}. Your files are kept."
-            )
-        else:
-            message = (
-                f"Your GPU server was stopped: it reached {what}. Your files are kept; "
-                "you can start a new session."
-            )
-        return Verdict("stop", reason, message)
-    if left <= WARNING:
+        return Verdict("stop", reason, _stop_message(course, reason, what, idle, now))
+    warned = [ending for ending in endings if ending[0] <= ending[3]]
+    if not warned:
+        return None
+    left, reason, what, _ = min(warned, key=lambda ending: ending[0])
+    if reason == "idle":
         return Verdict(
             "warn",
-            reason,
-            f"Your GPU server stops in {duration(left)} (at {now + left:%H:%M} UTC): it "
-            f"will have used {what}. Save your work now.",
+            "idle",
+            f"Your GPU server has not used its GPU for {duration(idle)}: it stops in "
+            f"{duration(left)} (at {now + left:%H:%M} UTC) unless you run GPU work. "
+            f"{course.id} frees GPUs idle for {policy.gpu_idle_timeout_minutes:g} min; "
+            "browser activity does not count. Your files are kept.",
         )
-    return None
+    return Verdict(
+        "warn",
+        reason,
+        f"Your GPU server stops in {duration(left)} (at {now + left:%H:%M} UTC): it "
+        f"will have used {what}. Save your work now.",
+    )
+
+
+def _stop_message(
+    course: Course, reason: StopReason, what: str, idle: timedelta, now: datetime
+) -> str:
+    if reason == "idle":
+        return (
+            f"Your GPU server was stopped after {duration(idle)} without GPU work "
+            f"({course.id} frees GPUs idle for {course.gpu_policy.gpu_idle_timeout_minutes:g} "
+            "min: no GPU use and no code running). Your files are kept; start it again when "
+            f"you need it.{_suggest_cpu(course)}"
+        )
+    if reason == "budget":
+        return (
+            f"Your GPU server was stopped: you used {what}. The budget resets on "
+            f"{when(week_reset(now))}. Your files are kept."
+        )
+    return (
+        f"Your GPU server was stopped: it reached {what}. Your files are kept; "
+        "you can start a new session."
+    )
+
+
+# A report covers at most this long: after a longer silence (the server was unreachable,
+# or the extension stopped) the gap is not charged as used, whatever the next report says.
+TELEMETRY_GAP = timedelta(minutes=5)
+
+
+def is_gpu_busy(utilization_percent: float | None, course: Course) -> bool:
+    """Whether a utilisation reading counts as the GPU in use for ``course``."""
+    if utilization_percent is None:
+        return False
+    return utilization_percent >= course.gpu_policy.gpu_busy_percent
+
+
+def used_gpu_hours(
+    gpus: float,
+    previous_report: datetime | None,
+    now: datetime,
+    gpu_busy: bool,
+    started_at: datetime | None = None,
+    max_gap: timedelta = TELEMETRY_GAP,
+) -> float:
+    """GPU-hours of real use one telemetry report adds to a session: ``gpus``
+    (GPU-equivalents) times the time since the previous report (or the session's start)
+    when the report says the GPU was busy, at most ``max_gap`` of it; 0 when idle."""
+    since = previous_report or started_at
+    if not gpu_busy or since is None or now <= since:
+        return 0.0
+    return gpus * min(now - since, max_gap).total_seconds() / 3600

@@ -7,7 +7,13 @@
   reason (``cap``, ``budget``) and culls by reason (``budget``, ``session_limit``,
   ``idle``: the servers the enforcer stopped);
 - one total per course of ``courses`` (zeros included, so a quiet course still shows);
-- GPU-hours per UTC day per course (``Daily``), for the chart.
+- GPU-hours per UTC day per course (``Daily``), for the chart, held and used;
+- ``idle_holders``: who held the most GPU-hours without using them (held minus used).
+
+Held vs used: "GPU-hours" are held (charged, as budgets count them); "used" are the hours
+the server's telemetry showed its GPU at or above the course's busy threshold
+(``GPUSession.used_gpu_hours``). A session's used hours are spread over the window and its
+days in proportion to the hours it held there.
 
 How things are counted (the same rules as the budgets of ``policy``):
 
@@ -19,7 +25,8 @@ How things are counted (the same rules as the budgets of ``policy``):
 - refusals: those made in the window; culls: sessions stopped in the window with a cull
   reason.
 
-Rendering: ``table_text`` (aligned columns, totals) and ``csv_text`` (``CSV_HEADER``, one
+Rendering: ``table_text`` (aligned columns, totals, then held vs used and the biggest idle
+holders: ``held_vs_used_text``) and ``csv_text`` (``CSV_HEADER``, one
 line per (course, user), numbers as plain decimals); ``report_json`` /
 ``report_from_json`` carry a report over HTTP.
 """
@@ -44,6 +51,7 @@ CSV_HEADER = (
     "culls_budget",
     "culls_session_limit",
     "culls_idle",
+    "used_gpu_hours",
 )
 TOTAL = "(total)"
 ALL_COURSES = "(all courses)"
@@ -60,6 +68,7 @@ class SessionRow:
     started_at: datetime | None
     stopped_at: datetime | None
     stop_reason: str | None = None
+    used_gpu_hours: float = 0.0  # the whole session's, from its telemetry
 
 
 @dataclass(frozen=True)
@@ -80,9 +89,16 @@ class UsageRow:
     sessions: int = 0
     refusals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REFUSAL_REASONS, 0))
     culls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CULL_REASONS, 0))
+    used_gpu_hours: float = 0.0
+
+    @property
+    def idle_gpu_hours(self) -> float:
+        """Held but not used."""
+        return max(0.0, self.gpu_hours - self.used_gpu_hours)
 
     def add(self, other: UsageRow) -> None:
         self.gpu_hours += other.gpu_hours
+        self.used_gpu_hours += other.used_gpu_hours
         self.sessions += other.sessions
         for reason, count in other.refusals.items():
             self.refusals[reason] = self.refusals.get(reason, 0) + count
@@ -92,10 +108,12 @@ class UsageRow:
 
 @dataclass(frozen=True)
 class Daily:
-    """GPU-hours per UTC day: ``hours[course][i]`` is the figure of ``days[i]``."""
+    """GPU-hours per UTC day: ``hours[course][i]`` (held) and ``used[course][i]`` are the
+    figures of ``days[i]``."""
 
     days: list[date]
     hours: dict[str, list[float]]
+    used: dict[str, list[float]] = field(default_factory=dict)
 
     def total(self) -> float:
         return sum(sum(values) for values in self.hours.values())
@@ -167,6 +185,7 @@ def build_report(
     days = window_days(since, until, now)
     index = {day: n for n, day in enumerate(days)}
     daily = {course: [0.0] * len(days) for course in courses}
+    daily_used = {course: [0.0] * len(days) for course in courses}
 
     def row(course: str, user: str) -> UsageRow:
         return rows.setdefault((course, user), UsageRow(course, user))
@@ -183,11 +202,17 @@ def build_report(
         entry.sessions += 1
         span = charged_span(session, since, until, now)
         if span is not None:
+            whole = charged_span(session, session.started_at, session.stopped_at or now, now)
+            held_in_all = hours_between(*whole) * session.gpus if whole else 0.0
+            # Used hours spread like the hours held (the ledger keeps one sum per session).
+            used_rate = min(1.0, session.used_gpu_hours / held_in_all) if held_in_all else 0.0
             for day, hours in split_by_day(*span):
                 charged = hours * session.gpus
                 entry.gpu_hours += charged
+                entry.used_gpu_hours += charged * used_rate
                 if day in index:
                     daily[session.course][index[day]] += charged
+                    daily_used[session.course][index[day]] += charged * used_rate
         if stopped is not None and since <= stopped < until and session.stop_reason in CULL_REASONS:
             entry.culls[session.stop_reason] += 1
 
@@ -205,7 +230,14 @@ def build_report(
             if entry.course == course:
                 total.add(entry)
         totals.append(total)
-    return Report(since, until, courses, ordered, totals, Daily(days, daily))
+    return Report(since, until, courses, ordered, totals, Daily(days, daily, daily_used))
+
+
+def idle_holders(report: Report, top: int = 5) -> list[UsageRow]:
+    """The ``top`` (course, user) rows that held the most GPU-hours without using them,
+    most first; rows with nothing idle are left out."""
+    idle = [row for row in report.rows if row.idle_gpu_hours >= 0.005]
+    return sorted(idle, key=lambda row: (-row.idle_gpu_hours, row.course, row.user))[:top]
 
 
 # ----- rendering ------------------------------------------------------------------------
@@ -230,6 +262,7 @@ def csv_text(report: Report) -> str:
                 row.sessions,
                 *(row.refusals.get(reason, 0) for reason in REFUSAL_REASONS),
                 *(row.culls.get(reason, 0) for reason in CULL_REASONS),
+                _hours(row.used_gpu_hours),
             ]
         )
     return buffer.getvalue()
@@ -244,8 +277,8 @@ def by_reason(counts: dict[str, int], reasons: Iterable[str]) -> str:
     return f"{total} ({', '.join(parts)})" if parts else str(total)
 
 
-TABLE_HEADER = ("course", "user", "GPU-hours", "sessions", "refusals", "culls")
-RIGHT_ALIGNED = {2, 3}
+TABLE_HEADER = ("course", "user", "GPU-hours", "used", "sessions", "refusals", "culls")
+RIGHT_ALIGNED = {2, 3, 4}
 
 
 def table_cells(row: UsageRow) -> tuple[str, ...]:
@@ -253,6 +286,7 @@ def table_cells(row: UsageRow) -> tuple[str, ...]:
         row.course,
         row.user,
         f"{row.gpu_hours:.2f}",
+        f"{row.used_gpu_hours:.2f}",
         str(row.sessions),
         by_reason(row.refusals, REFUSAL_REASONS),
         by_reason(row.culls, CULL_REASONS),
@@ -285,7 +319,56 @@ def table_text(report: Report) -> str:
         return "  ".join(cells).rstrip()
 
     title = f"GPU usage from {stamp(report.since)} to {stamp(report.until)}"
-    return "\n".join([title, render(TABLE_HEADER), *map(render, lines[1:])]) + "\n"
+    text = "\n".join([title, render(TABLE_HEADER), *map(render, lines[1:])]) + "\n"
+    return text + held_vs_used_text(report)
+
+
+HELD_HEADER = ("course", "user", "held", "used", "idle", "used %")
+
+
+def held_vs_used_cells(row: UsageRow) -> tuple[str, ...]:
+    share = f"{100 * row.used_gpu_hours / row.gpu_hours:.0f}" if row.gpu_hours else "-"
+    return (
+        row.course,
+        row.user,
+        f"{row.gpu_hours:.2f}",
+        f"{row.used_gpu_hours:.2f}",
+        f"{row.idle_gpu_hours:.2f}",
+        share,
+    )
+
+
+def held_vs_used_rows(report: Report, top: int = 5) -> list[tuple[str, ...]]:
+    """Each course's total, then the biggest idle holders."""
+    return [held_vs_used_cells(total) for total in report.totals] + [
+        held_vs_used_cells(row) for row in idle_holders(report, top)
+    ]
+
+
+def held_vs_used_text(report: Report, top: int = 5) -> str:
+    """GPU-hours held vs used per course, then the ``top`` biggest idle holders."""
+    totals = [held_vs_used_cells(total) for total in report.totals]
+    holders = [held_vs_used_cells(row) for row in idle_holders(report, top)]
+    lines = [HELD_HEADER, *totals, *holders]
+    widths = [max(len(line[n]) for line in lines) for n in range(len(HELD_HEADER))]
+
+    def render(line: tuple[str, ...]) -> str:
+        cells = [
+            cell.ljust(widths[n]) if n < 2 else cell.rjust(widths[n]) for n, cell in enumerate(line)
+        ]
+        return "  ".join(cells).rstrip()
+
+    out = [
+        "",
+        "GPU-hours held vs used (used: the GPU busy, as its server reported)",
+        render(HELD_HEADER),
+        *map(render, totals),
+    ]
+    if holders:
+        out += ["Biggest idle holders (held but not used):", *map(render, holders)]
+    else:
+        out.append("No GPU-hours held idle.")
+    return "\n".join(out) + "\n"
 
 
 def stamp(moment: datetime) -> str:
@@ -304,6 +387,7 @@ def _row_json(row: UsageRow) -> dict:
         "sessions": row.sessions,
         "refusals": dict(row.refusals),
         "culls": dict(row.culls),
+        "used_gpu_hours": round(row.used_gpu_hours, 4),
     }
 
 
@@ -315,6 +399,7 @@ def _row_from_json(data: dict) -> UsageRow:
         int(data["sessions"]),
         {str(k): int(v) for k, v in data["refusals"].items()},
         {str(k): int(v) for k, v in data["culls"].items()},
+        float(data.get("used_gpu_hours", 0.0)),
     )
 
 
@@ -330,6 +415,10 @@ def report_json(report: Report) -> dict:
             "gpu_hours": {
                 course: [round(value, 4) for value in values]
                 for course, values in report.daily.hours.items()
+            },
+            "used_gpu_hours": {
+                course: [round(value, 4) for value in values]
+                for course, values in report.daily.used.items()
             },
         },
     }
@@ -347,6 +436,10 @@ def report_from_json(data: dict) -> Report:
             {
                 course: [float(value) for value in values]
                 for course, values in data["daily"]["gpu_hours"].items()
+            },
+            {
+                course: [float(value) for value in values]
+                for course, values in data["daily"].get("used_gpu_hours", {}).items()
             },
         ),
     )

@@ -1,5 +1,6 @@
-"""The GPU usage chart: GPU-hours per UTC day, one stacked bar colour per course
-(courses without GPU-hours in the window are left out of the legend).
+"""The GPU usage chart: GPU-hours held per UTC day, one stacked bar colour per course
+(courses without GPU-hours in the window are left out of the legend), and inside each day's
+bar a narrow dark bar of the GPU-hours used (the GPU busy, all courses): held vs used.
 
 ``render(daily, "png" | "svg")`` returns the image bytes. It uses matplotlib's
 object-oriented API with the Agg canvas (no pyplot, no display, no global backend), so it
@@ -42,16 +43,27 @@ def render(daily: Daily, kind: Literal["png", "svg"] = "png") -> bytes:
         for course, hours in sorted(used.items()):
             axes.bar(positions, hours, bottom=bottom, label=course, width=0.8)
             bottom = [below + value for below, value in zip(bottom, hours, strict=True)]
+        used_per_day = [
+            sum(values[n] for values in daily.used.values()) for n in range(len(daily.days))
+        ]
+        if any(used_per_day):
+            axes.bar(
+                positions,
+                used_per_day,
+                width=0.3,
+                color="#222222",
+                label="used (GPU busy), all courses",
+            )
         step = max(1, math.ceil(len(daily.days) / MAX_LABELS))
         axes.set_xticks(positions[::step], [day_label(day) for day in daily.days[::step]])
         axes.tick_params(axis="x", labelrotation=45 if step > 1 or len(positions) > 7 else 0)
         axes.set_xlim(-0.6, len(positions) - 0.4)
         axes.set_ylim(0, max([*bottom, 0.0]) * 1.15 or 1.0)
-        axes.set_ylabel("GPU-hours")
+        axes.set_ylabel("GPU-hours held")
         axes.set_title(TITLE)
         axes.grid(axis="y", alpha=0.3)
         axes.set_axisbelow(True)
-        if used:
+        if used or any(used_per_day):
             axes.legend(title="course", loc="upper left", fontsize="small")
         buffer = io.BytesIO()
         metadata = {"Date": None} if kind == "svg" else {}

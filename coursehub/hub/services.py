@@ -252,7 +252,11 @@ def grader_services(
 
 def pod_environment(settings: HubSettings) -> dict[str, str]:
     """What every notebook pod needs to reach the exchange (the plugin reads these)."""
-    environment = {"COURSEHUB_SERVICE_URL": service_api_url(settings)}
+    environment = {
+        "COURSEHUB_SERVICE_URL": service_api_url(settings),
+        # The notices extension's GPU telemetry (coursehub.notices.telemetry).
+        "COURSEHUB_GPU_TELEMETRY_SECONDS": f"{settings.gpu_telemetry_seconds:g}",
+    }
     if settings.is_dev:
         # Dev pods run this checkout's Python; images install the same files in /etc/jupyter
         # and the GPU-warnings and due-dates JupyterLab plugins in share/jupyter/labextensions.

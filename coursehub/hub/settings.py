@@ -41,6 +41,7 @@ class HubSettings:
     namespace: str | None
     db_url: str = field(repr=False)
     catalog_poll_seconds: float
+    gpu_telemetry_seconds: float
     start_timeout: int
     home_pvc: bool
     kubeconfig: Path | None
@@ -99,6 +100,7 @@ class HubSettings:
             namespace=env("COURSEHUB_NAMESPACE"),
             db_url=env("COURSEHUB_DB_URL", f"sqlite:///{state_dir / 'jupyterhub.sqlite'}"),
             catalog_poll_seconds=env("COURSEHUB_CATALOG_POLL_SECONDS"),
+            gpu_telemetry_seconds=env("COURSEHUB_GPU_TELEMETRY_SECONDS"),
             start_timeout=env("COURSEHUB_START_TIMEOUT"),
             home_pvc=env("COURSEHUB_HOME_PVC"),
             kubeconfig=kubeconfig,

@@ -13,7 +13,8 @@ One pass (``Enforcer.tick``):
    is asked for again (the hub was down, the request failed, the stop did not happen). The
    session stays open until the hub reports the stop or no longer lists the server, so the
    server counts in its course's cap and is charged until it is really gone.
-4. ``policy.judge`` on each running session: stop (budget, session limit, GPU idle time)
+4. ``policy.judge`` on each running session: stop (budget, session limit, GPU idle time,
+   judged from the server's telemetry: ``last_gpu_busy_at``, not the hub's activity)
    records the reason and a sentence and asks the hub to stop the server; warn stores the
    sentence as the session's notice, once, for JupyterLab to show.
 5. A ready server whose profile (``user_options.profile``, or the user's default) is a GPU
@@ -205,7 +206,9 @@ def plan(
             gpu_ledger.used_hours(db, row.username, row.course, now),
             running[(row.username, row.course)],
             gpu_ledger.extra_hours(db, row.username, row.course, now),
-            parse_time(server.get("last_activity")),
+            # Real use from the server's telemetry, never the hub's last_activity (browser
+            # activity, which any open tab or script keeps fresh).
+            row.last_gpu_busy_at,
             now,
         )
         if verdict is None:
@@ -218,7 +221,7 @@ def plan(
                 )
             )
         elif row.notice is None:
-            row.notice, row.notice_at = verdict.message, now
+            row.notice, row.notice_at, row.notice_reason = verdict.message, now, verdict.reason
             actions.append(
                 Action(
                     row.id, row.username, row.server_name, "warn", verdict.reason, verdict.message

@@ -229,7 +229,7 @@ def request_stop(row: GPUSession, reason: str, message: str, now: datetime) -> N
     sentence are recorded now, the session stays open (it holds its GPUs and is charged)
     until the server is gone (``close_open``), and the enforcer asks again each pass."""
     row.stop_reason = reason
-    row.notice, row.notice_at = message, now
+    row.notice, row.notice_at, row.notice_reason = message, now, reason
 
 
 def stop_requested(row: GPUSession) -> bool:
@@ -369,3 +369,39 @@ def add_grant(db: Session, grant: GPUGrant, now: datetime) -> float:
     course this week, the new grant included."""
     db.add(grant)
     return extra_hours(db, grant.username, grant.course, now) + grant.hours
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """One report of a GPU server (``POST api/gpu/telemetry``): the mean GPU utilisation in
+    percent since its last report (None: no GPU reading), GPU memory in bytes, and whether
+    a kernel executed code since its last report."""
+
+    utilization: float | None
+    memory_used_bytes: int | None
+    memory_total_bytes: int | None
+    kernel_busy: bool
+
+
+def record_telemetry(
+    db: Session, row: GPUSession, course: Course | None, report: Telemetry, now: datetime
+) -> bool:
+    """Fold one report into the server's open session: used GPU-hours grow by the time
+    since the last report when the GPU was busy (``policy.used_gpu_hours``), and
+    ``last_gpu_busy_at`` moves to now when the GPU or a kernel was busy. Returns whether
+    the report counted as busy. A session whose course left the catalog keeps no use."""
+    gpu_busy = course is not None and policy.is_gpu_busy(report.utilization, course)
+    if row.started_at is not None:
+        row.used_gpu_hours = (row.used_gpu_hours or 0.0) + policy.used_gpu_hours(
+            row.gpu_equivalents, row.last_telemetry_at, now, gpu_busy, row.started_at
+        )
+    busy = gpu_busy or report.kernel_busy
+    if busy:
+        row.last_gpu_busy_at = now
+        if row.notice is not None and row.notice_reason == "idle" and row.stop_reason is None:
+            row.notice = row.notice_at = row.notice_reason = None  # it is used again
+    row.last_telemetry_at = now
+    row.gpu_utilization = report.utilization
+    row.gpu_memory_used_bytes = report.memory_used_bytes
+    row.gpu_memory_total_bytes = report.memory_total_bytes
+    return busy

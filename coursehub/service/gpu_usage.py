@@ -98,6 +98,7 @@ def read_rows(
             GPUSession.started_at,
             GPUSession.stopped_at,
             GPUSession.stop_reason,
+            GPUSession.used_gpu_hours,
         ).where(
             GPUSession.course.in_(courses),
             or_(GPUSession.stopped_at.is_(None), GPUSession.stopped_at >= since),
@@ -145,7 +146,19 @@ def session_json(row: GPUSession, now: datetime) -> dict:
         "stopped_at": row.stopped_at.isoformat() if row.stopped_at else None,
         "stop_reason": row.stop_reason,
         "gpu_hours": round(charged, 4),
+        # Real use from the server's telemetry (migration 0008), beside the hours held.
+        "used_gpu_hours": round(row.used_gpu_hours or 0.0, 4),
+        "last_gpu_busy_at": _iso(row.last_gpu_busy_at),
+        "last_telemetry_at": _iso(row.last_telemetry_at),
+        "gpu_utilization": row.gpu_utilization,
+        "gpu_memory_used_bytes": row.gpu_memory_used_bytes,
+        "gpu_memory_total_bytes": row.gpu_memory_total_bytes,
+        "notice": row.notice,
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def session_list(db: Session, course_id: str | None, only_open: bool, now: datetime) -> list[dict]:
@@ -192,3 +205,39 @@ def notices(db: Session, username: str) -> list[dict]:
         for row in gpu_ledger.open_sessions(db)
         if row.username == username and row.notice
     ]
+
+
+def record_telemetry(
+    db: Session,
+    catalog: Catalog,
+    username: str,
+    server_name: str,
+    report: gpu_ledger.Telemetry,
+    now: datetime,
+) -> dict | None:
+    """Fold a server's telemetry into its open session; what its status bar shows (None:
+    no open session for that server)."""
+    row = gpu_ledger.open_session(db, username, server_name)
+    if row is None:
+        return None
+    course = catalog.courses.get(row.course)
+    busy = gpu_ledger.record_telemetry(db, row, course, report, now)
+    hours_left = None
+    if course is not None:
+        budget = course.gpu_policy.gpu_hours_per_student_per_week
+        if budget is not None and not policy.is_exempt(course, row.role):
+            used = gpu_ledger.used_hours(db, username, course.id, now)
+            extra = gpu_ledger.extra_hours(db, username, course.id, now)
+            hours_left = round(max(0.0, budget + extra - used), 4)
+    return {
+        "course": row.course,
+        "busy": busy,
+        "gpu_utilization": row.gpu_utilization,
+        "gpu_memory_used_bytes": row.gpu_memory_used_bytes,
+        "gpu_memory_total_bytes": row.gpu_memory_total_bytes,
+        "hours_left": hours_left,
+        "resets_at": policy.week_reset(now).isoformat(),
+        "held_gpu_hours": session_json(row, now)["gpu_hours"],
+        "used_gpu_hours": round(row.used_gpu_hours, 4),
+        "last_gpu_busy_at": _iso(row.last_gpu_busy_at),
+    }

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -191,6 +192,18 @@ class GPUSession(Base):
     # The newest warning for the user (budget or session end), shown in JupyterLab.
     notice: Mapped[str | None] = mapped_column(Text, nullable=True)
     notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # GPU telemetry the server reports (migration 0008): GPU-hours of real use (GPU at or
+    # above the course's busy threshold), the last time the GPU or a kernel was busy (idle
+    # culling judges from this, never from browser activity), and the newest report.
+    used_gpu_hours: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    last_telemetry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_gpu_busy_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    gpu_utilization: Mapped[float | None] = mapped_column(Float, nullable=True)
+    gpu_memory_used_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    gpu_memory_total_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # What ``notice`` warns of (``idle``, ``budget``, ``session_limit``): an idle warning
+    # is withdrawn when the GPU is used again, so the next idle spell is warned anew.
+    notice_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class GPUQueueEntry(Base):

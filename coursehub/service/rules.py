@@ -201,3 +201,25 @@ def choose_for_collection(versions: Sequence[V], due: datetime | None) -> V | No
     ordered = sorted(versions, key=lambda item: item.version)
     on_time = [item for item in ordered if not is_late(item.submitted_at, due)]
     return (on_time or ordered)[-1]
+
+
+def require_own_server(caller: Caller, scopes: frozenset[str], username: str, server: str) -> None:
+    """A GPU telemetry report comes from the server it is about: the token must belong to
+    ``username`` and reach that server (a server's own ``JUPYTERHUB_API_TOKEN`` carries
+    ``access:servers!server=<user>/<server>``; the owner's own full token reaches all their
+    servers). Anyone else, admins and services included, is refused: the ledger's used
+    hours and idle times come only from the server's own reports."""
+    label = f"{username}'s server {server!r}" if server else f"{username}'s default server"
+    if caller.kind != "user" or caller.name != username:
+        raise Refusal(
+            403,
+            f"{caller} may not report GPU telemetry for {label}: a server reports only for "
+            "itself, with its own JUPYTERHUB_API_TOKEN",
+        )
+    bound = {f"access:servers!server={username}/{server}", f"access:servers!user={username}"}
+    if not bound & scopes:
+        raise Refusal(
+            403,
+            f"this token of {username} is not the token of {label}: GPU telemetry is "
+            "accepted only with the server's own JUPYTERHUB_API_TOKEN",
+        )

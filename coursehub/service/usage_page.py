@@ -34,9 +34,12 @@ from tornado.template import Loader
 from tornado.web import HTTPError, RequestHandler, authenticated
 
 from coursehub.gpu.reports import (
+    HELD_HEADER,
     RIGHT_ALIGNED,
     TABLE_HEADER,
     TOTAL,
+    held_vs_used_cells,
+    idle_holders,
     stamp,
     table_rows,
 )
@@ -188,6 +191,11 @@ class UsagePageHandler(PageHandler):
             rows=table_rows(report) if report.rows else [],
             total=TOTAL,
             numeric=RIGHT_ALIGNED,
+            held_header=HELD_HEADER,
+            held_rows=[held_vs_used_cells(total) for total in report.totals]
+            if report.has_sessions
+            else [],
+            idle_rows=[held_vs_used_cells(row) for row in idle_holders(report)],
             chart=chart,
         )
 

@@ -85,10 +85,16 @@ async def test_admin_sees_the_table_and_chart_and_a_student_the_403_page(
     student_row = table.locator("tr", has=admin.locator("td", has_text=re.compile("^student1$")))
     await expect(student_row).to_have_count(1)
     cells = await student_row.locator("td").all_inner_texts()
-    assert cells[0] == "ai-101" and cells[3] == "1", cells  # course, sessions
+    assert cells[0] == "ai-101" and cells[4] == "1", cells  # course, sessions
+    assert cells[3] == "0.00", cells  # used: no GPU work reported
     assert float(cells[2]) >= 0.0
     total = table.locator("tr.total", has=admin.locator("td", has_text=re.compile("^ai-101$")))
     await expect(total).to_have_count(1)
+    # Held vs used per course (nothing reported GPU work here, so nothing is used).
+    held = admin.locator("table.held-vs-used tr", has=admin.locator("td", has_text="ai-101"))
+    await expect(held).to_have_count(1)
+    held_cells = await held.locator("td").all_inner_texts()
+    assert held_cells[1] == "(total)" and held_cells[3] == "0.00", held_cells
     chart = admin.locator("figure.chart svg")
     await expect(chart).to_be_visible()
     await expect(chart).to_contain_text("GPU-hours per day per course")

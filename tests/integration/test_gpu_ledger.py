@@ -326,3 +326,46 @@ def test_a_server_whose_stop_was_reported_after_the_hub_was_asked_is_not_adopted
     users = {"s1": ready(NOW)}  # listed as running when the hub was asked
     assert one_pass(db, catalog, users, asked + timedelta(seconds=2), asked_at=asked) == []
     assert db.run_sync(ledger.open_sessions) == []
+
+
+def test_idleness_comes_from_telemetry_not_from_the_hubs_activity(db):
+    """s1's GPU works, s2's only has a browser tab that keeps the hub's activity fresh: the
+    plan warns s2, then asks for its stop as idle; s1 is left alone and its use recorded
+    (on both databases: the telemetry columns of migration 0008)."""
+    course = gpu_course(gpu_idle_timeout_minutes=30)
+    catalog = Catalog(root=Path("."), courses={course.id: course})
+    gpu = course.environment("gpu")
+    for name in ("s1", "s2"):
+        db.run_sync(lambda s, n=name: ledger.admit_session(s, course, gpu, n, "", "student", NOW))
+        db.run_sync(lambda s, n=name: ledger.mark_started(s, n, "", NOW))
+    busy = ledger.Telemetry(90.0, 8 << 30, 16 << 30, kernel_busy=False)
+    idle = ledger.Telemetry(0.0, 1 << 30, 16 << 30, kernel_busy=False)
+
+    def report(at: datetime) -> None:
+        for name, telemetry in (("s1", busy), ("s2", idle)):
+            db.run_sync(
+                lambda s, n=name, t=telemetry: ledger.record_telemetry(
+                    s, ledger.open_session(s, n, ""), course, t, at
+                )
+            )
+
+    def judge(at: datetime) -> list[tuple[str, str, str]]:
+        known = {row.id for row in db.run_sync(ledger.open_sessions)}
+        fresh = {"ready": True, "last_activity": at.isoformat()}  # a tab left open
+        users = {name: {"servers": {"": fresh}} for name in ("s1", "s2")}
+        actions = db.run_sync(lambda s: plan(s, catalog, users, known, at))
+        return [(a.username, a.kind, a.reason) for a in actions]
+
+    for minute in range(1, 22):
+        report(NOW + timedelta(minutes=minute))
+    assert judge(NOW + timedelta(minutes=21)) == [("s2", "warn", "idle")]
+    for minute in range(22, 31):
+        report(NOW + timedelta(minutes=minute))
+    assert judge(NOW + timedelta(minutes=30)) == [("s2", "stop", "idle")]
+    with db.sessions() as session:
+        rows = {r.username: r for r in session.execute(select(GPUSession)).scalars()}
+    assert rows["s1"].used_gpu_hours == pytest.approx(30 / 60)
+    assert rows["s1"].last_gpu_busy_at == NOW + timedelta(minutes=30)
+    assert rows["s1"].gpu_memory_used_bytes == 8 << 30 and rows["s1"].stop_reason is None
+    assert rows["s2"].used_gpu_hours == 0 and rows["s2"].last_gpu_busy_at is None
+    assert rows["s2"].stop_reason == "idle" and rows["s2"].notice_reason == "idle"

@@ -126,6 +126,7 @@ async def test_admins_see_hours_sessions_refusals_and_culls_of_every_course(
         "sessions": 0,
         "refusals": {"cap": 1, "budget": 0},
         "culls": {"budget": 0, "session_limit": 0, "idle": 0},
+        "used_gpu_hours": 0.0,
     }
     assert CHARGED[0] <= idler["gpu_hours"] <= CHARGED[1], idler
     assert idler["sessions"] == 1 and idler["culls"]["idle"] == 1
@@ -220,9 +221,27 @@ async def test_the_cli_prints_csv_and_writes_a_png_chart(activity, platform, tmp
     result = await asyncio.to_thread(run_cli, platform, platform.admin_token, "--since", SINCE)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1].split() == ["course", "user", "GPU-hours", "sessions", "refusals", "culls"]
+    assert lines[1].split() == [
+        "course",
+        "user",
+        "GPU-hours",
+        "used",
+        "sessions",
+        "refusals",
+        "culls",
+    ]
     assert any(line.split()[:2] == ["cull-201", "idler"] and "(idle 1)" in line for line in lines)
-    assert lines[-1].startswith("(all courses)  (total)")
+    grand = next(n for n, line in enumerate(lines) if line.startswith("(all courses)  (total)"))
+    # Then held vs used: nobody's GPU did any work here, so both holders are named idle.
+    assert lines[grand + 1 : grand + 3] == [
+        "",
+        "GPU-hours held vs used (used: the GPU busy, as its server reported)",
+    ]
+    holders = lines[lines.index("Biggest idle holders (held but not used):") + 1 :]
+    assert {tuple(line.split()[:2]) for line in holders} == {
+        ("usage-101", "runner"),
+        ("cull-201", "idler"),
+    }
 
 
 async def test_cli_errors_are_one_line_and_a_non_zero_exit(activity, platform, tmp_path):

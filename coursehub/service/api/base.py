@@ -39,6 +39,9 @@ class BaseHandler(RequestHandler):
     def initialize(self, context: ServiceContext):
         self.context = context
         self.caller: Caller | None = None
+        # The token's scopes as the hub expanded them (``access:servers!server=u/name`` on
+        # a notebook server's own token): what the token is bound to, beyond its user.
+        self.token_scopes: frozenset[str] = frozenset()
 
     @property
     def hub_auth(self) -> HubAuth:
@@ -55,6 +58,7 @@ class BaseHandler(RequestHandler):
             raise HTTPError(401, "the hub does not know this token (expired or revoked?)")
         require_service_access(model, self.context.settings.service_name)
         self.caller = Caller.from_hub_model(model)
+        self.token_scopes = frozenset(model.get("scopes") or ())
 
     def on_finish(self):
         # Every API request's latency, per handler (the exchange's among them), for

@@ -2,7 +2,8 @@
 
 Admission and the session start and stop reports come only from the hub's own client
 (``Caller.is_hub``): a user or a server cannot open, close or extend a session. Users read
-their own notices; admins grant extra hours; admins and a course's staff read its sessions
+their own notices; a server reports its own GPU telemetry (``require_own_server``); admins
+grant extra hours; admins and a course's staff read its sessions
 (staff and admin powers need a staff-scoped token, see ``rules``).
 """
 
@@ -21,6 +22,7 @@ from coursehub.service.rules import (
     find_course,
     lacks_staff_scope,
     require_admin,
+    require_own_server,
     role_in,
     staff_scope_refusal,
 )
@@ -154,6 +156,60 @@ class NoticeHandler(GPUHandler):
         self.write_json({"notices": notices})
 
 
+class TelemetryHandler(GPUHandler):
+    """A GPU server's report of its GPU use (the notices server extension posts it every
+    ``COURSEHUB_GPU_TELEMETRY_SECONDS`` with the server's own token): folded into its open
+    session (used GPU-hours, last busy time). Answers what the status bar shows."""
+
+    async def post(self):
+        data = self.body()
+        username = self.field(data, "username", default=self.caller.name)
+        server_name = self.field(data, "server_name", default="")
+        require_own_server(self.caller, self.token_scopes, username, server_name)
+        report = gpu_ledger.Telemetry(
+            utilization=self.percent(data, "gpu_utilization"),
+            memory_used_bytes=self.bytes(data, "gpu_memory_used_bytes"),
+            memory_total_bytes=self.bytes(data, "gpu_memory_total_bytes"),
+            kernel_busy=self.flag(data, "kernel_busy"),
+        )
+        catalog = self.context.catalog
+        now = self.context.now()
+        answer = await self.context.db.run(
+            lambda db: gpu_usage.record_telemetry(db, catalog, username, server_name, report, now)
+        )
+        if answer is None:
+            label = f"server {server_name!r}" if server_name else "default server"
+            raise Refusal(
+                404,
+                f"{username} has no open GPU session for their {label}: only a running GPU "
+                "server reports GPU telemetry",
+            )
+        self.write_json(answer)
+
+    def percent(self, data: dict, name: str) -> float | None:
+        value = data.get(name)
+        if value is None:
+            return None
+        value = self.field(data, name, float)
+        if not math.isfinite(value) or not 0 <= value <= 100:
+            raise Refusal(400, f"'{name}' must be a percentage from 0 to 100, not {value!r}")
+        return value
+
+    def bytes(self, data: dict, name: str) -> int | None:
+        value = data.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**53:
+            raise Refusal(400, f"'{name}' must be a whole number of bytes, not {value!r}")
+        return value
+
+    def flag(self, data: dict, name: str) -> bool:
+        value = data.get(name, False)
+        if not isinstance(value, bool):
+            raise Refusal(400, f"'{name}' must be true or false, not {value!r}")
+        return value
+
+
 class GrantHandler(GPUHandler):
     async def post(self):
         require_admin(self.caller, "grant GPU-hours")
@@ -218,4 +274,5 @@ default_handlers = [
     ("api/gpu/availability", AvailabilityHandler),
     ("api/gpu/notices", NoticeHandler),
     ("api/gpu/grants", GrantHandler),
+    ("api/gpu/telemetry", TelemetryHandler),
 ]

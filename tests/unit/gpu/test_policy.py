@@ -74,8 +74,8 @@ def test_staff_are_exempt_unless_the_course_says_otherwise(policy_course):
     assert not policy.admit(strict, strict.environment("gpu"), "staff", 2, 0, 0, NOW).admitted
 
 
-def judge(course_, *, started=NOW - HOUR, used=1.0, running=1, extra=0.0, active=NOW):
-    return policy.judge(course_, "student", 1, started, used, running, extra, active, NOW)
+def judge(course_, *, started=NOW - HOUR, used=1.0, running=1, extra=0.0, busy=NOW):
+    return policy.judge(course_, "student", 1, started, used, running, extra, busy, NOW)
 
 
 def test_nothing_to_do_with_time_left(policy_course):
@@ -105,11 +105,68 @@ def test_session_limit_warns_then_stops(policy_course):
     assert "4-hour limit per GPU session" in stopped.message
 
 
-def test_idle_gpu_servers_are_stopped_after_the_course_timeout(policy_course):
-    assert judge(policy_course, active=NOW - timedelta(minutes=29)) is None
-    idle = judge(policy_course, active=NOW - timedelta(minutes=30))
+def test_idle_gpu_servers_are_warned_then_stopped_after_the_course_timeout(policy_course):
+    assert judge(policy_course, busy=NOW - timedelta(minutes=19)) is None
+    warned = judge(policy_course, busy=NOW - timedelta(minutes=21))
+    assert warned.action == "warn" and warned.reason == "idle"
+    assert "has not used its GPU for 21 min: it stops in 9 min (at 15:39 UTC)" in warned.message
+    assert "unless you run GPU work" in warned.message
+    assert "browser activity does not count" in warned.message
+    idle = judge(policy_course, busy=NOW - timedelta(minutes=30))
     assert idle.action == "stop" and idle.reason == "idle"
-    assert "30 min without activity" in idle.message
+    assert "30 min without GPU work" in idle.message
+    assert "Your files are kept" in idle.message and '"AI-101 · CPU"' in idle.message
+
+
+def test_without_telemetry_a_session_is_idle_from_its_start(policy_course):
+    # No report yet: idle since the start, never "active" on the hub's word.
+    assert judge(policy_course, started=NOW - timedelta(minutes=29), busy=None).action == "warn"
+    stopped = judge(policy_course, started=NOW - timedelta(minutes=31), busy=None)
+    assert stopped.action == "stop" and stopped.reason == "idle"
+    # A report from before the start (a former server's) does not count either.
+    old = judge(policy_course, started=NOW - timedelta(minutes=31), busy=NOW - 2 * HOUR)
+    assert old.action == "stop" and old.reason == "idle"
+
+
+def test_the_idle_warning_time_is_the_courses():
+    early = course(gpu_idle_timeout_minutes=30, gpu_idle_warning_minutes=20)
+    assert judge(early, busy=NOW - timedelta(minutes=9)) is None
+    assert judge(early, busy=NOW - timedelta(minutes=11)).reason == "idle"
+
+
+def test_an_idle_stop_comes_before_a_later_budget_warning(policy_course):
+    # 8 minutes of budget left (warned), but idle for 30 minutes: stopped as idle now.
+    stopped = judge(policy_course, used=10 - 8 / 60, busy=NOW - timedelta(minutes=30))
+    assert stopped.action == "stop" and stopped.reason == "idle"
+    # Idle 25 min (5 min to the stop) and 8 min of budget: the sooner end is warned.
+    warned = judge(policy_course, used=10 - 8 / 60, busy=NOW - timedelta(minutes=25))
+    assert warned.action == "warn" and warned.reason == "idle"
+
+
+def test_busy_readings_are_the_courses_threshold():
+    strict = course(gpu_idle_timeout_minutes=30, gpu_busy_percent=50)
+    assert not policy.is_gpu_busy(None, strict)
+    assert not policy.is_gpu_busy(49.9, strict)
+    assert policy.is_gpu_busy(50, strict)
+    assert policy.is_gpu_busy(10, course(gpu_idle_timeout_minutes=30))  # the default is 10 %
+
+
+def test_used_gpu_hours_integrate_busy_reports_only():
+    minute = timedelta(minutes=1)
+    # Busy since the previous report, a minute ago, on a quarter share: 0.25 GPU-minutes.
+    assert policy.used_gpu_hours(0.25, NOW - minute, NOW, True) == pytest.approx(0.25 / 60)
+    assert policy.used_gpu_hours(1, NOW - minute, NOW, False) == 0
+    # The first report counts from the session's start.
+    assert policy.used_gpu_hours(1, None, NOW, True, started_at=NOW - 2 * minute) == (
+        pytest.approx(2 / 60)
+    )
+    assert policy.used_gpu_hours(1, None, NOW, True) == 0
+    # After a silence, at most TELEMETRY_GAP is charged as used.
+    assert policy.used_gpu_hours(2, NOW - 3 * HOUR, NOW, True) == pytest.approx(
+        2 * policy.TELEMETRY_GAP.total_seconds() / 3600
+    )
+    # A clock that went back charges nothing.
+    assert policy.used_gpu_hours(1, NOW + minute, NOW, True) == 0
 
 
 def test_no_policy_no_verdict():

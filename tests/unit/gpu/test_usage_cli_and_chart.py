@@ -43,6 +43,13 @@ def test_inline_svg_is_an_svg_element_with_escaped_text_and_stable_bytes():
     assert inline_svg(DAILY) == svg
 
 
+def test_the_chart_shows_used_beside_held_only_when_something_was_used():
+    used = Daily(DAILY.days, DAILY.hours, {"ai-101": [0.5, 0.25], "<ml-201>": [0.0, 0.0]})
+    svg = inline_svg(used)
+    assert "used (GPU busy), all courses" in svg and "GPU-hours held" in svg
+    assert "used (GPU busy)" not in inline_svg(DAILY)
+
+
 def test_an_empty_window_still_draws_axes():
     assert png_size(render(Daily([date(2025, 1, 6)], {}), "png"))[0] > 0
 

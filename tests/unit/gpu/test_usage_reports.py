@@ -20,6 +20,7 @@ from coursehub.gpu.reports import (
     WindowError,
     build_report,
     csv_text,
+    idle_holders,
     parse_moment,
     parse_window,
     report_from_json,
@@ -35,23 +36,24 @@ def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
 SINCE, UNTIL, NOW = at(6), at(13), at(8, 12)
 
 
-def session(user, course, gpus, started, stopped, reason=None, admitted=None):
-    return SessionRow(user, course, gpus, admitted or started, started, stopped, reason)
+def session(user, course, gpus, started, stopped, reason=None, admitted=None, used=0.0):
+    return SessionRow(user, course, gpus, admitted or started, started, stopped, reason, used)
 
 
 SESSIONS = [
     # Tuesday 22:00 to Wednesday 01:30, across midnight: 2 h + 1.5 h.
-    session("alice", "ai-101", 1, at(7, 22), at(8, 1, 30), "stopped"),
+    # Its GPU was busy for half of it (1.75 GPU-hours used).
+    session("alice", "ai-101", 1, at(7, 22), at(8, 1, 30), "stopped", used=1.75),
     # Sunday 23:00 to Monday 01:00 on 2 GPUs: only Monday's hour counts, twice; culled idle.
     session("alice", "ai-101", 2, at(5, 23), at(6, 1), "idle"),
     # Running since Wednesday 10:00: charged to now (12:00).
-    session("bob", "ai-101", 1, at(8, 10), None),
+    session("bob", "ai-101", 1, at(8, 10), None, used=0.5),
     # Admitted, never started (the pod failed): a session, 0 GPU-hours.
     session("bob", "ai-101", 1, None, at(8, 11, 5), "start_failed", admitted=at(8, 11)),
     # Last weekend: outside the window.
     session("carol", "ml-201", 1, at(4, 10), at(5, 10), "stopped"),
     # Monday 09:00 to 09:30, stopped by the budget.
-    session("carol", "ml-201", 1, at(6, 9), at(6, 9, 30), "budget"),
+    session("carol", "ml-201", 1, at(6, 9), at(6, 9, 30), "budget", used=0.5),
     # A course the caller may not see.
     session("dave", "secret-301", 4, at(6, 9), at(6, 12), "stopped"),
 ]
@@ -155,12 +157,12 @@ def test_csv_has_the_documented_header_and_plain_numbers():
     assert text.splitlines() == [
         (
             "course,user,gpu_hours,sessions,refusals_cap,refusals_budget,"
-            "culls_budget,culls_session_limit,culls_idle"
+            "culls_budget,culls_session_limit,culls_idle,used_gpu_hours"
         ),
-        "ai-101,alice,5.5000,2,0,0,0,0,1",
-        "ai-101,bob,2.0000,2,1,0,0,0,0",
-        "ai-101,erin,0.0000,0,1,0,0,0,0",
-        "ml-201,carol,0.5000,1,0,1,1,0,0",
+        "ai-101,alice,5.5000,2,0,0,0,0,1,1.7500",
+        "ai-101,bob,2.0000,2,1,0,0,0,0,0.5000",
+        "ai-101,erin,0.0000,0,1,0,0,0,0,0.0000",
+        "ml-201,carol,0.5000,1,0,1,1,0,0,0.5000",
     ]
     rows = list(csv.DictReader(io.StringIO(text)))
     assert tuple(rows[0]) == CSV_HEADER
@@ -178,15 +180,49 @@ def test_table_aligns_columns_with_totals_per_course_and_overall():
     report = build_report(SESSIONS, REFUSALS, COURSES, SINCE, UNTIL, NOW)
     assert table_text(report).splitlines() == [
         "GPU usage from 2025-01-06 00:00 UTC to 2025-01-13 00:00 UTC",
-        "course         user     GPU-hours  sessions  refusals             culls",
-        "ai-101         alice         5.50         2  0                    1 (idle 1)",
-        "ai-101         bob           2.00         2  1 (cap 1)            0",
-        "ai-101         erin          0.00         0  1 (cap 1)            0",
-        "ai-101         (total)       7.50         4  2 (cap 2)            1 (idle 1)",
-        "ml-201         carol         0.50         1  1 (budget 1)         1 (budget 1)",
-        "ml-201         (total)       0.50         1  1 (budget 1)         1 (budget 1)",
-        "(all courses)  (total)       8.00         5  3 (cap 2, budget 1)  2 (budget 1, idle 1)",
+        "course         user     GPU-hours  used  sessions  refusals             culls",
+        "ai-101         alice         5.50  1.75         2  0                    1 (idle 1)",
+        "ai-101         bob           2.00  0.50         2  1 (cap 1)            0",
+        "ai-101         erin          0.00  0.00         0  1 (cap 1)            0",
+        "ai-101         (total)       7.50  2.25         4  2 (cap 2)            1 (idle 1)",
+        "ml-201         carol         0.50  0.50         1  1 (budget 1)         1 (budget 1)",
+        "ml-201         (total)       0.50  0.50         1  1 (budget 1)         1 (budget 1)",
+        (
+            "(all courses)  (total)       8.00  2.75         5  3 (cap 2, budget 1)  "
+            "2 (budget 1, idle 1)"
+        ),
+        "",
+        "GPU-hours held vs used (used: the GPU busy, as its server reported)",
+        "course  user     held  used  idle  used %",
+        "ai-101  (total)  7.50  2.25  5.25      30",
+        "ml-201  (total)  0.50  0.50  0.00     100",
+        "Biggest idle holders (held but not used):",
+        "ai-101  alice    5.50  1.75  3.75      32",
+        "ai-101  bob      2.00  0.50  1.50      25",
     ]
+
+
+def test_used_hours_are_spread_over_days_like_the_hours_held():
+    report = build_report(SESSIONS, REFUSALS, COURSES, SINCE, UNTIL, NOW)
+    days = report.daily.days
+    used = dict(zip(days, report.daily.used["ai-101"], strict=True))
+    # Alice's busy half: 1 h of Tuesday's 2, 0.75 of Wednesday's 1.5; Bob's 0.5 on Wednesday.
+    assert used[at(7).date()] == pytest.approx(1.0)
+    assert used[at(8).date()] == pytest.approx(0.75 + 0.5)
+    assert report.rows[0].used_gpu_hours == pytest.approx(1.75)
+
+
+def test_the_biggest_idle_holders_come_first_and_only_those_who_held_idle():
+    report = build_report(SESSIONS, REFUSALS, COURSES, SINCE, UNTIL, NOW)
+    assert [(row.user, round(row.idle_gpu_hours, 2)) for row in idle_holders(report)] == [
+        ("alice", 3.75),
+        ("bob", 1.5),
+    ]
+    assert [row.user for row in idle_holders(report, top=1)] == ["alice"]
+    # Used can never exceed held in a report, whatever a session's sum says.
+    greedy = [session("zed", "ai-101", 1, at(6, 1), at(6, 2), "stopped", used=9.0)]
+    (row,) = build_report(greedy, [], ["ai-101"], SINCE, UNTIL, NOW).rows
+    assert row.used_gpu_hours == pytest.approx(1.0) and row.idle_gpu_hours == 0
 
 
 def test_json_round_trip_keeps_the_report():

@@ -171,6 +171,7 @@ def test_dicts_are_updated_not_replaced(configured):
     assert configured.KubeSpawner.environment == {
         "TZ": "Europe/Zurich",
         "COURSEHUB_SERVICE_URL": "http://coursehub:8090/services/coursehub",
+        "COURSEHUB_GPU_TELEMETRY_SECONDS": "30",
     }
     groups = configured.JupyterHub.load_groups
     assert groups["it-staff"] == {"users": ["it-admin"]}

@@ -112,7 +112,8 @@ def test_spawner_production_leaves_the_pod_basics_to_z2jh(tmp_path, sync):
     assert c.Spawner.default_url == "/lab"
     assert c.KubeSpawner.image_pull_policy == "IfNotPresent"
     assert c.KubeSpawner.environment == {
-        "COURSEHUB_SERVICE_URL": "http://coursehub:8090/services/coursehub"
+        "COURSEHUB_SERVICE_URL": "http://coursehub:8090/services/coursehub",
+        "COURSEHUB_GPU_TELEMETRY_SECONDS": "30",
     }
     for trait in ("namespace", "cmd", "start_timeout", "storage_pvc_ensure", "volumes"):
         assert trait not in c.KubeSpawner, trait

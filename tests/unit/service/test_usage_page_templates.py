@@ -7,11 +7,14 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from coursehub.gpu.reports import (
+    HELD_HEADER,
     RIGHT_ALIGNED,
     TABLE_HEADER,
     TOTAL,
     SessionRow,
     build_report,
+    held_vs_used_cells,
+    idle_holders,
     table_rows,
 )
 from coursehub.gpu.usage_chart import inline_svg
@@ -23,7 +26,7 @@ EVIL = '<script>alert("x")</script>'
 
 def page(**values) -> str:
     at = datetime(2025, 1, 6, 9, tzinfo=UTC)
-    session = SessionRow(EVIL, "ai-101", 1, at, at, at.replace(hour=10), "stopped")
+    session = SessionRow(EVIL, "ai-101", 1, at, at, at.replace(hour=10), "stopped", 0.25)
     report = build_report([session], [], ["ai-101"], at.replace(hour=0), at.replace(day=7), at)
     defaults = {
         "hub_home": "/hub/home",
@@ -40,6 +43,9 @@ def page(**values) -> str:
         "rows": table_rows(report),
         "total": TOTAL,
         "numeric": RIGHT_ALIGNED,
+        "held_header": HELD_HEADER,
+        "held_rows": [held_vs_used_cells(total) for total in report.totals],
+        "idle_rows": [held_vs_used_cells(row) for row in idle_holders(report)],
         "chart": inline_svg(report.daily),
     }
     return TEMPLATES.load("usage.html").generate(**{**defaults, **values}).decode()
@@ -51,6 +57,10 @@ def test_usernames_and_arguments_are_escaped_everywhere():
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
     assert '"><b>' not in html and "&quot;&gt;&lt;b&gt;" in html
     assert "<svg" in html and "GPU-hours per day per course" in html
+    # An idle holder's name is escaped too.
+    holders = page(idle_rows=[("ai-101", EVIL, "1.00", "0.25", "0.75", "25")])
+    assert "<script" not in holders and "Biggest idle holders" in holders
+    assert holders.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;") == 3
 
 
 def test_the_refusal_page_escapes_its_message():
