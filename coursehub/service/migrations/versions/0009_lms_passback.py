@@ -2,7 +2,7 @@
 line items URL, and the last score sent per student and assignment.
 
 Revision ID: 0009
-Revises: 0007 (the merger rechains it onto 0008_gpu_telemetry)
+Revises: 0008
 """
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 from coursehub.service.models import UTCDateTime
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
