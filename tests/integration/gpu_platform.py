@@ -1,8 +1,6 @@
 """A platform for GPU quota tests: courses with GPU policies, a movable service clock and
 an enforcer that runs every second.
 
-- ``gpu_course(id, students, policy, gpu)``: a course dict with a GPU environment (``gpu``)
-  and a CPU one, staff ``teacher-<id>``.
 - ``gpu_platform(root, name, artifacts_dir, *courses, hub_port=0, extra_hub_env=None)``: a
   started ``Platform`` (context manager); its logs go to ``test-artifacts/platform-<name>``.
 - ``move_clock(platform, seconds)``: move the service's clock forward.
@@ -14,38 +12,12 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from hub_platform import keep_logs, small, write_courses
+from factories import write_courses
+from hub_platform import keep_logs
 
 from coursehub.dev import Platform, PlatformConfig
 
 CLOCK_VARIABLE = "COURSEHUB_DEV_CLOCK_OFFSET_FILE"
-
-
-def gpu_course(course_id: str, students: list[str], policy: dict, gpu: dict) -> dict:
-    return {
-        "id": course_id,
-        "title": f"{course_id} title",
-        "term": "test",
-        "staff": {"instructors": [f"teacher-{course_id}"]},
-        "students": students,
-        "environments": [
-            {
-                "slug": "gpu",
-                "display_name": f"{course_id.upper()} · 1 GPU",
-                "image": "coursehub/notebook-gpu:test",
-                **small(),
-                "gpu": gpu,
-                "default": True,
-            },
-            {
-                "slug": "cpu",
-                "display_name": f"{course_id.upper()} · CPU",
-                "image": "coursehub/notebook-cpu:test",
-                **small(),
-            },
-        ],
-        "gpu_policy": policy,
-    }
 
 
 @contextlib.contextmanager

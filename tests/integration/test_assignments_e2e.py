@@ -21,7 +21,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
+from factories import hub_courses, write_courses
+from hub_platform import HubAPI, keep_logs
 from service_calls import notebook
 
 from coursehub.dev import Platform, PlatformConfig
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, artifacts_dir: Path, repo_root: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("assignments")
-    ai101, ml201 = course_dicts(students=2)
+    ai101, ml201 = hub_courses(students=2)
     ml201["students"].append("student1")  # in two courses: sees both
     due = "2099-01-01T00:00:00Z"
     ai101["assignments"] = [{"name": "ps1", "title": "A tiny classifier", "due": due}]

@@ -25,13 +25,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from factories import hub_courses, write_courses
 from formgrader_calls import (
     XSS_GLOBAL,
     Formgrader,
     grade_hostile_submission,
     scripts_and_handlers,
 )
-from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
+from hub_platform import HubAPI, keep_logs
 from service_calls import ServiceCalls
 
 from coursehub.dev import Platform, PlatformConfig
@@ -44,7 +45,7 @@ HOW_TO_AUTOGRADE = "coursehub assignment autograde ai-101 ps1 --student student1
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, artifacts_dir: Path, repo_root: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("formgrader")
-    ai101, ml201 = course_dicts(students=2)
+    ai101, ml201 = hub_courses(students=2)
     ai101["assignments"] = [
         {"name": "ps1", "title": "A tiny classifier", "due": "2099-01-01T00:00:00Z"}
     ]

@@ -24,8 +24,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from gpu_platform import gpu_course, gpu_platform, move_clock
-from hub_platform import A100, HubAPI
+from factories import A100, gpu_course_dict
+from gpu_platform import gpu_platform, move_clock
+from hub_platform import HubAPI
 from service_calls import ServiceCalls
 
 from coursehub.dev import Platform
@@ -46,14 +47,14 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
         root,
         "test_gpu_quotas",
         artifacts_dir,
-        gpu_course("cap-101", CAP_STUDENTS, {"max_concurrent_gpus": 2}, A100_GPU),
-        gpu_course("budget-101", ["spender"], {"gpu_hours_per_student_per_week": 0.1}, MIG),
-        gpu_course("idle-101", ["idler", "reader"], {"gpu_idle_timeout_minutes": 30}, MIG),
-        gpu_course("ledger-101", ["survivor"], {"gpu_hours_per_student_per_week": 10}, MIG),
-        gpu_course(
+        gpu_course_dict("cap-101", CAP_STUDENTS, {"max_concurrent_gpus": 2}, A100_GPU),
+        gpu_course_dict("budget-101", ["spender"], {"gpu_hours_per_student_per_week": 0.1}, MIG),
+        gpu_course_dict("idle-101", ["idler", "reader"], {"gpu_idle_timeout_minutes": 30}, MIG),
+        gpu_course_dict("ledger-101", ["survivor"], {"gpu_hours_per_student_per_week": 10}, MIG),
+        gpu_course_dict(
             "queue-101", QUEUE_STUDENTS, {"max_concurrent_gpus": 1, "queue_when_full": True}, MIG
         ),
-        gpu_course("session-101", ["marathon"], {"max_session_hours": 1}, MIG),
+        gpu_course_dict("session-101", ["marathon"], {"max_session_hours": 1}, MIG),
     ) as running:
         yield running
 

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from factories import small, write_courses
 from gpu_platform import CLOCK_VARIABLE, move_clock
-from hub_platform import keep_logs, small, write_courses
+from hub_platform import keep_logs
 from kubernetes_asyncio import client as k8s
 from service_calls import ServiceCalls
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
-from hub_platform import course_dicts, keep_logs, write_courses
+from factories import hub_courses, write_courses
+from hub_platform import keep_logs
 from postgres import running_postgres
 
 from coursehub.dev import Platform, PlatformConfig
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.integration
 def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     """This module's platform: the shared one's catalog, the hub's database in PostgreSQL."""
     root = tmp_path_factory.mktemp("platform-postgres")
-    courses = write_courses(root / "courses", *course_dicts())
+    courses = write_courses(root / "courses", *hub_courses())
     with running_postgres() as db_url:
         running = Platform(
             PlatformConfig(

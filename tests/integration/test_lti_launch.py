@@ -24,7 +24,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from hub_platform import HubAPI, small, write_courses
+from factories import small, write_courses
+from hub_platform import HubAPI
 from lti_platform import CLIENT_ID, INSTRUCTOR, LEARNER, LIS, MENTOR, LTIPlatform, form_fields
 from yarl import URL
 

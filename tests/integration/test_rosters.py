@@ -20,7 +20,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
+from factories import hub_courses, write_courses
+from hub_platform import HubAPI, keep_logs
 from postgres import running_postgres
 from sqlalchemy import inspect
 
@@ -41,7 +42,7 @@ USERS = ["instructor1", "instructor2", "student1", "student2", "student3", "stud
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("rosters")
-    courses = write_courses(root / "courses", *course_dicts(students=3))
+    courses = write_courses(root / "courses", *hub_courses(students=3))
     running = Platform(
         PlatformConfig(
             state_dir=root / "state",

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
+from factories import hub_courses, write_courses
+from hub_platform import HubAPI, keep_logs
 from postgres import running_postgres
 from service_calls import ServiceCalls, archive, notebook, unchecked_archive
 from sqlalchemy import create_engine, func, select, update
@@ -39,7 +40,7 @@ USERS = ["instructor1", "instructor2", "student1", "student2", "student3", "stud
 
 
 def service_courses() -> list[dict]:
-    ai101, ml201 = course_dicts(students=5)
+    ai101, ml201 = hub_courses(students=5)
     ai101["assignments"] = [
         {"name": "ps1", "title": "Problem set 1", "due": FUTURE},
         {"name": "closed", "title": "Already due", "due": PAST},

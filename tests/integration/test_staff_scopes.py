@@ -27,7 +27,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
+from factories import hub_courses, write_courses
+from hub_platform import HubAPI, keep_logs
 from staff_endpoints import ADMIN, HUB_ONLY, OTHER, STAFF, Endpoint
 from yarl import URL
 
@@ -39,7 +40,7 @@ SERVERS = ("student1", "ta2", "admin")
 
 
 def catalog() -> list[dict]:
-    ai101, ml201 = course_dicts(students=3)
+    ai101, ml201 = hub_courses(students=3)
     ai101["students"] += ["ta2", "admin"]
     due = "2099-01-01T00:00:00Z"
     ai101["assignments"] = [{"name": "ps1", "title": "Problem set 1", "due": due}]

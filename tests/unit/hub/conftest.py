@@ -7,8 +7,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import factories
 import pytest
 
 from coursehub.catalog import Catalog
@@ -61,11 +60,6 @@ ML_201 = {
 }
 
 
-def make_catalog(*courses: Course) -> Catalog:
-    """A real ``Catalog`` of already-validated courses (no files needed)."""
-    return Catalog(root=Path("courses"), courses={course.id: course for course in courses})
-
-
 @pytest.fixture
 def catalog() -> Catalog:
-    return make_catalog(Course.model_validate(AI_101), Course.model_validate(ML_201))
+    return factories.catalog(Course.model_validate(AI_101), Course.model_validate(ML_201))
