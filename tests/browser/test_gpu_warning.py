@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from platforms import running_platform
 from playwright.async_api import Page, expect
-from ruamel.yaml import YAML
 from test_student_spawn import SPAWN_TIMEOUT_MS, sign_in
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 COURSE = {
     "id": "budget-101",
@@ -42,22 +42,14 @@ COURSE = {
 @pytest.fixture(scope="module")
 def budget_platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("gpu-warning")
-    folder = root / "courses" / COURSE["id"]
-    folder.mkdir(parents=True)
-    YAML().dump(COURSE, folder / "course.yaml")
-    platform = Platform(
-        PlatformConfig(
-            state_dir=root / "state",
-            courses_dir=root / "courses",
-            port=0,
-            extra_hub_env={"COURSEHUB_GPU_ENFORCE_SECONDS": "1"},
-        )
-    )
-    try:
-        platform.start()
+    with running_platform(
+        root,
+        artifacts_dir,
+        "browser-gpu-warning-logs",
+        COURSE,
+        extra_hub_env={"COURSEHUB_GPU_ENFORCE_SECONDS": "1"},
+    ) as platform:
         yield platform
-    finally:
-        platform.stop()
 
 
 async def test_jupyterlab_shows_the_gpu_budget_warning(

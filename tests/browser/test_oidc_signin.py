@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -26,10 +25,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 from oidc_fixtures import CLIENT_ID, CLIENT_SECRET, OIDCProvider, TokenTamperer
+from platforms import running_platform
 from playwright.async_api import Page, Response, expect
-from ruamel.yaml import YAML
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 from coursehub.dev.processes import free_port
 
 SMALL = {"cpu": {"guarantee": "100m", "limit": 1}, "memory": {"guarantee": "128Mi", "limit": "1Gi"}}
@@ -90,36 +89,20 @@ ACCOUNTS = {
 }
 
 
-def write_courses(root: Path) -> Path:
-    yaml = YAML()
-    for course in COURSES:
-        folder = root / course["id"]
-        folder.mkdir(parents=True)
-        with open(folder / "course.yaml", "w") as file:
-            yaml.dump(course, file)
-    return root
-
-
 @pytest.fixture(scope="module")
 def oidc_platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[tuple[Platform, OIDCProvider]]:
     root = tmp_path_factory.mktemp("oidc")
-    platform = Platform(
-        PlatformConfig(
-            state_dir=root / "state", courses_dir=write_courses(root / "courses"), port=0
-        )
-    )
-    platform.state_dir.mkdir(parents=True)
-    provider = OIDCProvider(
-        platform.state_dir, f"{platform.public_url}/hub/oauth_callback", ACCOUNTS
-    ).start()
-    try:
-        yield platform, provider
-    finally:
-        platform.stop()
-        provider.stop()
-        target = artifacts_dir / "oidc-signin-logs"
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(platform.logs_dir, target, dirs_exist_ok=True)
+    with running_platform(
+        root, artifacts_dir, "oidc-signin-logs", *COURSES, start=False
+    ) as platform:
+        platform.state_dir.mkdir(parents=True)
+        provider = OIDCProvider(
+            platform.state_dir, f"{platform.public_url}/hub/oauth_callback", ACCOUNTS
+        ).start()
+        try:
+            yield platform, provider
+        finally:
+            provider.stop()
 
 
 @pytest.fixture(scope="module")

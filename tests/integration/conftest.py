@@ -18,24 +18,20 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from factories import hub_courses, write_courses
-from hub_platform import Cluster, HubAPI, keep_logs
+from factories import hub_courses
+from hub_platform import Cluster, HubAPI
+from platforms import running_platform
 from service_calls import ServiceCalls
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, artifacts_dir: Path, request) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("platform")
-    courses = write_courses(root / "courses", *hub_courses())
-    running = Platform(PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0))
-    try:
-        running.start()
+    name = f"platform-{request.module.__name__.split('.')[-1]}"
+    with running_platform(root, artifacts_dir, name, *hub_courses()) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, f"platform-{request.module.__name__.split('.')[-1]}")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 an enforcer that runs every second.
 
 - ``gpu_platform(root, name, artifacts_dir, *courses, hub_port=0, extra_hub_env=None)``: a
-  started ``Platform`` (context manager); its logs go to ``test-artifacts/platform-<name>``.
+  started ``Platform`` (``platforms.running_platform``); its logs go to
+  ``test-artifacts/platform-<name>``.
 - ``move_clock(platform, seconds)``: move the service's clock forward.
 """
 
@@ -12,10 +13,9 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from factories import write_courses
-from hub_platform import keep_logs
+from platforms import running_platform
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 CLOCK_VARIABLE = "COURSEHUB_DEV_CLOCK_OFFSET_FILE"
 
@@ -31,28 +31,22 @@ def gpu_platform(
 ) -> Iterator[Platform]:
     clock = root / "clock-offset"
     clock.write_text("0")
-    running = Platform(
-        PlatformConfig(
-            state_dir=root / "state",
-            courses_dir=write_courses(root / "courses", *courses),
-            port=0,
-            hub_port=hub_port,
-            # The hub starts each course's formgrader service one after the other before it
-            # routes the coursehub service; six courses pass 90 s on a busy machine.
-            start_timeout=240,
-            extra_hub_env={
-                CLOCK_VARIABLE: str(clock),
-                "COURSEHUB_GPU_ENFORCE_SECONDS": "1",
-                **(extra_hub_env or {}),
-            },
-        )
-    )
-    try:
-        running.start()
+    with running_platform(
+        root,
+        artifacts_dir,
+        f"platform-{name}",
+        *courses,
+        hub_port=hub_port,
+        # The hub starts each course's formgrader service one after the other before it
+        # routes the coursehub service; six courses pass 90 s on a busy machine.
+        start_timeout=240,
+        extra_hub_env={
+            CLOCK_VARIABLE: str(clock),
+            "COURSEHUB_GPU_ENFORCE_SECONDS": "1",
+            **(extra_hub_env or {}),
+        },
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, f"platform-{name}")
 
 
 def move_clock(platform: Platform, seconds: float) -> None:

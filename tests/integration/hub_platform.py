@@ -1,7 +1,5 @@
-"""Helpers to run a whole coursehub platform (dev cluster + proxy + hub) in tests.
+"""Clients of a running platform (``platforms.running_platform`` starts one) in tests.
 
-- ``start_platform(state_dir, courses_dir)``: a started ``coursehub.dev.Platform`` on free
-  ports; copy its logs to ``test-artifacts/`` with ``keep_logs`` before stopping.
 - ``HubAPI``: the hub REST API over real HTTP (aiohttp), through the proxy.
 - ``Cluster``: the dev cluster's Kubernetes API through ``kubernetes_asyncio``, with a
   client configuration of its own (never the process-wide default).
@@ -11,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,21 +17,7 @@ import aiohttp
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 
-from coursehub.dev import Platform, PlatformConfig
-
-
-def start_platform(state_dir: Path, courses_dir: Path, **options) -> Platform:
-    """A started platform on free ports (public port included)."""
-    config = PlatformConfig(state_dir=state_dir, courses_dir=courses_dir, port=0, **options)
-    return Platform(config).start()
-
-
-def keep_logs(platform: Platform, artifacts_dir: Path, name: str) -> None:
-    """Copy the platform's logs to ``<artifacts>/<name>/`` for people to read."""
-    target = artifacts_dir / name
-    shutil.rmtree(target, ignore_errors=True)
-    if platform.logs_dir.exists():
-        shutil.copytree(platform.logs_dir, target)
+from coursehub.dev import Platform
 
 
 class HubAPI:

@@ -32,10 +32,11 @@ from formgrader_calls import (
     grade_hostile_submission,
     scripts_and_handlers,
 )
-from hub_platform import HubAPI, keep_logs
+from hub_platform import HubAPI
+from platforms import running_platform
 from service_calls import ServiceCalls
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 pytestmark = pytest.mark.integration
 
@@ -52,13 +53,10 @@ def platform(tmp_path_factory, artifacts_dir: Path, repo_root: Path) -> Iterator
     courses = write_courses(root / "courses", ai101, ml201)
     shutil.copytree(repo_root / "courses/ai-101/source", courses / "ai-101/source")
     shutil.copytree(repo_root / "courses/ai-101/source/ps1", courses / "ml-201/source/lab1")
-    running = Platform(PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0))
-    try:
-        running.start()
+    with running_platform(
+        root, artifacts_dir, "platform-formgrader-security", courses_dir=courses
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, "platform-formgrader-security")
 
 
 @pytest.fixture(scope="module")

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from factories import small, write_courses
+from factories import small
 from gpu_platform import CLOCK_VARIABLE, move_clock
-from hub_platform import keep_logs
 from kubernetes_asyncio import client as k8s
+from platforms import running_platform
 from service_calls import ServiceCalls
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 pytestmark = pytest.mark.integration
 
@@ -83,22 +83,16 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     (root / "cluster.yaml").write_text(CLUSTER)
     clock = root / "clock-offset"
     clock.write_text("0")
-    running = Platform(
-        PlatformConfig(
-            state_dir=root / "state",
-            courses_dir=write_courses(root / "courses", COURSE),
-            cluster_config=root / "cluster.yaml",
-            port=0,
-            start_timeout=240,
-            extra_hub_env={CLOCK_VARIABLE: str(clock), "COURSEHUB_GPU_ENFORCE_SECONDS": "1"},
-        )
-    )
-    try:
-        running.start()
+    with running_platform(
+        root,
+        artifacts_dir,
+        "platform-test_gpu_shared",
+        COURSE,
+        cluster_config=root / "cluster.yaml",
+        start_timeout=240,
+        extra_hub_env={CLOCK_VARIABLE: str(clock), "COURSEHUB_GPU_ENFORCE_SECONDS": "1"},
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, "platform-test_gpu_shared")
 
 
 async def wait_for(check, timeout: float = 60, what: str = "the condition"):

@@ -17,19 +17,19 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from factories import small, write_courses
+from factories import small
 from hub_platform import HubAPI
 from lti_platform import CLIENT_ID, INSTRUCTOR, LEARNER, LIS, MENTOR, LTIPlatform, form_fields
+from platforms import running_platform
 from yarl import URL
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 CONTEXT = "4dde05e8ca1973bcca9bffc13e1548820eee93a3"
 COURSES = [
@@ -70,16 +70,8 @@ STUDENT = {
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("lti")
-    courses = write_courses(root / "courses", *COURSES)
-    platform = Platform(PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0))
-    try:
-        yield platform
-    finally:
-        platform.stop()
-        target = artifacts_dir / "lti-launch-logs"
-        shutil.rmtree(target, ignore_errors=True)
-        if platform.logs_dir.exists():
-            shutil.copytree(platform.logs_dir, target)
+    with running_platform(root, artifacts_dir, "lti-launch-logs", *COURSES, start=False) as hub:
+        yield hub
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from factories import hub_courses, write_courses
-from hub_platform import HubAPI, keep_logs
+from factories import hub_courses
+from hub_platform import HubAPI
+from platforms import running_platform
 from postgres import running_postgres
 from service_calls import ServiceCalls, archive, notebook, unchecked_archive
 from sqlalchemy import create_engine, func, select, update
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 from coursehub.dev.processes import http_status
 from coursehub.service.models import Submission
 from coursehub.service.store import BlobStore
@@ -51,20 +52,19 @@ def service_courses() -> list[dict]:
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def platform(request, tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp(f"service-{request.param}")
-    courses = write_courses(root / "courses", *service_courses())
     with contextlib.ExitStack() as stack:
         extra = {"COURSEHUB_MAX_FILE_MB": "1", "COURSEHUB_MAX_SUBMISSION_MB": "2"}
         if request.param == "postgresql":
             extra["COURSEHUB_SERVICE_DB_URL"] = stack.enter_context(running_postgres())
-        running = Platform(
-            PlatformConfig(
-                state_dir=root / "state", courses_dir=courses, port=0, extra_hub_env=extra
+        yield stack.enter_context(
+            running_platform(
+                root,
+                artifacts_dir,
+                f"service-api-{request.param}",
+                *service_courses(),
+                extra_hub_env=extra,
             )
         )
-        stack.callback(keep_logs, running, artifacts_dir, f"service-api-{request.param}")
-        stack.callback(running.stop)
-        running.start()
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -374,17 +374,11 @@ async def test_collect_writes_the_others_and_names_the_student_it_cannot_write(
 def roomy_platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     """Limits high enough that one upload takes seconds to check."""
     root = tmp_path_factory.mktemp("service-roomy")
-    courses = write_courses(root / "courses", *service_courses())
     extra = {"COURSEHUB_MAX_FILE_MB": "256", "COURSEHUB_MAX_SUBMISSION_MB": "2048"}
-    running = Platform(
-        PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0, extra_hub_env=extra)
-    )
-    try:
-        running.start()
+    with running_platform(
+        root, artifacts_dir, "service-api-roomy", *service_courses(), extra_hub_env=extra
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, "service-api-roomy")
 
 
 def slow_to_check(files: int = 8, file_mb: int = 128) -> bytes:

@@ -27,12 +27,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from factories import hub_courses, write_courses
-from hub_platform import HubAPI, keep_logs
+from factories import hub_courses
+from hub_platform import HubAPI
+from platforms import running_platform
 from staff_endpoints import ADMIN, HUB_ONLY, OTHER, STAFF, Endpoint
 from yarl import URL
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 pytestmark = pytest.mark.integration
 
@@ -53,14 +54,8 @@ def catalog() -> list[dict]:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("staff-scopes")
-    courses = write_courses(root / "courses", *catalog())
-    running = Platform(PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0))
-    try:
-        running.start()
+    with running_platform(root, artifacts_dir, "platform-staff-scopes", *catalog()) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, "platform-staff-scopes")
 
 
 @pytest.fixture(scope="module")
