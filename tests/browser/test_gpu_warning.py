@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_signin import SPAWN_TIMEOUT_MS, sign_in
 from platforms import running_platform
 from playwright.async_api import Page, expect
-from test_student_spawn import SPAWN_TIMEOUT_MS, sign_in
 
 from coursehub.dev import Platform
 

@@ -22,6 +22,7 @@ import helm_python as helm
 import kubernetes_validate
 import pytest
 import yaml
+from chart_render import CHART_DIR, NAMESPACE, REPO_ROOT, everything_values, manifests, merge, one
 from jupyterhub import orm
 from jupyterhub.objects import Hub
 from jupyterhub.user import User
@@ -29,15 +30,6 @@ from jupyterhub_idle_culler import IdleCuller
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.config import kube_config
 from kubespawner import KubeSpawner
-from test_chart import (
-    CHART_DIR,
-    NAMESPACE,
-    REPO_ROOT,
-    everything_values,
-    manifests,
-    merge,
-    one,
-)
 from traitlets.config import Config
 
 from coursehub.names import SERVICE_NAME

@@ -9,11 +9,14 @@ an enforcer that runs every second.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from platforms import running_platform
+from service_calls import ServiceCalls
 
 from coursehub.dev import Platform
 
@@ -56,3 +59,22 @@ def move_clock(platform: Platform, seconds: float) -> None:
     partial = path.with_suffix(".partial")
     partial.write_text(str(float(path.read_text()) + seconds))
     partial.replace(path)
+
+
+MIG = {"count": 1, "resource": "nvidia.com/mig-1g.10gb"}
+
+
+async def sessions(service: ServiceCalls, platform: Platform, course: str) -> list[dict]:
+    status, body = await service.call("GET", f"gpu/sessions?course={course}", platform.admin_token)
+    assert status == 200, body
+    return body["sessions"]
+
+
+async def wait_for(check, timeout: float = 60, what: str = "the condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.5)

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 from factories import gpu_course_dict
-from gpu_platform import gpu_platform, move_clock
+from gpu_platform import MIG, gpu_platform, move_clock, sessions, wait_for
 from hub_relay import HubRelay
-from test_gpu_quotas import MIG, sessions, wait_for
 
 from coursehub.dev import Platform
 

@@ -18,14 +18,13 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from factories import A100, gpu_course_dict
-from gpu_platform import gpu_platform, move_clock
+from gpu_platform import MIG, gpu_platform, move_clock, sessions, wait_for
 from hub_platform import HubAPI
 from service_calls import ServiceCalls
 
@@ -35,7 +34,6 @@ pytestmark = pytest.mark.integration
 
 
 A100_GPU = {"count": 1, "product": A100}
-MIG = {"count": 1, "resource": "nvidia.com/mig-1g.10gb"}
 CAP_STUDENTS = [f"cap{n}" for n in range(1, 6)]
 QUEUE_STUDENTS = ["first", "second", "third"]
 
@@ -81,27 +79,11 @@ def gpu_cli(platform: Platform, token: str, *args: str) -> subprocess.CompletedP
     )
 
 
-async def sessions(service: ServiceCalls, platform: Platform, course: str) -> list[dict]:
-    status, body = await service.call("GET", f"gpu/sessions?course={course}", platform.admin_token)
-    assert status == 200, body
-    return body["sessions"]
-
-
 async def notices(service: ServiceCalls, token: str) -> list[dict]:
     """The GPU warnings the token's user sees (what JupyterLab shows)."""
     status, body = await service.call("GET", "gpu/notices", token)
     assert status == 200, body
     return body["notices"]
-
-
-async def wait_for(check, timeout: float = 60, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.5)
 
 
 async def test_a_course_cap_of_two_admits_exactly_two_of_five_simultaneous_spawns(
