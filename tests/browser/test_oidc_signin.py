@@ -24,6 +24,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from factories import course_dict, environment, small
 from oidc_fixtures import CLIENT_ID, CLIENT_SECRET, OIDCProvider, TokenTamperer
 from platforms import running_platform
 from playwright.async_api import Page, Response, expect
@@ -31,29 +32,24 @@ from playwright.async_api import Page, Response, expect
 from coursehub.dev import Platform
 from coursehub.dev.processes import free_port
 
-SMALL = {"cpu": {"guarantee": "100m", "limit": 1}, "memory": {"guarantee": "128Mi", "limit": "1Gi"}}
 COURSES = [
-    {
-        "id": "ai-101",
-        "title": "Introduction to AI",
-        "term": "test",
-        "staff": {"instructors": ["prof.ada", "instructor1"], "tas": ["ta1"]},
-        "students": ["stu.dent"],
-        "emails": {"prof.ada": "prof.ada@uni.example", "stu.dent": "stu.dent+ai@uni.example"},
-        "environments": [
-            {"slug": "cpu", "display_name": "AI-101 · CPU", "image": "img:cpu", **SMALL},
-        ],
-    },
-    {
-        "id": "ml-201",
-        "title": "Machine Learning II",
-        "term": "test",
-        "staff": {"instructors": ["instructor2"]},
-        "students": [],
-        "environments": [
-            {"slug": "cpu", "display_name": "ML-201 · CPU", "image": "img:cpu", **SMALL},
-        ],
-    },
+    course_dict(
+        "ai-101",
+        title="Introduction to AI",
+        term="test",
+        instructors=["prof.ada", "instructor1"],
+        tas=["ta1"],
+        students=["stu.dent"],
+        emails={"prof.ada": "prof.ada@uni.example", "stu.dent": "stu.dent+ai@uni.example"},
+        environments=[environment("cpu", "AI-101 · CPU", "img:cpu", **small())],
+    ),
+    course_dict(
+        "ml-201",
+        title="Machine Learning II",
+        term="test",
+        instructors=["instructor2"],
+        environments=[environment("cpu", "ML-201 · CPU", "img:cpu", **small())],
+    ),
 ]
 # INSTRUCTOR1@gmail.com typed in full-width letters (U+FF21...), an address anyone can have.
 FULL_WIDTH_INSTRUCTOR1 = "".join(chr(ord(c) + 0xFEE0) for c in "INSTRUCTOR1") + "@gmail.com"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from factories import small
+from factories import CPU_IMAGE, GPU_IMAGE, course_dict, environment, small
 from gpu_platform import CLOCK_VARIABLE, move_clock
 from kubernetes_asyncio import client as k8s
 from platforms import running_platform
@@ -50,30 +50,20 @@ nodes:
 """
 STUDENTS = ["half1", "half2", "half3"]
 HALF_T4 = {"count": 1, "resource": "nvidia.com/gpu.shared", "share": 0.5, "product": "Tesla-T4"}
-COURSE = {
-    "id": "share-101",
-    "title": "Shared GPUs",
-    "term": "test",
-    "staff": {"instructors": ["teacher-share"]},
-    "students": STUDENTS,
-    "environments": [
-        {
-            "slug": "half",
-            "display_name": "SHARE-101 · half a T4",
-            "image": "coursehub/notebook-gpu:test",
-            **small(),
-            "gpu": HALF_T4,
-            "default": True,
-        },
-        {
-            "slug": "cpu",
-            "display_name": "SHARE-101 · CPU",
-            "image": "coursehub/notebook-cpu:test",
-            **small(),
-        },
+COURSE = course_dict(
+    "share-101",
+    title="Shared GPUs",
+    term="test",
+    instructors=["teacher-share"],
+    students=STUDENTS,
+    environments=[
+        environment(
+            "half", "SHARE-101 · half a T4", GPU_IMAGE, **small(), gpu=HALF_T4, default=True
+        ),
+        environment("cpu", "SHARE-101 · CPU", CPU_IMAGE, **small()),
     ],
-    "gpu_policy": {"max_concurrent_gpus": 1, "gpu_hours_per_student_per_week": 1},
-}
+    gpu_policy={"max_concurrent_gpus": 1, "gpu_hours_per_student_per_week": 1},
+)
 TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from factories import small
+from factories import course_dict, environment, small
 from hub_platform import HubAPI
 from lti_platform import CLIENT_ID, INSTRUCTOR, LEARNER, LIS, MENTOR, LTIPlatform, form_fields
 from platforms import running_platform
@@ -33,30 +33,27 @@ from coursehub.dev import Platform
 
 CONTEXT = "4dde05e8ca1973bcca9bffc13e1548820eee93a3"
 COURSES = [
-    {
-        "id": "ai-101",
-        "title": "Introduction to AI",
-        "term": "test",
-        "staff": {"instructors": ["lti.prof", "j.smith"]},
-        "students": ["lti.student"],
-        "environments": [
-            {"slug": "cpu", "display_name": "AI-101 · CPU", "image": "img:cpu", **small()},
-        ],
-        "lti": {"context_ids": [CONTEXT]},
-        "emails": {
+    course_dict(
+        "ai-101",
+        title="Introduction to AI",
+        term="test",
+        instructors=["lti.prof", "j.smith"],
+        students=["lti.student"],
+        environments=[environment("cpu", "AI-101 · CPU", "img:cpu", **small())],
+        lti={"context_ids": [CONTEXT]},
+        emails={
             "lti.prof": "lti.prof@uni.example",
             "lti.student": "lti.student@uni.example",
             "j.smith": "j.smith@uni.example",
         },
-    },
-    {
-        "id": "ml-201",
-        "title": "Machine Learning II",
-        "term": "test",
-        "environments": [
-            {"slug": "cpu", "display_name": "ML-201 · CPU", "image": "img:cpu", **small()},
-        ],
-    },
+    ),
+    # No staff and no students (the factory writes an empty student list).
+    course_dict(
+        "ml-201",
+        title="Machine Learning II",
+        term="test",
+        environments=[environment("cpu", "ML-201 · CPU", "img:cpu", **small())],
+    ),
 ]
 STUDENT = {
     "user_id": "lms-user-17",
