@@ -79,10 +79,10 @@ def keep_logs(platform: Platform, artifacts_dir: Path, name: str) -> None:
         shutil.copytree(platform.logs_dir, target)
 
 
-def assert_no_processes_left(platform: Platform) -> None:
-    """Wait a little for the platform's processes to exit; fail naming those that do not
-    (and kill them, so one failure does not slow the tests after it)."""
-    deadline = time.monotonic() + LEFTOVER_WAIT_SECONDS
+def assert_no_processes_left(platform: Platform, wait: float = LEFTOVER_WAIT_SECONDS) -> None:
+    """Wait up to ``wait`` seconds for the platform's processes to exit; fail naming those
+    that do not (and kill them, so one failure does not slow the tests after it)."""
+    deadline = time.monotonic() + wait
     left = leftover_processes(platform)
     while left and time.monotonic() < deadline:
         time.sleep(0.2)
