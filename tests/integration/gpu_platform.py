@@ -5,6 +5,10 @@ an enforcer that runs every second.
   started ``Platform`` (``platforms.running_platform``); its logs go to
   ``test-artifacts/platform-<name>``.
 - ``move_clock(platform, seconds)``: move the service's clock forward.
+- ``MIG``: one MIG 1g.10gb slice, as an environment's ``gpu``.
+- ``sessions(service, platform, course)``: the course's GPU sessions, as an admin sees them.
+- ``wait_for(check, timeout=60, what=...)``: await ``check()`` until it returns something
+  true (returned), polling every 0.5 s; fails naming ``what`` after ``timeout`` seconds.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from factories import MIG_1G
 from platforms import running_platform
 from service_calls import ServiceCalls
 
@@ -61,7 +66,7 @@ def move_clock(platform: Platform, seconds: float) -> None:
     partial.replace(path)
 
 
-MIG = {"count": 1, "resource": "nvidia.com/mig-1g.10gb"}
+MIG = {"count": 1, "resource": MIG_1G}
 
 
 async def sessions(service: ServiceCalls, platform: Platform, course: str) -> list[dict]:
