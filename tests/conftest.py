@@ -8,6 +8,11 @@ Suites: ``tests/unit`` (pure, no servers), ``tests/assignments`` (the sample ass
 under nbgrader's own commands), ``tests/integration`` (a real hub, proxy and the
 dev cluster; fixtures in ``tests/integration/conftest.py``) and ``tests/browser`` (headless
 Chromium driving the same platform). Tests run in that order so a broken unit fails fast.
+
+Helper modules here, importable from every suite (docs/testing.md lists them all):
+``factories`` (courses and catalogs), ``platforms`` (``running_platform``),
+``service_calls`` (the service's HTTP API) and ``exchange_cases`` (the exchange API's cases).
+Test modules never import from each other (``tests/unit/test_test_imports.py``).
 """
 
 from __future__ import annotations

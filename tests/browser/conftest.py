@@ -1,8 +1,8 @@
 """Fixtures for browser tests: a platform with the sample courses and headless Chromium.
 
 - ``sample_platform`` (module scope): ``coursehub.dev.Platform`` serving ``courses/`` (the
-  sample catalog a newcomer sees with ``make dev``) on free ports; logs kept in
-  ``test-artifacts/`` after the module.
+  sample catalog a newcomer sees with ``make dev``) on free ports, through
+  ``platforms.running_platform``; logs kept in ``test-artifacts/browser-platform-logs``.
 - ``browser`` (module scope): Debian's Chromium (``/usr/bin/chromium``) through Playwright,
   with the flags this sandbox needs; never a downloaded browser build.
 - ``page``: a fresh browser context and page per test.
@@ -10,14 +10,14 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from platforms import running_platform
 from playwright.async_api import Browser, Page, async_playwright
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -33,15 +33,10 @@ CHROMIUM_FLAGS = [
 @pytest.fixture(scope="module")
 def sample_platform(tmp_path_factory, repo_root: Path, artifacts_dir: Path) -> Iterator[Platform]:
     state = tmp_path_factory.mktemp("browser-platform")
-    platform = Platform(PlatformConfig(state_dir=state, courses_dir=repo_root / "courses", port=0))
-    try:
-        platform.start()
+    with running_platform(
+        state, artifacts_dir, "browser-platform-logs", courses_dir=repo_root / "courses"
+    ) as platform:
         yield platform
-    finally:
-        platform.stop()
-        target = artifacts_dir / "browser-platform-logs"
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(platform.logs_dir, target, dirs_exist_ok=True)
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from browser_signin import SPAWN_TIMEOUT_MS, sign_in
 from playwright.async_api import Page, expect
-from test_student_spawn import SPAWN_TIMEOUT_MS, sign_in
 
 from coursehub.dev import Platform
 

@@ -30,9 +30,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from platforms import running_platform
 from playwright.async_api import Browser, Page, expect
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 from coursehub.exchange.archive import extract_archive, pack_files
 from coursehub.exchange.client import ServiceClient
 
@@ -55,22 +56,14 @@ def course_platform(tmp_path_factory, repo_root: Path, artifacts_dir: Path) -> I
     course_file.write_text(text)
     clock = root / "clock-offset"
     clock.write_text("0")
-    platform = Platform(
-        PlatformConfig(
-            state_dir=root / "state",
-            courses_dir=courses,
-            port=0,
-            extra_hub_env={CLOCK_VARIABLE: str(clock)},
-        )
-    )
-    try:
-        platform.start()
+    with running_platform(
+        root,
+        artifacts_dir,
+        "browser-course-page-logs",
+        courses_dir=courses,
+        extra_hub_env={CLOCK_VARIABLE: str(clock)},
+    ) as platform:
         yield platform
-    finally:
-        platform.stop()
-        target = artifacts_dir / "browser-course-page-logs"
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(platform.logs_dir, target, dirs_exist_ok=True)
 
 
 def move_clock(platform: Platform, seconds: float) -> None:

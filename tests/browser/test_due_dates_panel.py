@@ -20,9 +20,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from platforms import running_platform
 from playwright.async_api import Browser, expect
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 from coursehub.exchange.client import ServiceClient
 
 SPAWN_TIMEOUT_MS = 300_000
@@ -38,15 +39,10 @@ def due_platform(tmp_path_factory, repo_root: Path, artifacts_dir: Path) -> Iter
     text, count = re.subn(r"due: \S+", f"due: {DUE.isoformat()}", course_file.read_text())
     assert count == 1, "ai-101's course.yaml should have one due date (ps1's)"
     course_file.write_text(text)
-    platform = Platform(PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0))
-    try:
-        platform.start()
+    with running_platform(
+        root, artifacts_dir, "browser-due-dates-logs", courses_dir=courses
+    ) as platform:
         yield platform
-    finally:
-        platform.stop()
-        target = artifacts_dir / "browser-due-dates-logs"
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(platform.logs_dir, target, dirs_exist_ok=True)
 
 
 async def test_student_sees_due_date_in_own_time_zone_and_a_receipt(

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from browser_signin import sign_in
 from playwright.async_api import Browser, Page, expect
-from test_student_spawn import sign_in
 
 from coursehub.dev import Platform
 

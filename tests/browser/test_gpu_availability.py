@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import aiohttp
+from browser_signin import sign_in
 from playwright.async_api import Page, expect
-from test_student_spawn import sign_in
 
 from coursehub.dev import Platform
 

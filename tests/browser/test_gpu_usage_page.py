@@ -18,8 +18,8 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+from browser_signin import sign_in
 from playwright.async_api import Browser, Page, expect
-from test_student_spawn import sign_in
 
 from coursehub.dev import Platform
 

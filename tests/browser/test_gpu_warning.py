@@ -12,52 +12,44 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_signin import SPAWN_TIMEOUT_MS, sign_in
+from factories import GPU_IMAGE, MIG_1G, course_dict, environment, small
+from platforms import running_platform
 from playwright.async_api import Page, expect
-from ruamel.yaml import YAML
-from test_student_spawn import SPAWN_TIMEOUT_MS, sign_in
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
-COURSE = {
-    "id": "budget-101",
-    "title": "A course with a small GPU budget",
-    "term": "test",
-    "staff": {"instructors": ["teacher"]},
-    "students": ["spender"],
-    "environments": [
-        {
-            "slug": "gpu",
-            "display_name": "BUDGET-101 · MIG slice",
-            "image": "coursehub/notebook-gpu:test",
-            "cpu": {"guarantee": "100m", "limit": 1},
-            "memory": {"guarantee": "128Mi", "limit": "1Gi"},
-            "gpu": {"count": 1, "resource": "nvidia.com/mig-1g.10gb"},
-            "default": True,
-        }
+COURSE = course_dict(
+    "budget-101",
+    title="A course with a small GPU budget",
+    term="test",
+    instructors=["teacher"],
+    students=["spender"],
+    environments=[
+        environment(
+            "gpu",
+            "BUDGET-101 · MIG slice",
+            GPU_IMAGE,
+            **small(),
+            gpu={"count": 1, "resource": MIG_1G},
+            default=True,
+        )
     ],
-    "gpu_policy": {"gpu_hours_per_student_per_week": 0.1},
-}
+    gpu_policy={"gpu_hours_per_student_per_week": 0.1},
+)
 
 
 @pytest.fixture(scope="module")
 def budget_platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("gpu-warning")
-    folder = root / "courses" / COURSE["id"]
-    folder.mkdir(parents=True)
-    YAML().dump(COURSE, folder / "course.yaml")
-    platform = Platform(
-        PlatformConfig(
-            state_dir=root / "state",
-            courses_dir=root / "courses",
-            port=0,
-            extra_hub_env={"COURSEHUB_GPU_ENFORCE_SECONDS": "1"},
-        )
-    )
-    try:
-        platform.start()
+    with running_platform(
+        root,
+        artifacts_dir,
+        "browser-gpu-warning-logs",
+        COURSE,
+        extra_hub_env={"COURSEHUB_GPU_ENFORCE_SECONDS": "1"},
+    ) as platform:
         yield platform
-    finally:
-        platform.stop()
 
 
 async def test_jupyterlab_shows_the_gpu_budget_warning(

@@ -18,43 +18,38 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
+from factories import course_dict, environment, small
 from oidc_fixtures import CLIENT_ID, CLIENT_SECRET, OIDCProvider, TokenTamperer
+from platforms import running_platform
 from playwright.async_api import Page, Response, expect
-from ruamel.yaml import YAML
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 from coursehub.dev.processes import free_port
 
-SMALL = {"cpu": {"guarantee": "100m", "limit": 1}, "memory": {"guarantee": "128Mi", "limit": "1Gi"}}
 COURSES = [
-    {
-        "id": "ai-101",
-        "title": "Introduction to AI",
-        "term": "test",
-        "staff": {"instructors": ["prof.ada", "instructor1"], "tas": ["ta1"]},
-        "students": ["stu.dent"],
-        "emails": {"prof.ada": "prof.ada@uni.example", "stu.dent": "stu.dent+ai@uni.example"},
-        "environments": [
-            {"slug": "cpu", "display_name": "AI-101 · CPU", "image": "img:cpu", **SMALL},
-        ],
-    },
-    {
-        "id": "ml-201",
-        "title": "Machine Learning II",
-        "term": "test",
-        "staff": {"instructors": ["instructor2"]},
-        "students": [],
-        "environments": [
-            {"slug": "cpu", "display_name": "ML-201 · CPU", "image": "img:cpu", **SMALL},
-        ],
-    },
+    course_dict(
+        "ai-101",
+        title="Introduction to AI",
+        term="test",
+        instructors=["prof.ada", "instructor1"],
+        tas=["ta1"],
+        students=["stu.dent"],
+        emails={"prof.ada": "prof.ada@uni.example", "stu.dent": "stu.dent+ai@uni.example"},
+        environments=[environment("cpu", "AI-101 · CPU", "img:cpu", **small())],
+    ),
+    course_dict(
+        "ml-201",
+        title="Machine Learning II",
+        term="test",
+        instructors=["instructor2"],
+        environments=[environment("cpu", "ML-201 · CPU", "img:cpu", **small())],
+    ),
 ]
 # INSTRUCTOR1@gmail.com typed in full-width letters (U+FF21...), an address anyone can have.
 FULL_WIDTH_INSTRUCTOR1 = "".join(chr(ord(c) + 0xFEE0) for c in "INSTRUCTOR1") + "@gmail.com"
@@ -90,36 +85,20 @@ ACCOUNTS = {
 }
 
 
-def write_courses(root: Path) -> Path:
-    yaml = YAML()
-    for course in COURSES:
-        folder = root / course["id"]
-        folder.mkdir(parents=True)
-        with open(folder / "course.yaml", "w") as file:
-            yaml.dump(course, file)
-    return root
-
-
 @pytest.fixture(scope="module")
 def oidc_platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[tuple[Platform, OIDCProvider]]:
     root = tmp_path_factory.mktemp("oidc")
-    platform = Platform(
-        PlatformConfig(
-            state_dir=root / "state", courses_dir=write_courses(root / "courses"), port=0
-        )
-    )
-    platform.state_dir.mkdir(parents=True)
-    provider = OIDCProvider(
-        platform.state_dir, f"{platform.public_url}/hub/oauth_callback", ACCOUNTS
-    ).start()
-    try:
-        yield platform, provider
-    finally:
-        platform.stop()
-        provider.stop()
-        target = artifacts_dir / "oidc-signin-logs"
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(platform.logs_dir, target, dirs_exist_ok=True)
+    with running_platform(
+        root, artifacts_dir, "oidc-signin-logs", *COURSES, start=False
+    ) as platform:
+        platform.state_dir.mkdir(parents=True)
+        provider = OIDCProvider(
+            platform.state_dir, f"{platform.public_url}/hub/oauth_callback", ACCOUNTS
+        ).start()
+        try:
+            yield platform, provider
+        finally:
+            provider.stop()
 
 
 @pytest.fixture(scope="module")

@@ -10,18 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from browser_signin import SPAWN_TIMEOUT_MS, sign_in
 from playwright.async_api import Page, expect
 
 from coursehub.dev import Platform
-
-SPAWN_TIMEOUT_MS = 180_000
-
-
-async def sign_in(page: Page, platform: Platform, username: str) -> None:
-    await page.goto(f"{platform.public_url}/hub/login")
-    await page.fill("#username_input", username)
-    await page.fill("#password_input", platform.passwords()[username])
-    await page.click("#login_submit")
 
 
 async def test_student_picks_gpu_environment_and_runs_code(

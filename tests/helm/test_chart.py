@@ -8,30 +8,35 @@ z2jh part of the values is checked as values (what the hub mounts and runs).
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import importlib.util
-import json
 import subprocess
-from pathlib import Path
 
 import helm_python as helm
 import kubernetes_validate
 import pytest
 import yaml
+from chart_render import (
+    CHART_DIR,
+    NAMESPACE,
+    OFFLINE,
+    REPO_ROOT,
+    everything_values,
+    find,
+    manifests,
+    merge,
+    one,
+    render,
+    render_for_kubernetes,
+)
 
 from coursehub.catalog.loader import load_catalog
 from coursehub.hub.objects import shared_data_claims
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CHART_DIR = REPO_ROOT / "helm" / "coursehub"
-EVERYTHING = REPO_ROOT / "helm" / "values-everything.yaml"
-NAMESPACE = "courses"
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion), the oldest with the
 # grading pods' ValidatingAdmissionPolicy (on by default), and the newest the validator ships.
 KUBE_VERSIONS = ["1.28.0", "1.30.0", kubernetes_validate.latest_version()]
 POLICY_SINCE = (1, 30)
-OFFLINE = {"jupyterhub": {"enabled": False}}
 
 
 def _load_sync_script():
@@ -46,72 +51,10 @@ def _load_sync_script():
 sync_helm_catalog = _load_sync_script()
 
 
-def merge(base: dict, override: dict) -> dict:
-    """``override`` merged into a copy of ``base`` as Helm merges values files."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
-def everything_values() -> dict:
-    return merge(yaml.safe_load(EVERYTHING.read_text()), OFFLINE)
-
-
 @pytest.fixture(scope="module")
 def chart():
     with helm.Chart.load(CHART_DIR) as loaded:
         yield loaded
-
-
-def render(chart, values: dict) -> list[dict]:
-    """Every object the chart renders for ``values`` (z2jh disabled)."""
-    rendered = chart.render(
-        merge(values, OFFLINE), name="coursehub", namespace=NAMESPACE, is_install=True
-    )
-    return manifests(rendered)
-
-
-def render_for_kubernetes(chart, values: dict, kube_version: str) -> list[dict]:
-    """``render`` as for a cluster of ``kube_version`` (``.Capabilities.KubeVersion``). Helm's
-    render takes the option; helm-python-sdk 0.2's ``Chart.render`` does not pass it on, so
-    this calls its native render the way ``Chart.render`` does."""
-    from helm_python import _native
-
-    options = {"name": "coursehub", "namespace": NAMESPACE, "is_install": True}
-    rendered = json.loads(
-        _native.call_string(
-            "helm_render",
-            chart._raw(),
-            json.dumps(merge(values, OFFLINE)),
-            json.dumps({**options, "kube_version": kube_version}),
-        )
-    )
-    return manifests(rendered)
-
-
-def manifests(rendered: dict[str, str]) -> list[dict]:
-    """The objects of Helm's rendered templates (not NOTES.txt, which is text)."""
-    objects = []
-    for path, text in rendered.items():
-        if path.endswith(".yaml"):
-            objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
-    return objects
-
-
-def find(objects: list[dict], kind: str, name: str | None = None) -> list[dict]:
-    return [
-        o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
-    ]
-
-
-def one(objects: list[dict], kind: str, name: str | None = None) -> dict:
-    found = find(objects, kind, name)
-    assert len(found) == 1, f"expected one {kind} {name or ''}, got {len(found)}"
-    return found[0]
 
 
 @pytest.fixture(scope="module")

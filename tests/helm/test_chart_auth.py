@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import helm_python as helm
 import pytest
-from test_chart import CHART_DIR, NAMESPACE, OFFLINE, everything_values, merge
+from chart_render import CHART_DIR, NAMESPACE, OFFLINE, everything_values, merge
 
 from coursehub.hub.auth_settings import AuthSettings
 

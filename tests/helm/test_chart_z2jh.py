@@ -22,14 +22,7 @@ import helm_python as helm
 import kubernetes_validate
 import pytest
 import yaml
-from jupyterhub import orm
-from jupyterhub.objects import Hub
-from jupyterhub.user import User
-from jupyterhub_idle_culler import IdleCuller
-from kubernetes_asyncio.client import ApiClient
-from kubernetes_asyncio.config import kube_config
-from kubespawner import KubeSpawner
-from test_chart import (
+from chart_render import (
     CHART_DIR,
     NAMESPACE,
     REPO_ROOT,
@@ -39,6 +32,13 @@ from test_chart import (
     merge,
     one,
 )
+from jupyterhub import orm
+from jupyterhub.objects import Hub
+from jupyterhub.user import User
+from jupyterhub_idle_culler import IdleCuller
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.config import kube_config
+from kubespawner import KubeSpawner
 from traitlets.config import Config
 
 from coursehub.hub.services import formgrader_serve_command

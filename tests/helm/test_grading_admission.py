@@ -22,7 +22,7 @@ import celpy
 import helm_python as helm
 import pytest
 from celpy import celtypes
-from test_chart import (
+from chart_render import (
     CHART_DIR,
     NAMESPACE,
     everything_values,

@@ -1,7 +1,7 @@
 """Fixtures for tests against a real hub + proxy + dev cluster (see ``hub_platform.py``).
 
 - ``platform`` (module scope): a started ``coursehub.dev.Platform`` with the catalog of
-  ``hub_platform.course_dicts()``; its logs are copied to ``test-artifacts/<module>/`` and
+  ``factories.hub_courses()``; its logs are copied to ``test-artifacts/<module>/`` and
   everything is stopped after the module.
 - ``hub_api`` (module scope): ``HubAPI`` for that platform over one aiohttp session.
 - ``cluster`` (module scope): ``Cluster``, the dev cluster's Kubernetes API.
@@ -18,23 +18,20 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from hub_platform import Cluster, HubAPI, course_dicts, keep_logs, write_courses
+from factories import hub_courses
+from hub_platform import Cluster, HubAPI
+from platforms import running_platform
 from service_calls import ServiceCalls
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, artifacts_dir: Path, request) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("platform")
-    courses = write_courses(root / "courses", *course_dicts())
-    running = Platform(PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0))
-    try:
-        running.start()
+    name = f"platform-{request.module.__name__.split('.')[-1]}"
+    with running_platform(root, artifacts_dir, name, *hub_courses()) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, f"platform-{request.module.__name__.split('.')[-1]}")
 
 
 @pytest.fixture(scope="module")

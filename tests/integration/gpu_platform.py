@@ -1,51 +1,31 @@
 """A platform for GPU quota tests: courses with GPU policies, a movable service clock and
 an enforcer that runs every second.
 
-- ``gpu_course(id, students, policy, gpu)``: a course dict with a GPU environment (``gpu``)
-  and a CPU one, staff ``teacher-<id>``.
 - ``gpu_platform(root, name, artifacts_dir, *courses, hub_port=0, extra_hub_env=None)``: a
-  started ``Platform`` (context manager); its logs go to ``test-artifacts/platform-<name>``.
+  started ``Platform`` (``platforms.running_platform``); its logs go to
+  ``test-artifacts/platform-<name>``.
 - ``move_clock(platform, seconds)``: move the service's clock forward.
+- ``MIG``: one MIG 1g.10gb slice, as an environment's ``gpu``.
+- ``sessions(service, platform, course)``: the course's GPU sessions, as an admin sees them.
+- ``wait_for(check, timeout=60, what=...)``: await ``check()`` until it returns something
+  true (returned), polling every 0.5 s; fails naming ``what`` after ``timeout`` seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from hub_platform import keep_logs, small, write_courses
+from factories import MIG_1G
+from platforms import running_platform
+from service_calls import ServiceCalls
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 CLOCK_VARIABLE = "COURSEHUB_DEV_CLOCK_OFFSET_FILE"
-
-
-def gpu_course(course_id: str, students: list[str], policy: dict, gpu: dict) -> dict:
-    return {
-        "id": course_id,
-        "title": f"{course_id} title",
-        "term": "test",
-        "staff": {"instructors": [f"teacher-{course_id}"]},
-        "students": students,
-        "environments": [
-            {
-                "slug": "gpu",
-                "display_name": f"{course_id.upper()} · 1 GPU",
-                "image": "coursehub/notebook-gpu:test",
-                **small(),
-                "gpu": gpu,
-                "default": True,
-            },
-            {
-                "slug": "cpu",
-                "display_name": f"{course_id.upper()} · CPU",
-                "image": "coursehub/notebook-cpu:test",
-                **small(),
-            },
-        ],
-        "gpu_policy": policy,
-    }
 
 
 @contextlib.contextmanager
@@ -59,28 +39,22 @@ def gpu_platform(
 ) -> Iterator[Platform]:
     clock = root / "clock-offset"
     clock.write_text("0")
-    running = Platform(
-        PlatformConfig(
-            state_dir=root / "state",
-            courses_dir=write_courses(root / "courses", *courses),
-            port=0,
-            hub_port=hub_port,
-            # The hub starts each course's formgrader service one after the other before it
-            # routes the coursehub service; six courses pass 90 s on a busy machine.
-            start_timeout=240,
-            extra_hub_env={
-                CLOCK_VARIABLE: str(clock),
-                "COURSEHUB_GPU_ENFORCE_SECONDS": "1",
-                **(extra_hub_env or {}),
-            },
-        )
-    )
-    try:
-        running.start()
+    with running_platform(
+        root,
+        artifacts_dir,
+        f"platform-{name}",
+        *courses,
+        hub_port=hub_port,
+        # The hub starts each course's formgrader service one after the other before it
+        # routes the coursehub service; six courses pass 90 s on a busy machine.
+        start_timeout=240,
+        extra_hub_env={
+            CLOCK_VARIABLE: str(clock),
+            "COURSEHUB_GPU_ENFORCE_SECONDS": "1",
+            **(extra_hub_env or {}),
+        },
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, f"platform-{name}")
 
 
 def move_clock(platform: Platform, seconds: float) -> None:
@@ -90,3 +64,22 @@ def move_clock(platform: Platform, seconds: float) -> None:
     partial = path.with_suffix(".partial")
     partial.write_text(str(float(path.read_text()) + seconds))
     partial.replace(path)
+
+
+MIG = {"count": 1, "resource": MIG_1G}
+
+
+async def sessions(service: ServiceCalls, platform: Platform, course: str) -> list[dict]:
+    status, body = await service.call("GET", f"gpu/sessions?course={course}", platform.admin_token)
+    assert status == 200, body
+    return body["sessions"]
+
+
+async def wait_for(check, timeout: float = 60, what: str = "the condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.5)

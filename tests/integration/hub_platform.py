@@ -1,10 +1,5 @@
-"""Helpers to run a whole coursehub platform (dev cluster + proxy + hub) in tests.
+"""Clients of a running platform (``platforms.running_platform`` starts one) in tests.
 
-- ``write_courses(root, *courses)``: write ``<root>/<id>/course.yaml`` for course dicts.
-- ``course_dicts()``: the catalog the hub integration tests use (ai-101 with five
-  students and a 1-A100 environment; ml-201 with a MIG environment).
-- ``start_platform(state_dir, courses_dir)``: a started ``coursehub.dev.Platform`` on free
-  ports; copy its logs to ``test-artifacts/`` with ``keep_logs`` before stopping.
 - ``HubAPI``: the hub REST API over real HTTP (aiohttp), through the proxy.
 - ``Cluster``: the dev cluster's Kubernetes API through ``kubernetes_asyncio``, with a
   client configuration of its own (never the process-wide default).
@@ -14,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,97 +16,8 @@ from pathlib import Path
 import aiohttp
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
-from ruamel.yaml import YAML
 
-from coursehub.dev import Platform, PlatformConfig
-
-A100 = "NVIDIA-A100-SXM4-80GB"
-
-
-def small() -> dict:
-    """Small requests, so five servers fit the dev cluster's nodes (fresh dicts: no YAML
-    anchors in the written files)."""
-    return {
-        "cpu": {"guarantee": "100m", "limit": 1},
-        "memory": {"guarantee": "128Mi", "limit": "1Gi"},
-    }
-
-
-def course_dicts(students: int = 5) -> list[dict]:
-    """ai-101: instructor1, student1..N, envs gpu (1 A100, default) and cpu;
-    ml-201: instructor2, student-ml1, envs mig (1 MIG 1g.10gb slice) and cpu."""
-    return [
-        {
-            "id": "ai-101",
-            "title": "Introduction to AI",
-            "term": "test",
-            "staff": {"instructors": ["instructor1"]},
-            "students": [f"student{n}" for n in range(1, students + 1)],
-            "environments": [
-                {
-                    "slug": "gpu",
-                    "display_name": "AI-101 · 1 GPU",
-                    "image": "coursehub/notebook-gpu:test",
-                    **small(),
-                    "gpu": {"count": 1, "product": A100},
-                    "default": True,
-                },
-                {
-                    "slug": "cpu",
-                    "display_name": "AI-101 · CPU",
-                    "image": "coursehub/notebook-cpu:test",
-                    **small(),
-                },
-            ],
-        },
-        {
-            "id": "ml-201",
-            "title": "Machine Learning II",
-            "term": "test",
-            "staff": {"instructors": ["instructor2"]},
-            "students": ["student-ml1"],
-            "environments": [
-                {
-                    "slug": "mig",
-                    "display_name": "ML-201 · MIG slice",
-                    "image": "coursehub/notebook-gpu:test",
-                    **small(),
-                    "gpu": {"count": 1, "resource": "nvidia.com/mig-1g.10gb"},
-                },
-                {
-                    "slug": "cpu",
-                    "display_name": "ML-201 · CPU",
-                    "image": "coursehub/notebook-cpu:test",
-                    **small(),
-                },
-            ],
-        },
-    ]
-
-
-def write_courses(root: Path, *courses: dict) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    yaml = YAML()
-    for course in courses:
-        folder = root / course["id"]
-        folder.mkdir(exist_ok=True)
-        with open(folder / "course.yaml", "w") as file:
-            yaml.dump(course, file)
-    return root
-
-
-def start_platform(state_dir: Path, courses_dir: Path, **options) -> Platform:
-    """A started platform on free ports (public port included)."""
-    config = PlatformConfig(state_dir=state_dir, courses_dir=courses_dir, port=0, **options)
-    return Platform(config).start()
-
-
-def keep_logs(platform: Platform, artifacts_dir: Path, name: str) -> None:
-    """Copy the platform's logs to ``<artifacts>/<name>/`` for people to read."""
-    target = artifacts_dir / name
-    shutil.rmtree(target, ignore_errors=True)
-    if platform.logs_dir.exists():
-        shutil.copytree(platform.logs_dir, target)
+from coursehub.dev import Platform
 
 
 class HubAPI:

@@ -21,11 +21,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
+from factories import hub_courses, write_courses
+from hub_platform import HubAPI
+from platforms import running_platform
 from prometheus_client.parser import text_string_to_metric_families
 from service_calls import notebook
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 from coursehub.exchange.archive import pack_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "assignments"))
@@ -37,19 +39,16 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, artifacts_dir: Path, repo_root: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("assignments")
-    ai101, ml201 = course_dicts(students=2)
+    ai101, ml201 = hub_courses(students=2)
     ml201["students"].append("student1")  # in two courses: sees both
     due = "2099-01-01T00:00:00Z"
     ai101["assignments"] = [{"name": "ps1", "title": "A tiny classifier", "due": due}]
     courses = write_courses(root / "courses", ai101, ml201)
     shutil.copytree(repo_root / "courses/ai-101/source", courses / "ai-101/source")
-    running = Platform(PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0))
-    try:
-        running.start()
+    with running_platform(
+        root, artifacts_dir, "platform-assignments-e2e", courses_dir=courses
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, "platform-assignments-e2e")
 
 
 @pytest.fixture(scope="module")

@@ -25,16 +25,18 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from factories import hub_courses, write_courses
 from formgrader_calls import (
     XSS_GLOBAL,
     Formgrader,
     grade_hostile_submission,
     scripts_and_handlers,
 )
-from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
+from hub_platform import HubAPI
+from platforms import running_platform
 from service_calls import ServiceCalls
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 pytestmark = pytest.mark.integration
 
@@ -44,20 +46,17 @@ HOW_TO_AUTOGRADE = "coursehub assignment autograde ai-101 ps1 --student student1
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, artifacts_dir: Path, repo_root: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("formgrader")
-    ai101, ml201 = course_dicts(students=2)
+    ai101, ml201 = hub_courses(students=2)
     ai101["assignments"] = [
         {"name": "ps1", "title": "A tiny classifier", "due": "2099-01-01T00:00:00Z"}
     ]
     courses = write_courses(root / "courses", ai101, ml201)
     shutil.copytree(repo_root / "courses/ai-101/source", courses / "ai-101/source")
     shutil.copytree(repo_root / "courses/ai-101/source/ps1", courses / "ml-201/source/lab1")
-    running = Platform(PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0))
-    try:
-        running.start()
+    with running_platform(
+        root, artifacts_dir, "platform-formgrader-security", courses_dir=courses
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, "platform-formgrader-security")
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from gpu_platform import gpu_course, gpu_platform, move_clock
+from factories import gpu_course_dict
+from gpu_platform import MIG, gpu_platform, move_clock, sessions, wait_for
 from hub_relay import HubRelay
-from test_gpu_quotas import MIG, sessions, wait_for
 
 from coursehub.dev import Platform
 
@@ -39,8 +39,8 @@ def platform(tmp_path_factory, artifacts_dir: Path, relay: HubRelay) -> Iterator
         root,
         "test_gpu_enforcer",
         artifacts_dir,
-        gpu_course("stuck-101", ["stuck"], {"gpu_hours_per_student_per_week": 0.1}, MIG),
-        gpu_course("lost-101", ["lost", "late"], {"max_concurrent_gpus": 1}, MIG),
+        gpu_course_dict("stuck-101", ["stuck"], {"gpu_hours_per_student_per_week": 0.1}, MIG),
+        gpu_course_dict("lost-101", ["lost", "late"], {"max_concurrent_gpus": 1}, MIG),
         hub_port=relay.target_port,
         extra_hub_env={"COURSEHUB_HUB_CONNECT_URL": relay.url},
     ) as running:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from factories import CPU_IMAGE, GPU_IMAGE, catalog, course, environment, roomy
 from postgres import running_postgres
 from sqlalchemy import select
 
@@ -28,31 +29,16 @@ STUDENTS = [f"s{n}" for n in range(1, 21)]
 
 
 def gpu_course(**policy) -> Course:
-    return Course.model_validate(
-        {
-            "id": "ai-101",
-            "title": "AI",
-            "term": "test",
-            "students": STUDENTS,
-            "environments": [
-                {
-                    "slug": "gpu",
-                    "display_name": "AI-101 · 1 GPU",
-                    "image": "coursehub/notebook-gpu:test",
-                    "cpu": {"guarantee": 1, "limit": 2},
-                    "memory": {"guarantee": "1Gi", "limit": "2Gi"},
-                    "gpu": {"count": 1},
-                },
-                {
-                    "slug": "cpu",
-                    "display_name": "AI-101 · CPU",
-                    "image": "coursehub/notebook-cpu:test",
-                    "cpu": {"guarantee": 1, "limit": 2},
-                    "memory": {"guarantee": "1Gi", "limit": "2Gi"},
-                },
-            ],
-            "gpu_policy": policy,
-        }
+    return course(
+        "ai-101",
+        title="AI",
+        term="test",
+        students=STUDENTS,
+        environments=[
+            environment("gpu", "AI-101 · 1 GPU", GPU_IMAGE, **roomy(), gpu={"count": 1}),
+            environment("cpu", "AI-101 · CPU", CPU_IMAGE, **roomy()),
+        ],
+        gpu_policy=policy,
     )
 
 
@@ -202,7 +188,7 @@ def one_pass(db, catalog: Catalog, users: dict, at: datetime, **options):
 
 
 def catalog_of(course: Course) -> Catalog:
-    return Catalog(root=Path("."), courses={course.id: course})
+    return catalog(course, root=Path("."))
 
 
 def test_a_stop_the_hub_has_not_carried_out_keeps_the_session_open_and_is_asked_again(db):

@@ -18,14 +18,14 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from gpu_platform import gpu_course, gpu_platform, move_clock
-from hub_platform import A100, HubAPI
+from factories import A100, gpu_course_dict
+from gpu_platform import MIG, gpu_platform, move_clock, sessions, wait_for
+from hub_platform import HubAPI
 from service_calls import ServiceCalls
 
 from coursehub.dev import Platform
@@ -34,7 +34,6 @@ pytestmark = pytest.mark.integration
 
 
 A100_GPU = {"count": 1, "product": A100}
-MIG = {"count": 1, "resource": "nvidia.com/mig-1g.10gb"}
 CAP_STUDENTS = [f"cap{n}" for n in range(1, 6)]
 QUEUE_STUDENTS = ["first", "second", "third"]
 
@@ -46,14 +45,14 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
         root,
         "test_gpu_quotas",
         artifacts_dir,
-        gpu_course("cap-101", CAP_STUDENTS, {"max_concurrent_gpus": 2}, A100_GPU),
-        gpu_course("budget-101", ["spender"], {"gpu_hours_per_student_per_week": 0.1}, MIG),
-        gpu_course("idle-101", ["idler", "reader"], {"gpu_idle_timeout_minutes": 30}, MIG),
-        gpu_course("ledger-101", ["survivor"], {"gpu_hours_per_student_per_week": 10}, MIG),
-        gpu_course(
+        gpu_course_dict("cap-101", CAP_STUDENTS, {"max_concurrent_gpus": 2}, A100_GPU),
+        gpu_course_dict("budget-101", ["spender"], {"gpu_hours_per_student_per_week": 0.1}, MIG),
+        gpu_course_dict("idle-101", ["idler", "reader"], {"gpu_idle_timeout_minutes": 30}, MIG),
+        gpu_course_dict("ledger-101", ["survivor"], {"gpu_hours_per_student_per_week": 10}, MIG),
+        gpu_course_dict(
             "queue-101", QUEUE_STUDENTS, {"max_concurrent_gpus": 1, "queue_when_full": True}, MIG
         ),
-        gpu_course("session-101", ["marathon"], {"max_session_hours": 1}, MIG),
+        gpu_course_dict("session-101", ["marathon"], {"max_session_hours": 1}, MIG),
     ) as running:
         yield running
 
@@ -80,27 +79,11 @@ def gpu_cli(platform: Platform, token: str, *args: str) -> subprocess.CompletedP
     )
 
 
-async def sessions(service: ServiceCalls, platform: Platform, course: str) -> list[dict]:
-    status, body = await service.call("GET", f"gpu/sessions?course={course}", platform.admin_token)
-    assert status == 200, body
-    return body["sessions"]
-
-
 async def notices(service: ServiceCalls, token: str) -> list[dict]:
     """The GPU warnings the token's user sees (what JupyterLab shows)."""
     status, body = await service.call("GET", "gpu/notices", token)
     assert status == 200, body
     return body["notices"]
-
-
-async def wait_for(check, timeout: float = 60, what: str = "the condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.5)
 
 
 async def test_a_course_cap_of_two_admits_exactly_two_of_five_simultaneous_spawns(

@@ -24,12 +24,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from factories import CPU_IMAGE, GPU_IMAGE, course_dict, environment, small
 from gpu_platform import CLOCK_VARIABLE, move_clock
-from hub_platform import keep_logs, small, write_courses
 from kubernetes_asyncio import client as k8s
+from platforms import running_platform
 from service_calls import ServiceCalls
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 pytestmark = pytest.mark.integration
 
@@ -49,30 +50,20 @@ nodes:
 """
 STUDENTS = ["half1", "half2", "half3"]
 HALF_T4 = {"count": 1, "resource": "nvidia.com/gpu.shared", "share": 0.5, "product": "Tesla-T4"}
-COURSE = {
-    "id": "share-101",
-    "title": "Shared GPUs",
-    "term": "test",
-    "staff": {"instructors": ["teacher-share"]},
-    "students": STUDENTS,
-    "environments": [
-        {
-            "slug": "half",
-            "display_name": "SHARE-101 · half a T4",
-            "image": "coursehub/notebook-gpu:test",
-            **small(),
-            "gpu": HALF_T4,
-            "default": True,
-        },
-        {
-            "slug": "cpu",
-            "display_name": "SHARE-101 · CPU",
-            "image": "coursehub/notebook-cpu:test",
-            **small(),
-        },
+COURSE = course_dict(
+    "share-101",
+    title="Shared GPUs",
+    term="test",
+    instructors=["teacher-share"],
+    students=STUDENTS,
+    environments=[
+        environment(
+            "half", "SHARE-101 · half a T4", GPU_IMAGE, **small(), gpu=HALF_T4, default=True
+        ),
+        environment("cpu", "SHARE-101 · CPU", CPU_IMAGE, **small()),
     ],
-    "gpu_policy": {"max_concurrent_gpus": 1, "gpu_hours_per_student_per_week": 1},
-}
+    gpu_policy={"max_concurrent_gpus": 1, "gpu_hours_per_student_per_week": 1},
+)
 TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
@@ -82,22 +73,16 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     (root / "cluster.yaml").write_text(CLUSTER)
     clock = root / "clock-offset"
     clock.write_text("0")
-    running = Platform(
-        PlatformConfig(
-            state_dir=root / "state",
-            courses_dir=write_courses(root / "courses", COURSE),
-            cluster_config=root / "cluster.yaml",
-            port=0,
-            start_timeout=240,
-            extra_hub_env={CLOCK_VARIABLE: str(clock), "COURSEHUB_GPU_ENFORCE_SECONDS": "1"},
-        )
-    )
-    try:
-        running.start()
+    with running_platform(
+        root,
+        artifacts_dir,
+        "platform-test_gpu_shared",
+        COURSE,
+        cluster_config=root / "cluster.yaml",
+        start_timeout=240,
+        extra_hub_env={CLOCK_VARIABLE: str(clock), "COURSEHUB_GPU_ENFORCE_SECONDS": "1"},
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, "platform-test_gpu_shared")
 
 
 async def wait_for(check, timeout: float = 60, what: str = "the condition"):

@@ -25,8 +25,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from gpu_platform import gpu_course, gpu_platform, move_clock
-from hub_platform import A100, HubAPI
+from factories import A100, gpu_course_dict
+from gpu_platform import gpu_platform, move_clock
+from hub_platform import HubAPI
 from service_calls import ServiceCalls
 
 from coursehub.dev import Platform
@@ -46,13 +47,13 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
         root,
         "test_gpu_usage",
         artifacts_dir,
-        gpu_course(
+        gpu_course_dict(
             "usage-101",
             ["runner", "waiter"],
             {"max_concurrent_gpus": 1},
             {"count": 1, "product": A100},
         ),
-        gpu_course(
+        gpu_course_dict(
             "cull-201",
             ["idler"],
             {"gpu_idle_timeout_minutes": 30},

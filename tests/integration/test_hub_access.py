@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from hub_platform import course_dicts, write_courses
+from factories import hub_courses, write_courses
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,7 @@ async def test_staff_list_only_their_students(hub_api, tokens):
 async def test_new_enrollment_applies_without_restart(hub_api, cluster, tokens):
     status, body = await hub_api.spawn("student-ml1", "ai-101-cpu")
     assert status == 403, body
-    courses = course_dicts()
+    courses = hub_courses()
     courses[0]["students"].append("student-ml1")
     write_courses(hub_api.platform.courses_dir, *courses)
 
@@ -88,7 +88,7 @@ async def test_new_enrollment_applies_without_restart(hub_api, cluster, tokens):
 
 async def test_broken_course_is_skipped_and_logged_while_others_keep_working(hub_api, tokens):
     platform = hub_api.platform
-    courses = course_dicts()
+    courses = hub_courses()
     courses[1]["environments"][0]["gpu"]["count"] = -1  # ml-201's MIG environment
     write_courses(platform.courses_dir, *courses)
     broken_file = platform.courses_dir / "ml-201" / "course.yaml"
@@ -117,4 +117,4 @@ async def test_broken_course_is_skipped_and_logged_while_others_keep_working(hub
         await hub_api.stop("student2")
         await hub_api.wait_stopped("student2")
     finally:
-        write_courses(platform.courses_dir, *course_dicts())
+        write_courses(platform.courses_dir, *hub_courses())

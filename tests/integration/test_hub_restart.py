@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
-from hub_platform import course_dicts, keep_logs, write_courses
+from factories import hub_courses
+from platforms import running_platform
 from postgres import running_postgres
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 pytestmark = pytest.mark.integration
 
@@ -24,22 +25,17 @@ pytestmark = pytest.mark.integration
 def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     """This module's platform: the shared one's catalog, the hub's database in PostgreSQL."""
     root = tmp_path_factory.mktemp("platform-postgres")
-    courses = write_courses(root / "courses", *course_dicts())
-    with running_postgres() as db_url:
-        running = Platform(
-            PlatformConfig(
-                state_dir=root / "state",
-                courses_dir=courses,
-                port=0,
-                extra_hub_env={"COURSEHUB_DB_URL": db_url},
-            )
-        )
-        try:
-            running.start()
-            yield running
-        finally:
-            running.stop()
-            keep_logs(running, artifacts_dir, "platform-test_hub_restart")
+    with (
+        running_postgres() as db_url,
+        running_platform(
+            root,
+            artifacts_dir,
+            "platform-test_hub_restart",
+            *hub_courses(),
+            extra_hub_env={"COURSEHUB_DB_URL": db_url},
+        ) as running,
+    ):
+        yield running
 
 
 async def test_hub_keeps_its_users_in_postgresql(platform):

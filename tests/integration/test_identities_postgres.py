@@ -9,10 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from factories import catalog, course
 from postgres import running_postgres
 
-from coursehub.catalog import Catalog
-from coursehub.catalog.model import Course
 from coursehub.catalog.overlay import EMPTY
 from coursehub.service.db import Database
 from coursehub.service.identities import parse_request, resolve
@@ -43,17 +42,10 @@ async def test_concurrent_first_sign_ins_get_distinct_stable_names(db):
 
 
 async def test_a_reserved_name_goes_to_its_owner_whoever_signs_in_first(db):
-    course = Course.model_validate(
-        {
-            "id": "ai-101",
-            "title": "AI",
-            "term": "t",
-            "staff": {"instructors": ["j.smith"]},
-            "environments": [{"slug": "cpu", "display_name": "CPU", "image": "img"}],
-            "emails": {"j.smith": "j.smith@uni.example"},
-        }
+    ai101 = course(
+        "ai-101", title="AI", instructors=["j.smith"], emails={"j.smith": "j.smith@uni.example"}
     )
-    reserved = reservations(Catalog(root=Path("c"), courses={"ai-101": course}), EMPTY)
+    reserved = reservations(catalog(ai101, root=Path("c")), EMPTY)
 
     def ask(n: int) -> dict:
         # Eleven look-alikes (a provider's name claim "J.Smith") and the real one, at once.

@@ -17,45 +17,43 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-from hub_platform import HubAPI, small, write_courses
+from factories import course_dict, environment, small
+from hub_platform import HubAPI
 from lti_platform import CLIENT_ID, INSTRUCTOR, LEARNER, LIS, MENTOR, LTIPlatform, form_fields
+from platforms import running_platform
 from yarl import URL
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 CONTEXT = "4dde05e8ca1973bcca9bffc13e1548820eee93a3"
 COURSES = [
-    {
-        "id": "ai-101",
-        "title": "Introduction to AI",
-        "term": "test",
-        "staff": {"instructors": ["lti.prof", "j.smith"]},
-        "students": ["lti.student"],
-        "environments": [
-            {"slug": "cpu", "display_name": "AI-101 · CPU", "image": "img:cpu", **small()},
-        ],
-        "lti": {"context_ids": [CONTEXT]},
-        "emails": {
+    course_dict(
+        "ai-101",
+        title="Introduction to AI",
+        term="test",
+        instructors=["lti.prof", "j.smith"],
+        students=["lti.student"],
+        environments=[environment("cpu", "AI-101 · CPU", "img:cpu", **small())],
+        lti={"context_ids": [CONTEXT]},
+        emails={
             "lti.prof": "lti.prof@uni.example",
             "lti.student": "lti.student@uni.example",
             "j.smith": "j.smith@uni.example",
         },
-    },
-    {
-        "id": "ml-201",
-        "title": "Machine Learning II",
-        "term": "test",
-        "environments": [
-            {"slug": "cpu", "display_name": "ML-201 · CPU", "image": "img:cpu", **small()},
-        ],
-    },
+    ),
+    # No staff and no students (the factory writes an empty student list).
+    course_dict(
+        "ml-201",
+        title="Machine Learning II",
+        term="test",
+        environments=[environment("cpu", "ML-201 · CPU", "img:cpu", **small())],
+    ),
 ]
 STUDENT = {
     "user_id": "lms-user-17",
@@ -69,16 +67,8 @@ STUDENT = {
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("lti")
-    courses = write_courses(root / "courses", *COURSES)
-    platform = Platform(PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0))
-    try:
-        yield platform
-    finally:
-        platform.stop()
-        target = artifacts_dir / "lti-launch-logs"
-        shutil.rmtree(target, ignore_errors=True)
-        if platform.logs_dir.exists():
-            shutil.copytree(platform.logs_dir, target)
+    with running_platform(root, artifacts_dir, "lti-launch-logs", *COURSES, start=False) as hub:
+        yield hub
 
 
 @pytest.fixture(scope="module")

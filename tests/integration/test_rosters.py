@@ -20,12 +20,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
+from factories import hub_courses
+from hub_platform import HubAPI
+from platforms import running_platform
 from postgres import running_postgres
 from sqlalchemy import inspect
 
 from coursehub.catalog.roster import RosterRow
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 from coursehub.service import memberships
 from coursehub.service.db import Database
 
@@ -41,21 +43,14 @@ USERS = ["instructor1", "instructor2", "student1", "student2", "student3", "stud
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("rosters")
-    courses = write_courses(root / "courses", *course_dicts(students=3))
-    running = Platform(
-        PlatformConfig(
-            state_dir=root / "state",
-            courses_dir=courses,
-            port=0,
-            extra_hub_env={"COURSEHUB_DEV_HUB_CLIENT_TOKEN": HUB_CLIENT_TOKEN},
-        )
-    )
-    try:
-        running.start()
+    with running_platform(
+        root,
+        artifacts_dir,
+        "platform-test_rosters",
+        *hub_courses(students=3),
+        extra_hub_env={"COURSEHUB_DEV_HUB_CLIENT_TOKEN": HUB_CLIENT_TOKEN},
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, "platform-test_rosters")
 
 
 @pytest.fixture(scope="module")

@@ -27,11 +27,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
+from factories import hub_courses
+from hub_platform import HubAPI
+from platforms import running_platform
 from staff_endpoints import ADMIN, HUB_ONLY, OTHER, STAFF, Endpoint
 from yarl import URL
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +41,7 @@ SERVERS = ("student1", "ta2", "admin")
 
 
 def catalog() -> list[dict]:
-    ai101, ml201 = course_dicts(students=3)
+    ai101, ml201 = hub_courses(students=3)
     ai101["students"] += ["ta2", "admin"]
     due = "2099-01-01T00:00:00Z"
     ai101["assignments"] = [{"name": "ps1", "title": "Problem set 1", "due": due}]
@@ -52,14 +54,8 @@ def catalog() -> list[dict]:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("staff-scopes")
-    courses = write_courses(root / "courses", *catalog())
-    running = Platform(PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0))
-    try:
-        running.start()
+    with running_platform(root, artifacts_dir, "platform-staff-scopes", *catalog()) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, "platform-staff-scopes")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from coursehub.catalog import load_course
+
 DEMO_COURSE = """\
 id: demo
 title: Demo course
@@ -45,3 +47,9 @@ def write_course_files(
     elif roster is not None:
         (course_dir / "roster.csv").write_text(roster, encoding="utf-8")
     return path
+
+
+def problems_of(path: Path) -> list[tuple[str, int | None, str, str]]:
+    course, problems = load_course(path)
+    assert course is None, "a course with problems must not load"
+    return [(p.path.name, p.line, p.field, p.message) for p in problems]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from catalog_files import DEMO_COURSE
-from test_loader import problems_of
+from catalog_files import DEMO_COURSE, problems_of
 
 from coursehub.catalog import load_catalog
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from catalog_files import (
     DEMO_COURSE,
@@ -15,16 +13,11 @@ from catalog_files import (
     LINE_STUDENTS,
     LINE_TAS,
     LINE_TERM,
+    problems_of,
     write_course_files,
 )
 
 from coursehub.catalog import Catalog, CatalogError, CatalogProblem, load_catalog, load_course
-
-
-def problems_of(path: Path) -> list[tuple[str, int | None, str, str]]:
-    course, problems = load_course(path)
-    assert course is None, "a course with problems must not load"
-    return [(p.path.name, p.line, p.field, p.message) for p in problems]
 
 
 def edit(old: str, new: str) -> str:

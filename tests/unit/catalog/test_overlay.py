@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from factories import course
 
 from coursehub.catalog import Catalog
 from coursehub.catalog.catalog import CatalogProblem
-from coursehub.catalog.model import Course
 from coursehub.catalog.overlay import (
     EMPTY,
     ImportedRoster,
@@ -21,20 +21,6 @@ from coursehub.catalog.overlay import (
     with_memberships,
 )
 
-
-def course(course_id: str, students: list[str], instructors=(), tas=()) -> Course:
-    return Course.model_validate(
-        {
-            "id": course_id,
-            "title": course_id.upper(),
-            "term": "t",
-            "staff": {"instructors": list(instructors), "tas": list(tas)},
-            "students": students,
-            "environments": [{"slug": "cpu", "display_name": "CPU", "image": "img"}],
-        }
-    )
-
-
 PROBLEM = CatalogProblem(Path("courses/bad/course.yaml"), 3, "title", "missing")
 
 
@@ -43,8 +29,16 @@ def files() -> Catalog:
     return Catalog(
         root=Path("courses"),
         courses={
-            "ai-101": course("ai-101", ["alice", "bob"], instructors=["teach"], tas=["ta1"]),
-            "ml-201": course("ml-201", ["carol"], instructors=["prof"]),
+            "ai-101": course(
+                "ai-101",
+                title="AI-101",
+                students=["alice", "bob"],
+                instructors=["teach"],
+                tas=["ta1"],
+            ),
+            "ml-201": course(
+                "ml-201", title="ML-201", students=["carol"], instructors=["prof"], tas=[]
+            ),
         },
         problems=(PROBLEM,),
         files=(Path("courses/ai-101/course.yaml"),),

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from factories import course
 
 from coursehub.catalog import Catalog
-from coursehub.catalog.model import Course
 from coursehub.catalog.roster import (
     RosterRejected,
     check_import,
@@ -17,16 +17,7 @@ from coursehub.catalog.roster import (
     read_roster,
 )
 
-COURSE = Course.model_validate(
-    {
-        "id": "ai-101",
-        "title": "AI",
-        "term": "t",
-        "staff": {"instructors": ["teacher"], "tas": ["helper"]},
-        "students": ["alice"],
-        "environments": [{"slug": "cpu", "display_name": "CPU", "image": "img"}],
-    }
-)
+COURSE = course("ai-101", title="AI", instructors=["teacher"], tas=["helper"], students=["alice"])
 
 GOOD = (
     "# registrar export\n"  # 1
@@ -109,16 +100,7 @@ def test_a_ta_in_the_roster_is_refused_too():
     assert (issue.line, issue.field) == (2, "username") and "a TA of ai-101" in issue.message
 
 
-OTHER = Course.model_validate(
-    {
-        "id": "ml-201",
-        "title": "ML",
-        "term": "t",
-        "staff": {"instructors": ["prof"], "tas": ["alice"]},
-        "students": [],
-        "environments": [{"slug": "cpu", "display_name": "CPU", "image": "img"}],
-    }
-)
+OTHER = course("ml-201", title="ML", instructors=["prof"], tas=["alice"], students=[])
 CATALOG = Catalog(root=Path("courses"), courses={"ai-101": COURSE, "ml-201": OTHER})
 
 

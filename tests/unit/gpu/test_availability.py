@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from gpu_courses import course
+from factories import gpu_policy_course
 
 from coursehub.gpu.availability import cluster_counts, describe
 from coursehub.hub.spawn_form import render_spawn_form
@@ -29,7 +29,7 @@ def pod(node_name: str | None, gpus: int, phase: str = "Running") -> dict:
 
 
 def test_free_gpus_subtract_what_pods_hold_on_matching_nodes():
-    env = course().environment("gpu")
+    env = gpu_policy_course().environment("gpu")
     a100 = env.model_copy(update={"gpu": env.gpu.model_copy(update={"product": A100})})
     nodes = [
         node("a", 2),
@@ -49,7 +49,7 @@ def test_free_gpus_subtract_what_pods_hold_on_matching_nodes():
 
 
 def test_lines_name_the_cluster_the_course_cap_and_the_hours_left():
-    ai = course(max_concurrent_gpus=4, gpu_hours_per_student_per_week=10)
+    ai = gpu_policy_course(max_concurrent_gpus=4, gpu_hours_per_student_per_week=10)
     numbers = {
         "cap": 4,
         "held": 3,

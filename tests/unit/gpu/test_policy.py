@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from gpu_courses import course
+from factories import gpu_policy_course
 
 from coursehub.gpu import policy
 
@@ -70,7 +70,7 @@ def test_a_spent_budget_is_refused_with_the_reset_time_and_grants_extend_it(poli
 def test_staff_are_exempt_unless_the_course_says_otherwise(policy_course):
     gpu = policy_course.environment("gpu")
     assert policy.admit(policy_course, gpu, "staff", 2, 50, 0, NOW).admitted
-    strict = course(max_concurrent_gpus=2, staff_exempt=False)
+    strict = gpu_policy_course(max_concurrent_gpus=2, staff_exempt=False)
     assert not policy.admit(strict, strict.environment("gpu"), "staff", 2, 0, 0, NOW).admitted
 
 
@@ -170,4 +170,4 @@ def test_used_gpu_hours_integrate_busy_reports_only():
 
 
 def test_no_policy_no_verdict():
-    assert judge(course(), started=NOW - 100 * HOUR, used=1000) is None
+    assert judge(gpu_policy_course(), started=NOW - 100 * HOUR, used=1000) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from gpu_courses import course
+from factories import gpu_policy_course
 
 from coursehub.catalog.model import Environment
 from coursehub.gpu import policy
@@ -29,7 +29,7 @@ def quarter_env() -> Environment:
 
 
 def shared_course(**policy_fields):
-    base = course(**policy_fields)
+    base = gpu_policy_course(**policy_fields)
     return base.model_copy(update={"environments": [quarter_env(), *base.environments]})
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_hub_config import COURSES, names, production_settings, z2jh_config
+from hub_config_values import COURSES, names, production_settings, z2jh_config
 from traitlets.config import Config
 
 from coursehub.hub.config import configure

@@ -8,7 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from test_hub_config import production_settings, z2jh_config
+from hub_config_values import production_settings, z2jh_config
 from traitlets.config import Config
 
 from coursehub.hub.auth import DemoAuthenticator

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from test_spawner_objects import make_spawner  # noqa: F401  (fixture)
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
 from coursehub.hub.spawn_guard import (
@@ -77,13 +76,13 @@ def spawn_request(spawner, **headers) -> None:
 QUERY = {"profile": ["ai-101-gpu"]}
 
 
-async def test_options_from_query_start_a_server_for_the_hubs_own_pages(make_spawner):  # noqa: F811
+async def test_options_from_query_start_a_server_for_the_hubs_own_pages(make_spawner):
     spawner = make_spawner("student1")
     spawn_request(spawner, Sec_Fetch_Site="same-origin", Sec_Fetch_Mode="navigate")
     assert spawner.options_from_query(dict(QUERY)) == {"profile": "ai-101-gpu"}
 
 
-async def test_options_from_query_from_another_site_ask_to_confirm(make_spawner):  # noqa: F811
+async def test_options_from_query_from_another_site_ask_to_confirm(make_spawner):
     spawner = make_spawner("student1")
     spawn_request(spawner, Sec_Fetch_Site="cross-site", Sec_Fetch_Dest="iframe")
     with pytest.raises(SpawnNeedsConfirmation) as asked:
@@ -94,7 +93,7 @@ async def test_options_from_query_from_another_site_ask_to_confirm(make_spawner)
     assert spawner.requested_profile == "ai-101-gpu", "preselected on the form"
 
 
-async def test_options_from_query_with_the_launch_ticket_start_once(make_spawner):  # noqa: F811
+async def test_options_from_query_with_the_launch_ticket_start_once(make_spawner):
     tickets = SpawnTickets()
     spawner = make_spawner("student1", spawn_tickets=lambda: tickets)
     ticket = tickets.mint("student1", "ai-101-gpu")
@@ -105,7 +104,7 @@ async def test_options_from_query_with_the_launch_ticket_start_once(make_spawner
         spawner.options_from_query(dict(query))
 
 
-async def test_the_form_shown_instead_has_the_links_environment_selected(make_spawner):  # noqa: F811
+async def test_the_form_shown_instead_has_the_links_environment_selected(make_spawner):
     spawner = make_spawner("student1")
     spawn_request(spawner, Sec_Fetch_Site="cross-site")
     with pytest.raises(SpawnNeedsConfirmation):

@@ -10,49 +10,10 @@ import json
 
 import pytest
 from jupyterhub import orm
-from jupyterhub.objects import Hub
-from jupyterhub.user import User
 from kubernetes_asyncio.client import ApiClient
-from kubernetes_asyncio.config import kube_config
 from tornado import web
 
 from coursehub.hub.spawner import CourseSpawner
-
-KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters: [{name: dev, cluster: {server: "http://127.0.0.1:9"}}]
-users: [{name: dev, user: {token: unused}}]
-contexts: [{name: dev, context: {cluster: dev, user: dev}}]
-current-context: dev
-"""
-
-
-@pytest.fixture
-def make_spawner(catalog, tmp_path, monkeypatch):
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(KUBECONFIG)
-    # kubernetes_asyncio reads $KUBECONFIG once, at import; point its default there instead.
-    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
-    db = orm.new_session_factory("sqlite://")()
-
-    def make(username: str, admin: bool = False, **config) -> CourseSpawner:
-        orm_user = orm.User(name=username, admin=admin)
-        db.add(orm_user)
-        db.commit()
-        spawner = CourseSpawner(
-            user=User(orm_user, settings={}),
-            hub=Hub(ip="127.0.0.1", port=8081, base_url="/hub/"),
-            catalog=lambda: catalog,
-            namespace="default",
-            cmd=["jupyterhub-singleuser"],
-            **config,
-        )
-        spawner.api_token = "token-for-tests"
-        return spawner
-
-    yield make
-    db.close()
 
 
 async def pod_for(spawner: CourseSpawner, profile: str | None) -> dict:

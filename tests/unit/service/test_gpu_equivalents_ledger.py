@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import command
+from factories import course
 
 from coursehub.catalog.model import Course
 from coursehub.service import gpu_ledger
@@ -18,23 +19,20 @@ STUDENTS = [f"s{n}" for n in range(6)]
 
 
 def shared_course() -> Course:
-    return Course.model_validate(
-        {
-            "id": "share-101",
-            "title": "Shared",
-            "term": "t",
-            "students": STUDENTS,
-            "environments": [
-                {
-                    "slug": "quarter",
-                    "display_name": "quarter",
-                    "image": "img",
-                    "gpu": {"count": 1, "resource": "nvidia.com/gpu.shared", "share": 0.25},
-                },
-                {"slug": "whole", "display_name": "whole", "image": "img", "gpu": {"count": 1}},
-            ],
-            "gpu_policy": {"max_concurrent_gpus": 1},
-        }
+    return course(
+        "share-101",
+        title="Shared",
+        students=STUDENTS,
+        environments=[
+            {
+                "slug": "quarter",
+                "display_name": "quarter",
+                "image": "img",
+                "gpu": {"count": 1, "resource": "nvidia.com/gpu.shared", "share": 0.25},
+            },
+            {"slug": "whole", "display_name": "whole", "image": "img", "gpu": {"count": 1}},
+        ],
+        gpu_policy={"max_concurrent_gpus": 1},
     )
 
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from factories import course
 
 from coursehub.catalog import Catalog
-from coursehub.catalog.model import Course
 from coursehub.catalog.overlay import EMPTY, ImportedRoster, Overlay, RosterEntry
 from coursehub.service.db import Database
 from coursehub.service.identities import Identity, parse_request, resolve
@@ -22,19 +22,16 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 IDP = "https://sso.uni.example/realms/uni"
 NOBODY = Reservations()
 
-COURSE = Course.model_validate(
-    {
-        "id": "ai-101",
-        "title": "AI",
-        "term": "t",
-        "staff": {"instructors": ["instructor1"], "tas": ["ta1"]},
-        "students": ["student1", "jdoe"],
-        "environments": [{"slug": "cpu", "display_name": "CPU", "image": "img"}],
-        "emails": {
-            "instructor1": "A.Lovelace@uni.example",
-            "jdoe": "jane.doe@uni.example",
-        },
-    }
+COURSE = course(
+    "ai-101",
+    title="AI",
+    instructors=["instructor1"],
+    tas=["ta1"],
+    students=["student1", "jdoe"],
+    emails={
+        "instructor1": "A.Lovelace@uni.example",
+        "jdoe": "jane.doe@uni.example",
+    },
 )
 CATALOG = Catalog(root=Path("courses"), courses={"ai-101": COURSE})
 IMPORT = Overlay(

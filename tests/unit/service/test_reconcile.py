@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from factories import course, environment
+
 from coursehub.catalog import Catalog
-from coursehub.catalog.model import Course
 from coursehub.service.reconcile import (
     GroupSpec,
     Operation,
@@ -14,28 +15,18 @@ from coursehub.service.reconcile import (
     servers_to_stop,
 )
 
-
-def course(course_id: str, students: list[str], staff: list[str]) -> Course:
-    return Course.model_validate(
-        {
-            "id": course_id,
-            "title": course_id,
-            "term": "t",
-            "staff": {"instructors": staff},
-            "students": students,
-            "environments": [
-                {"slug": "cpu", "display_name": "CPU", "image": "img"},
-                {"slug": "gpu", "display_name": "GPU", "image": "img", "gpu": {"count": 1}},
-            ],
-        }
-    )
+ENVIRONMENTS = [environment("cpu"), environment("gpu", gpu={"count": 1})]
 
 
 CATALOG = Catalog(
     root=Path("courses"),
     courses={
-        "ai-101": course("ai-101", ["alice", "bob"], ["teach"]),
-        "ml-201": course("ml-201", ["carol"], ["prof"]),
+        "ai-101": course(
+            "ai-101", students=["alice", "bob"], instructors=["teach"], environments=ENVIRONMENTS
+        ),
+        "ml-201": course(
+            "ml-201", students=["carol"], instructors=["prof"], environments=ENVIRONMENTS
+        ),
     },
 )
 
@@ -65,8 +56,15 @@ def test_staff_of_any_course_and_admins_are_out_of_reach_and_admins_grouped():
     catalog = Catalog(
         root=Path("courses"),
         courses={
-            "ai-101": course("ai-101", ["alice", "bob"], ["teach", "carol"]),
-            "ml-201": course("ml-201", ["carol", "bob"], ["prof"]),
+            "ai-101": course(
+                "ai-101",
+                students=["alice", "bob"],
+                instructors=["teach", "carol"],
+                environments=ENVIRONMENTS,
+            ),
+            "ml-201": course(
+                "ml-201", students=["carol", "bob"], instructors=["prof"], environments=ENVIRONMENTS
+            ),
         },
     )
     desired = desired_groups(catalog, admins={"bob", "root"})

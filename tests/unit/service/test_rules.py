@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from factories import course
 
-from coursehub.catalog.model import Course
 from coursehub.names import STAFF_SCOPE
 from coursehub.service.rules import (
     Caller,
@@ -19,15 +19,8 @@ from coursehub.service.rules import (
     role_in,
 )
 
-COURSE = Course.model_validate(
-    {
-        "id": "ai-101",
-        "title": "AI",
-        "term": "t",
-        "staff": {"instructors": ["teacher"], "tas": ["helper"]},
-        "students": ["alice", "bob"],
-        "environments": [{"slug": "cpu", "display_name": "CPU", "image": "img"}],
-    }
+COURSE = course(
+    "ai-101", title="AI", instructors=["teacher"], tas=["helper"], students=["alice", "bob"]
 )
 
 

@@ -8,8 +8,8 @@ as staff or admin."""
 from __future__ import annotations
 
 import pytest
+from factories import course
 
-from coursehub.catalog.model import Course
 from coursehub.names import STAFF_SCOPE
 from coursehub.service.rules import (
     Caller,
@@ -22,16 +22,7 @@ from coursehub.service.rules import (
     role_in,
 )
 
-COURSE = Course.model_validate(
-    {
-        "id": "ai-101",
-        "title": "AI",
-        "term": "t",
-        "staff": {"instructors": ["teacher"]},
-        "students": ["alice", "bob"],
-        "environments": [{"slug": "cpu", "display_name": "CPU", "image": "img"}],
-    }
-)
+COURSE = course("ai-101", title="AI", instructors=["teacher"], students=["alice", "bob"])
 ACCESS = "access:services!service=coursehub"
 
 

@@ -7,34 +7,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from factories import course
 
 from coursehub.catalog import Catalog
-from coursehub.catalog.model import Course
 from coursehub.service.db import Database
 from coursehub.service.gpu_usage import courses_in_scope, read_rows, window
 from coursehub.service.models import GPURefusal, GPUSession
 from coursehub.service.rules import Caller, Refusal
 
-
-def course(course_id: str, staff: list[str], students: list[str]) -> Course:
-    return Course.model_validate(
-        {
-            "id": course_id,
-            "title": course_id,
-            "term": "t",
-            "staff": {"instructors": staff},
-            "students": students,
-            "environments": [{"slug": "cpu", "display_name": "CPU", "image": "img"}],
-        }
-    )
-
-
 CATALOG = Catalog(
     root=Path("courses"),
     courses={
-        "ai-101": course("ai-101", ["teacher"], ["alice"]),
-        "ml-201": course("ml-201", ["teacher", "other"], ["bob"]),
-        "cv-301": course("cv-301", ["other"], ["alice"]),
+        "ai-101": course("ai-101", instructors=["teacher"], students=["alice"]),
+        "ml-201": course("ml-201", instructors=["teacher", "other"], students=["bob"]),
+        "cv-301": course("cv-301", instructors=["other"], students=["alice"]),
     },
 )
 

@@ -4,33 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from factories import course
+
 from coursehub.catalog import Catalog
-from coursehub.catalog.model import Course
 from coursehub.catalog.overlay import ImportedRoster, Membership, Overlay, RosterEntry
 from coursehub.service.usernames import Newcomer, Reservations, choose, reservations
 
 COURSES = [
-    Course.model_validate(
-        {
-            "id": "ai-101",
-            "title": "AI",
-            "term": "t",
-            "staff": {"instructors": ["instructor1"], "tas": ["ta1"]},
-            "students": ["student1"],
-            "environments": [{"slug": "cpu", "display_name": "CPU", "image": "img"}],
-            "emails": {"instructor1": "Ada@Uni.example", "student1": "s1@uni.example"},
-        }
+    course(
+        "ai-101",
+        title="AI",
+        instructors=["instructor1"],
+        tas=["ta1"],
+        students=["student1"],
+        emails={"instructor1": "Ada@Uni.example", "student1": "s1@uni.example"},
     ),
-    Course.model_validate(
-        {
-            "id": "ml-201",
-            "title": "ML",
-            "term": "t",
-            "staff": {"instructors": ["instructor2"]},
-            "students": ["ta1"],
-            "environments": [{"slug": "cpu", "display_name": "CPU", "image": "img"}],
-        }
-    ),
+    course("ml-201", title="ML", instructors=["instructor2"], students=["ta1"]),
 ]
 CATALOG = Catalog(root=Path("courses"), courses={course.id: course for course in COURSES})
 OVERLAY = Overlay(
