@@ -129,7 +129,7 @@ def test_without_telemetry_a_session_is_idle_from_its_start(policy_course):
 
 
 def test_the_idle_warning_time_is_the_courses():
-    early = course(gpu_idle_timeout_minutes=30, gpu_idle_warning_minutes=20)
+    early = gpu_policy_course(gpu_idle_timeout_minutes=30, gpu_idle_warning_minutes=20)
     assert judge(early, busy=NOW - timedelta(minutes=9)) is None
     assert judge(early, busy=NOW - timedelta(minutes=11)).reason == "idle"
 
@@ -144,11 +144,12 @@ def test_an_idle_stop_comes_before_a_later_budget_warning(policy_course):
 
 
 def test_busy_readings_are_the_courses_threshold():
-    strict = course(gpu_idle_timeout_minutes=30, gpu_busy_percent=50)
+    strict = gpu_policy_course(gpu_idle_timeout_minutes=30, gpu_busy_percent=50)
     assert not policy.is_gpu_busy(None, strict)
     assert not policy.is_gpu_busy(49.9, strict)
     assert policy.is_gpu_busy(50, strict)
-    assert policy.is_gpu_busy(10, course(gpu_idle_timeout_minutes=30))  # the default is 10 %
+    # The default threshold is 10 %.
+    assert policy.is_gpu_busy(10, gpu_policy_course(gpu_idle_timeout_minutes=30))
 
 
 def test_used_gpu_hours_integrate_busy_reports_only():
