@@ -17,11 +17,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from factories import hub_courses
 from gpu_platform import CLOCK_VARIABLE, move_clock
-from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
+from hub_platform import HubAPI
+from platforms import running_platform
 from service_calls import ServiceCalls, archive, notebook
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +36,7 @@ PS1 = "courses/ai-101/assignments/ps1"
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("extensions")
-    ai101, ml201 = course_dicts(students=3)
+    ai101, ml201 = hub_courses(students=3)
     ai101["assignments"] = [
         {"name": "ps1", "title": "Problem set 1", "due": DUE.isoformat()},
         {"name": "ps2", "title": "Problem set 2", "due": DUE.isoformat()},
@@ -42,20 +44,15 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     ml201["staff"]["tas"] = ["ta-ml"]
     clock = root / "clock-offset"
     clock.write_text("0")
-    running = Platform(
-        PlatformConfig(
-            state_dir=root / "state",
-            courses_dir=write_courses(root / "courses", ai101, ml201),
-            port=0,
-            extra_hub_env={CLOCK_VARIABLE: str(clock)},
-        )
-    )
-    try:
-        running.start()
+    with running_platform(
+        root,
+        artifacts_dir,
+        "platform-extensions",
+        ai101,
+        ml201,
+        extra_hub_env={CLOCK_VARIABLE: str(clock)},
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, "platform-extensions")
 
 
 @pytest.fixture(scope="module")

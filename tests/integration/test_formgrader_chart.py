@@ -30,10 +30,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 from chart_formgrader import LocalPod, registry_folder, render_service_pod
+from factories import hub_courses, write_courses
 from formgrader_calls import Formgrader
-from hub_platform import HubAPI, course_dicts, keep_logs, write_courses
+from hub_platform import HubAPI
+from platforms import running_platform
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 from coursehub.dev.processes import free_port, http_status
 from coursehub.formgrader.config import HUB_AUTH_CACHE_SECONDS
 
@@ -60,7 +62,7 @@ def root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def courses(root: Path, repo_root: Path) -> Path:
-    folder = write_courses(root / "courses", *course_dicts(students=2))
+    folder = write_courses(root / "courses", *hub_courses(students=2))
     shutil.copytree(repo_root / "courses/ai-101/source", folder / "ai-101/source")
     return folder
 
@@ -107,20 +109,14 @@ def platform(
     root: Path, courses: Path, local_pod: LocalPod, prepared: Path, artifacts_dir: Path
 ) -> Iterator[Platform]:
     registry = registry_folder(local_pod.secret, root / "formgraders-secret", local_pod.urls)
-    running = Platform(
-        PlatformConfig(
-            state_dir=root / "state",
-            courses_dir=courses,
-            port=0,
-            extra_hub_env={"COURSEHUB_FORMGRADERS_DIR": str(registry)},
-        )
-    )
-    try:
-        running.start()
+    with running_platform(
+        root,
+        artifacts_dir,
+        "platform-formgrader-chart",
+        courses_dir=courses,
+        extra_hub_env={"COURSEHUB_FORMGRADERS_DIR": str(registry)},
+    ) as running:
         yield running
-    finally:
-        running.stop()
-        keep_logs(running, artifacts_dir, "platform-formgrader-chart")
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +221,7 @@ async def test_staff_added_while_the_hub_runs_reach_it_without_a_restart(
 ):
     hub = HubAPI(platform, session)
     hub_pid = platform.parts["hub"].process.pid
-    ai101, ml201 = course_dicts(students=2)
+    ai101, ml201 = hub_courses(students=2)
     ai101["staff"]["tas"] = ["ta1"]
     write_courses(courses, ai101, ml201)
     await wait_for_user(hub, "ta1")

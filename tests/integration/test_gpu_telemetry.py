@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from gpu_platform import gpu_course, gpu_platform, move_clock
+from factories import gpu_course_dict
+from gpu_platform import gpu_platform, move_clock
 from gpu_telemetry_calls import (
     eventually,
     ledger_sessions,
@@ -41,7 +42,9 @@ def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
         root,
         "test_gpu_telemetry",
         artifacts_dir,
-        gpu_course(COURSE, ["idler", "worker", "other"], {"gpu_idle_timeout_minutes": 20}, MIG),
+        gpu_course_dict(
+            COURSE, ["idler", "worker", "other"], {"gpu_idle_timeout_minutes": 20}, MIG
+        ),
         extra_hub_env={"COURSEHUB_GPU_TELEMETRY_SECONDS": "1"},
     ) as running:
         yield running

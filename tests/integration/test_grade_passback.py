@@ -26,10 +26,12 @@ from pathlib import Path
 import aiohttp
 import jwt
 import pytest
-from hub_platform import HubAPI, keep_logs, small, write_courses
+from factories import small
+from hub_platform import HubAPI
 from lti_platform import CLIENT_ID, INSTRUCTOR, LEARNER, LTIPlatform, form_fields, pem_pair
+from platforms import running_platform
 
-from coursehub.dev import Platform, PlatformConfig
+from coursehub.dev import Platform
 
 pytestmark = pytest.mark.integration
 
@@ -74,13 +76,11 @@ PUSH = "courses/ai-101/assignments/ps1/grades/push"
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("passback")
-    courses = write_courses(root / "courses", *COURSES)
-    platform = Platform(PlatformConfig(state_dir=root / "state", courses_dir=courses, port=0))
-    try:
+    # Started by ``lms`` below, once the hub's LTI settings name the LMS.
+    with running_platform(
+        root, artifacts_dir, "grade-passback-logs", *COURSES, start=False
+    ) as platform:
         yield platform
-    finally:
-        platform.stop()
-        keep_logs(platform, artifacts_dir, "grade-passback-logs")
 
 
 @pytest.fixture(scope="module")

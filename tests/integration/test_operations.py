@@ -28,8 +28,9 @@ from pathlib import Path
 import aiohttp
 import psutil
 import pytest
-from gpu_platform import gpu_course, gpu_platform
-from hub_platform import A100, HubAPI
+from factories import A100, gpu_course_dict
+from gpu_platform import gpu_platform
+from hub_platform import HubAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from coursehub.dev import Platform
@@ -50,7 +51,9 @@ storage_classes:
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, artifacts_dir: Path) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("operations")
-    course = gpu_course(COURSE, STUDENTS, {"max_concurrent_gpus": 1}, {"count": 1, "product": A100})
+    course = gpu_course_dict(
+        COURSE, STUDENTS, {"max_concurrent_gpus": 1}, {"count": 1, "product": A100}
+    )
     with gpu_platform(root, "test_operations", artifacts_dir, course) as running:
         yield running
 
