@@ -10,6 +10,7 @@ from coursehub.service.api import (
     base,
     gpu,
     grades,
+    grading_batches,
     identities,
     jobs,
     me,
@@ -19,5 +20,17 @@ from coursehub.service.api import (
 )
 
 default_handlers: list[tuple[str, type]] = []
-for module in (base, me, assignments, grades, jobs, identities, rosters, memberships, gpu, usage):
+for module in (
+    base,
+    me,
+    assignments,
+    grades,
+    jobs,
+    grading_batches,
+    identities,
+    rosters,
+    memberships,
+    gpu,
+    usage,
+):
     default_handlers.extend(module.default_handlers)
