@@ -244,7 +244,7 @@ def test_student_code_reaches_the_service_port_only_to_be_refused(hostile_run):
     text = cell_text(autograded(hostile_run["root"], "service")["cells"][2])
     assert "OPEN" not in text
     if hostile_run["mode"] == "namespaces":
-        assert text.count("unreachable [Errno 101] Network is unreachable") == 2, text
+        assert text.count("Network is unreachable") == 2, text
     else:
         assert "refused 401 x-0/inputs" in text and "refused 401 x-0/results/0" in text
 
