@@ -10,14 +10,13 @@ who cannot read the runner's memory or ``/proc/<runner>/environ``.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import MutableMapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from coursehub.exchange.archive import ArchiveError, extract_stored_archive
@@ -31,35 +30,60 @@ class RemoteError(Exception):
     """The service could not be reached, or refused the batch token."""
 
 
-@dataclass(frozen=True)
 class BatchRemote:
-    url: str  # …/api/grading/batches/<id>
-    token: str
+    """One kept-alive HTTP connection to the batch's address (a cell's progress is posted as
+    it finishes: a new connection each time would cost more than the post)."""
+
+    def __init__(self, url: str, token: str):
+        self.url, self.token = url, token
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RemoteError(f"{URL_ENV} must be an http(s) URL, not {url[:200]!r}")
+        self._parts = parts
+        self._connection: http.client.HTTPConnection | None = None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if self._connection is None:
+            kind = (
+                http.client.HTTPSConnection
+                if self._parts.scheme == "https"
+                else http.client.HTTPConnection
+            )
+            self._connection = kind(self._parts.hostname, self._parts.port, timeout=TIMEOUT_SECONDS)
+        return self._connection
 
     def _request(self, method: str, path: str, body: bytes | None = None) -> bytes:
-        request = urllib.request.Request(
-            f"{self.url}/{path}",
-            data=body,
-            method=method,
-            headers={
-                TOKEN_HEADER: f"{TOKEN_SCHEME} {self.token}",
-                "Content-Type": "application/json",
-            },
-        )
+        headers = {
+            TOKEN_HEADER: f"{TOKEN_SCHEME} {self.token}",
+            "Content-Type": "application/json",
+        }
         last = ""
         for attempt in range(ATTEMPTS):
             try:
-                with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-                    return response.read()
-            except urllib.error.HTTPError as error:
-                detail = error.read()[:500].decode(errors="replace")
-                if error.code < 500:  # refused: trying again changes nothing
-                    raise RemoteError(f"{method} {path}: {error.code} {detail}") from None
-                last = f"{error.code} {detail}"
-            except OSError as error:
-                last = str(error)
+                connection = self._connect()
+                connection.request(method, f"{self._parts.path}/{path}", body, headers)
+                response = connection.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException) as error:
+                self.close()  # a dropped keep-alive connection: a new one next time
+                last = str(error) or type(error).__name__
+                if attempt == 0:
+                    continue  # at once: the service closed an idle connection
+                time.sleep(0.5 * 2 ** (attempt - 1))
+                continue
+            if response.status < 300:
+                return data
+            detail = data[:500].decode(errors="replace")
+            if response.status < 500:  # refused: trying again changes nothing
+                raise RemoteError(f"{method} {path}: {response.status} {detail}")
+            last = f"{response.status} {detail}"
             time.sleep(0.5 * 2**attempt)
         raise RemoteError(f"{method} {path}: the service did not answer ({last})")
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def fetch_inputs(self, folder: Path) -> None:
         """The batch's ``in/`` folder, unpacked into ``folder/in``."""
