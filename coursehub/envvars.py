@@ -939,12 +939,13 @@ VARIABLES: tuple[Variable, ...] = (
         '{"coursehub.io/component": "grading"}',
     ),
     Variable(
-        "COURSEHUB_GRADING_DATA_CLAIM",
+        "COURSEHUB_GRADING_SERVICE_URL",
         GRADING,
         TEXT,
-        "the service's PVC, mounted into grading pods at their batch's subPath (ReadWriteMany)",
-        Unset("a hostPath of the batch folder (dev)"),
-        example="coursehub-data",
+        "the service's address as grading pods reach it, with its prefix: they fetch their "
+        "inputs there and post their results, with their batch's token (no shared volume)",
+        Unset("required to grade; `coursehub dev` sets it"),
+        example="http://coursehub:8090/services/coursehub/",
     ),
     Variable(
         "COURSEHUB_GRADING_PARALLELISM",

@@ -28,8 +28,10 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,11 +199,23 @@ class Platform:
             (f"api/v1/namespaces/{namespace}/persistentvolumeclaims", claim)
             for claim in shared_data_claims(list(catalog.courses.values()), namespace)
         ]
-        policy = grading_network_policy("coursehub-grading", namespace, dict(grading.pod_labels))
+        # The service is no pod here: its address is the peer grading pods may reach.
+        host = urllib.parse.urlsplit(self.service_url).hostname or "127.0.0.1"
+        policy = grading_network_policy(
+            "coursehub-grading",
+            namespace,
+            dict(grading.pod_labels),
+            {"ipBlock": {"cidr": f"{socket.gethostbyname(host)}/32"}},
+            self.service_port,
+        )
         objects.append(
             (f"apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies", policy)
         )
         server = self.cluster_server()
+        # The policy names this run's service port: one from an earlier run is replaced.
+        stale = f"{server}/{objects[-1][0]}/{policy['metadata']['name']}"
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(urllib.request.Request(stale, method="DELETE"), timeout=10)
         for path, body in objects:
             request = urllib.request.Request(
                 f"{server}/{path}",

@@ -46,6 +46,7 @@ from pathlib import Path
 from coursehub.devcluster import capabilities, gpu_load, netns
 from coursehub.devcluster.capabilities import CapabilityError, container_capabilities
 from coursehub.devcluster.config import ClusterConfig
+from coursehub.devcluster.egress import EgressRelays
 from coursehub.devcluster.errors import ApiError
 from coursehub.devcluster.events import EventRecorder
 from coursehub.devcluster.imagefs import enter_image_filesystem
@@ -157,6 +158,7 @@ class PodRuntime:
     terminating: bool = False
     ended: bool = False
     netns_fd: int | None = None  # the pod's own network namespace, when policy isolates it
+    relays: EgressRelays | None = None  # the egress its policies allow out of that namespace
 
 
 class PodStartRefused(Exception):
@@ -285,6 +287,8 @@ class Kubelet:
         started = now_rfc3339()
         try:
             child_setups = self._sandbox(runtime, pod)
+            if runtime.relays is not None:
+                await runtime.relays.serve()
         except PodStartRefused as refused:
             await self._fail_start(runtime, containers, started, refused)
             return
@@ -389,6 +393,23 @@ class Kubelet:
                 f"could not be made ({error}). The pod is not started rather than started "
                 "with network access.",
             ) from error
+        if network.allowed:
+            runtime.relays = EgressRelays()
+            try:
+                runtime.relays.listen(runtime.netns_fd, network.allowed)
+            except OSError as error:
+                raise PodStartRefused(
+                    "FailedCreatePodSandBox",
+                    f"Failed to create pod sandbox: {network.reason}, but that egress could not "
+                    f"be set up in its network namespace ({error}). The pod is not started.",
+                ) from error
+            self._record(
+                runtime,
+                "NetworkIsolated",
+                f"{network.reason}: it runs in a network namespace of its own where only "
+                "those addresses answer",
+            )
+            return
         self._record(
             runtime,
             "NetworkIsolated",
@@ -708,6 +729,9 @@ class Kubelet:
             self.devices.give_back(runtime.node, resource, indices)
         runtime.devices = {}
         self.addresses.give_back(runtime.ip)
+        if runtime.relays is not None:
+            runtime.relays.close()
+            runtime.relays = None
         if runtime.netns_fd is not None:
             os.close(runtime.netns_fd)
             runtime.netns_fd = None

@@ -4,13 +4,19 @@ enforces.
 
 Pure: plain dicts in, values out.
 
-What is enforced (by the kubelet, at pod start): a pod that at least one policy of its
-namespace selects, where the selecting policies that list ``Egress`` in ``policyTypes`` exist
-and none of them has an egress rule, has no egress at all. The kubelet then runs it in a
-network namespace of its own with only loopback (which also cuts all ingress).
+What is enforced (by the kubelet, at pod start), for a pod that at least one policy of its
+namespace selects with ``Egress`` in ``policyTypes``:
+
+- none of those policies has an egress rule: the pod has no egress at all. The kubelet runs
+  it in a network namespace of its own with only loopback (which also cuts all ingress);
+- every egress rule of those policies names single addresses (``ipBlock`` of a ``/32``,
+  no ``except``) and TCP ports (a number, no ``endPort``): the pod may reach exactly those
+  address and port pairs. The kubelet runs it in a network namespace of its own and relays
+  each allowed pair to the machine's network (``egress.py``); nothing else answers.
+
 :func:`pod_network` decides, failing closed when the kubelet cannot isolate. Every other
-policy (ingress rules, egress rules with peers or ports, ipBlocks) is stored and served but not
-enforced.
+policy (ingress rules, egress rules with selectors, wider ipBlocks, ports of other protocols)
+is stored and served but not enforced.
 """
 
 from __future__ import annotations
@@ -111,6 +117,8 @@ class EgressVerdict:
 
     isolating: tuple[str, ...]
     deny_all: bool
+    # Every rule names single addresses and TCP ports: exactly these pairs are allowed.
+    only: tuple[tuple[str, int], ...] | None = None
 
 
 def egress_verdict(policies: Iterable[dict], pod: dict) -> EgressVerdict:
@@ -120,9 +128,45 @@ def egress_verdict(policies: Iterable[dict], pod: dict) -> EgressVerdict:
         for policy in policies
         if selects(policy, pod) and "Egress" in policy_types(policy.get("spec") or {})
     ]
-    allows_some = any((policy.get("spec") or {}).get("egress") for policy in isolating)
+    rules = [
+        rule for policy in isolating for rule in _list((policy.get("spec") or {}).get("egress"))
+    ]
     names = tuple(sorted(policy["metadata"]["name"] for policy in isolating))
-    return EgressVerdict(names, deny_all=bool(isolating) and not allows_some)
+    only = None
+    if isolating and rules:
+        pairs = [_pinpoint(rule) for rule in rules]
+        if all(pair is not None for pair in pairs):
+            only = tuple(sorted({p for pair in pairs for p in pair}))
+    return EgressVerdict(names, deny_all=bool(isolating) and not rules, only=only)
+
+
+def _pinpoint(rule: Any) -> list[tuple[str, int]] | None:
+    """The (address, TCP port) pairs an egress rule allows, if it names nothing wider."""
+    if not isinstance(rule, dict):
+        return None
+    peers, ports = _list(rule.get("to")), _list(rule.get("ports"))
+    if not peers or not ports:
+        return None  # "to anyone" or "on any port": not enforced here
+    addresses = []
+    for peer in peers:
+        block = peer.get("ipBlock") if isinstance(peer, dict) else None
+        if not isinstance(block, dict) or block.get("except") or len(peer) != 1:
+            return None
+        try:
+            network = ipaddress.ip_network(str(block.get("cidr", "")), strict=False)
+        except ValueError:
+            return None
+        if network.version != 4 or network.prefixlen != 32:
+            return None
+        addresses.append(str(network.network_address))
+    numbers = []
+    for port in ports:
+        if not isinstance(port, dict) or port.get("protocol", "TCP") != "TCP":
+            return None
+        if port.get("endPort") is not None or not isinstance(port.get("port"), int):
+            return None
+        numbers.append(port["port"])
+    return [(address, number) for address in addresses for number in numbers]
 
 
 @dataclass(frozen=True)
@@ -133,18 +177,22 @@ class PodNetwork:
     isolated: bool
     refusal: str | None = None
     reason: str = ""  # for the pod's event: which policies isolate it
+    allowed: tuple[tuple[str, int], ...] = ()  # (address, port) relayed out of its namespace
 
 
 def pod_network(policies: Iterable[dict], pod: dict, can_isolate: bool) -> PodNetwork:
     """The network a pod starts with; fails closed when it must be isolated and cannot be."""
     verdict = egress_verdict(policies, pod)
-    if not verdict.deny_all:
+    if not verdict.deny_all and verdict.only is None:
         return PodNetwork(isolated=False)
     named = ", ".join(f'"{name}"' for name in verdict.isolating)
-    if len(verdict.isolating) == 1:
-        reason = f"NetworkPolicy {named} allows this pod no egress"
+    allows = "allows" if len(verdict.isolating) == 1 else "allow"
+    plural = "y" if len(verdict.isolating) == 1 else "ies"
+    if verdict.only:
+        pairs = ", ".join(f"{address}:{port}" for address, port in verdict.only)
+        reason = f"NetworkPolic{plural} {named} {allows} this pod egress to {pairs} only"
     else:
-        reason = f"NetworkPolicies {named} allow this pod no egress"
+        reason = f"NetworkPolic{plural} {named} {allows} this pod no egress"
     if not can_isolate:
         return PodNetwork(
             isolated=True,
@@ -156,7 +204,7 @@ def pod_network(policies: Iterable[dict], pod: dict, can_isolate: bool) -> PodNe
             ),
             reason=reason,
         )
-    return PodNetwork(isolated=True, reason=reason)
+    return PodNetwork(isolated=True, reason=reason, allowed=verdict.only or ())
 
 
 def _list(value: Any) -> list:

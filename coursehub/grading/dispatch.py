@@ -3,9 +3,12 @@
 The steps for one autograde job:
 
 1. ``nbgrader_steps.prepare`` each submission (in the service's one gradebook thread);
-2. group them into batches and write each batch's folder (``protocol``);
-3. run at most ``parallelism`` grading pods at once (``pods``), each over one batch;
-4. while a pod runs, record each result file it writes (``nbgrader_steps.record``) and
+2. group them into batches and write each batch's folder (``protocol``) in the service's
+   own data folder;
+3. run at most ``parallelism`` grading pods at once (``pods``), each over one batch, with a
+   token good for that batch alone (``transport``): the pod fetches the batch's inputs from
+   the service and posts its results, which the service stores in the batch's folder;
+4. while a pod runs, record each result as it arrives (``nbgrader_steps.record``) and
    report progress: done, failed, running, and why a pod waits (e.g. no free GPU);
 5. when a pod ends, a submission without a result has failed, with the pod's reason.
 
@@ -30,7 +33,7 @@ from coursehub.catalog.model import Assignment, Course
 from coursehub.grading import nbgrader_steps
 from coursehub.grading.capacity import fitting_pods
 from coursehub.grading.nbgrader_steps import CourseFolder, PreparedSubmission
-from coursehub.grading.pods import PodPlan, grading_pod, pod_name
+from coursehub.grading.pods import PodPlan, grading_pod, grading_secret, pod_name
 from coursehub.grading.protocol import (
     CellResult,
     ProtocolError,
@@ -40,6 +43,7 @@ from coursehub.grading.protocol import (
     write_json_atomically,
 )
 from coursehub.grading.settings import GradingSettings
+from coursehub.grading.transport import BatchTickets, batch_id
 
 log = logging.getLogger("coursehub.grading")
 POLL_SECONDS = 0.25
@@ -106,6 +110,18 @@ class Cluster:
                 return None
             raise
 
+    async def create_secret(self, manifest: dict) -> None:
+        await self.core.create_namespaced_secret(manifest["metadata"]["namespace"], manifest)
+
+    async def delete_secret(self, namespace: str, name: str) -> None:
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        try:
+            await self.core.delete_namespaced_secret(name, namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
     async def delete_pod(self, namespace: str, name: str) -> None:
         from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -161,7 +177,14 @@ class GradingRun:
         work_dir: Path,
         job_id: str,
         report: Callable[[Progress], Awaitable[None]],
+        tickets: BatchTickets,
     ):
+        if not settings.service_url:
+            raise ValueError(
+                "COURSEHUB_GRADING_SERVICE_URL is not set: grading pods would have no address "
+                "to fetch their inputs from and post their results to (docs/grading.md)"
+            )
+        self.tickets = tickets
         self.cluster, self.settings = cluster, settings
         self.course, self.assignment, self.folder = course, assignment, folder
         self.work_dir = work_dir / job_id
@@ -180,13 +203,8 @@ class GradingRun:
         )
 
     def _plan(self, batch: int, submissions: int, notebooks: int) -> PodPlan:
-        folder = self.work_dir / str(batch)
-        if self.settings.data_claim:
-            volume = {"persistentVolumeClaim": {"claimName": self.settings.data_claim}}
-            sub_path = str(folder.relative_to(self.work_dir.parent.parent))
-        else:
-            volume = {"hostPath": {"path": str(folder), "type": "Directory"}}
-            sub_path = ""
+        name = pod_name(self.job_id, batch)
+        service = self.settings.service_url.rstrip("/")
         return PodPlan(
             name=pod_name(self.job_id, batch),
             namespace=self.settings.namespace,
@@ -199,8 +217,8 @@ class GradingRun:
             environment=self.course.grading_environment(self.assignment),
             grading=self.assignment.grading,
             labels=dict(self.settings.pod_labels),
-            volume=volume,
-            sub_path=sub_path,
+            batch_url=f"{service}/api/grading/batches/{batch_id(self.job_id, batch)}",
+            secret_name=f"{name}-token",
             namespaces=self.settings.namespaces,
         )
 
@@ -329,14 +347,27 @@ class GradingRun:
         manifest = grading_pod(plan)
         folder = self.work_dir / str(number)
         recorded: set[int] = set()
+        batch = batch_id(self.job_id, number)
         async with slots:
             try:
+                token = self.tickets.open(
+                    batch,
+                    folder,
+                    submissions=len(students),
+                    cells=max(_code_cell_count(self.prepared[s]) for s in students),
+                    max_output=self.limits["max_output"],
+                    lifetime_seconds=plan.deadline_seconds(),
+                )
+                await self.cluster.create_secret(grading_secret(plan, token))
+                del token  # only its hash stays in the service
                 await self.cluster.create_pod(manifest)
                 counted_running = False
                 while True:
                     pod = await self.cluster.read_pod(plan.namespace, plan.name)
                     phase = (pod or {}).get("status", {}).get("phase", "Gone")
                     if phase == "Running" and not counted_running:
+                        # The pod's deadline counts from now, and so does its token's.
+                        self.tickets.restart_clock(batch, plan.deadline_seconds())
                         counted_running = True
                         progress.running += len(students)
                         progress.waiting = ""
@@ -361,7 +392,9 @@ class GradingRun:
                         unstarted.append(student)
                 return unstarted, reason
             finally:
+                self.tickets.close(batch)  # nothing more is taken from this pod
                 await self.cluster.delete_pod(plan.namespace, plan.name)
+                await self.cluster.delete_secret(plan.namespace, plan.secret_name)
                 shutil.rmtree(folder, ignore_errors=True)  # this pod's folder only
 
     async def _collect(
@@ -470,6 +503,15 @@ def _progress_cells(path: Path, limits: dict) -> dict[str, list[CellResult]]:
         except (ValueError, KeyError, TypeError):
             continue  # a line cut short or garbled: that cell counts as not run
     return cells
+
+
+def _code_cell_count(prepared: PreparedSubmission) -> int:
+    return sum(
+        1
+        for notebook in prepared.notebooks
+        for cell in notebook.notebook["cells"]
+        if cell.get("cell_type") == "code"
+    )
 
 
 def _plain(error: BaseException) -> str:

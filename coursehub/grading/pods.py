@@ -1,9 +1,12 @@
 """Grading pods as Kubernetes objects (pure): what the service asks the cluster to run.
 
-A grading pod runs ``python -m coursehub.grading.runner .`` in the course image, in its
-batch's folder (mounted at ``/grading`` from the service's volume; a hostPath in the dev
-cluster). It has no service account token, no service links, an active deadline, the
-grading labels the NetworkPolicy selects (no ingress or egress), seccomp's RuntimeDefault
+A grading pod runs ``python -m coursehub.grading.runner .`` in ``/grading`` in the course image. It
+shares no volume with the service: the runner fetches its batch into ``/grading`` (an
+emptyDir) from the service and posts its results back (``transport``), with the batch's
+address in ``COURSEHUB_GRADING_BATCH_URL`` and its token in ``COURSEHUB_GRADING_TOKEN``, from
+the batch's own Secret (:func:`grading_secret`). It has no service account token, no service
+links, an active deadline, the grading labels the NetworkPolicy selects (no ingress; egress
+to the service's port only), seccomp's RuntimeDefault
 profile, a ``/tmp`` sized for the submissions it holds at once, and only the capabilities
 the runner needs to give each submission a user of its own (``CAPABILITIES``, all within
 Pod Security's baseline); student code itself runs without any. In the dev cluster, where
@@ -17,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 from coursehub.catalog.model import Environment, Grading
+from coursehub.grading.transport import SECRET_KEY, TOKEN_ENV, URL_ENV
 from coursehub.names import GPU_PRODUCT_LABEL, GPU_TOLERATION, NO_GPU_LIMITS
 from coursehub.quantity import parse_quantity
 
@@ -40,8 +44,8 @@ class PodPlan:
     environment: Environment
     grading: Grading
     labels: dict[str, str]
-    volume: dict  # {"hostPath": {...}} or {"persistentVolumeClaim": {...}}
-    sub_path: str = ""
+    batch_url: str  # <service>/api/grading/batches/<batch id>
+    secret_name: str  # the batch's Secret: its token under ``token``
     namespaces: bool = False  # dev: may create namespaces (CAP_SYS_ADMIN)
 
     def deadline_seconds(self) -> int:
@@ -66,6 +70,12 @@ def tmp_size(grading: Grading) -> int:
     return 2 * int(parse_quantity(grading.disk)) + TMP_HEADROOM
 
 
+def inputs_size(plan: PodPlan) -> int:
+    """The batch as fetched: every submission's files (each within its disk share, which
+    its folder must fit in) and cells, and the results the runner keeps until posted."""
+    return plan.submissions * int(parse_quantity(plan.grading.disk)) + TMP_HEADROOM
+
+
 def grading_pod(plan: PodPlan) -> dict:
     env, grading = plan.environment, plan.grading
     limits = {"cpu": str(grading.cpu), "memory": str(memory_limit(grading))}
@@ -80,8 +90,6 @@ def grading_pod(plan: PodPlan) -> dict:
     else:
         limits.update(NO_GPU_LIMITS)
     mount = {"name": "grading", "mountPath": MOUNT}
-    if plan.sub_path:
-        mount["subPath"] = plan.sub_path
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -111,6 +119,15 @@ def grading_pod(plan: PodPlan) -> dict:
                     "image": env.image,
                     "command": ["python", "-m", "coursehub.grading.runner", "."],
                     "workingDir": MOUNT,
+                    "env": [
+                        {"name": URL_ENV, "value": plan.batch_url},
+                        {
+                            "name": TOKEN_ENV,
+                            "valueFrom": {
+                                "secretKeyRef": {"name": plan.secret_name, "key": SECRET_KEY}
+                            },
+                        },
+                    ],
                     "resources": {"requests": requests, "limits": limits},
                     "volumeMounts": [mount, {"name": "tmp", "mountPath": "/tmp"}],
                     "securityContext": {
@@ -126,17 +143,37 @@ def grading_pod(plan: PodPlan) -> dict:
                 }
             ],
             "volumes": [
-                {"name": "grading", **plan.volume},
+                # The batch as fetched from the service: its inputs, then its results.
+                {"name": "grading", "emptyDir": {"sizeLimit": str(inputs_size(plan))}},
                 {"name": "tmp", "emptyDir": {"sizeLimit": str(tmp_size(grading))}},
             ],
         },
     }
 
 
-def grading_network_policy(name: str, namespace: str, labels: dict[str, str]) -> dict:
+def grading_secret(plan: PodPlan, token: str) -> dict:
+    """The batch's token, for its pod's environment; deleted with the pod."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": plan.secret_name,
+            "namespace": plan.namespace,
+            "labels": {**plan.labels, "coursehub.io/job": plan.job_id[:63]},
+        },
+        "stringData": {SECRET_KEY: token},
+    }
+
+
+def grading_network_policy(
+    name: str, namespace: str, labels: dict[str, str], service_peer: dict, service_port: int
+) -> dict:
     """What the chart's ``netpol/grading.yaml`` makes, and ``coursehub dev`` makes in the dev
-    cluster: grading pods reach nothing and nothing reaches them (no DNS either). In the
-    users mode the runner checks that this holds before it runs any student code."""
+    cluster: nothing reaches grading pods, and they reach the service's port alone
+    (``service_peer``: the service's pods in the chart, its address in the dev cluster), not
+    even DNS (they get the service's address as an IP). In the users mode the runner checks
+    that the Kubernetes API is unreachable before it runs any student code."""
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -145,6 +182,8 @@ def grading_network_policy(name: str, namespace: str, labels: dict[str, str]) ->
             "podSelector": {"matchLabels": dict(labels)},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [],
-            "egress": [],
+            "egress": [
+                {"to": [dict(service_peer)], "ports": [{"protocol": "TCP", "port": service_port}]}
+            ],
         },
     }

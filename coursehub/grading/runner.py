@@ -1,12 +1,13 @@
 """A grading pod's program: ``python -m coursehub.grading.runner FOLDER``.
 
-It reads ``FOLDER/in`` (see ``protocol``), chooses the strongest sandbox the pod allows (or
+It reads ``FOLDER/in`` (see ``protocol``; fetched first from the service with the batch's
+token when the pod has one, see ``remote``), chooses the strongest sandbox the pod allows (or
 refuses, writing ``out/refused.json``, when it cannot give each submission a user of its
 own: no student code then runs), starts the zygote (``zygote``) before reading any
 submission, and grades the submissions one after the other, each in processes of its own,
-writing ``FOLDER/out/<i>.json`` as each finishes (the service watches that folder) and
-``out/<i>.progress`` as each cell finishes (so a pod that dies mid-submission still tells
-how far it got).
+writing ``FOLDER/out/<i>.json`` as each finishes and ``out/<i>.progress`` as each cell
+finishes (so a pod that dies mid-submission still tells how far it got), and posting each
+of them to the service as it is written.
 
 A notebook with hidden tests runs twice, in separate processes, the first one done and
 gone before the second starts: a **feedback run** with every hidden region replaced by
@@ -41,6 +42,7 @@ from pathlib import Path
 
 from coursehub.grading.channel import HEADER, write_message
 from coursehub.grading.protocol import ProtocolError, check_reply, write_json_atomically
+from coursehub.grading.remote import Outbox, RemoteError, take_credentials
 from coursehub.grading.sandbox import (
     USERS,
     Limits,
@@ -54,6 +56,7 @@ from coursehub.linux import PR_SET_CHILD_SUBREAPER, prctl
 READY_TIMEOUT = 60.0
 WATCH_SECONDS = 0.2  # how often the disk use of a running cell is checked
 REFUSED_EXIT = 3
+FETCH_FAILED_EXIT = 4
 
 
 # ----- one process of a submission, from the runner's side ----------------------------
@@ -204,8 +207,17 @@ class Submission:
 
 
 class Runner:
-    def __init__(self, folder: Path, work_root: Path, sandbox: Sandbox, batch: dict):
+    def __init__(
+        self,
+        folder: Path,
+        work_root: Path,
+        sandbox: Sandbox,
+        batch: dict,
+        outbox: Outbox | None = None,
+    ):
         self.folder, self.work_root, self.sandbox = folder, work_root, sandbox
+        self.outbox = outbox or Outbox(None)
+        self.progress_index = 0
         self.keys = [str(key) for key in batch["submissions"]]
         self.uid_base = int(batch.get("uid_base", 200000))
         self.preload = list(batch.get("preload", ["numpy"]))
@@ -247,6 +259,7 @@ class Runner:
                 except Exception as error:  # the runner's own failure: this one only
                     result, warm = _not_graded(submission, f"{type(error).__name__}: {error}"), None
                 write_json_atomically(self.folder / "out" / f"{index}.json", result)
+                self.outbox.send("results", index, result)
                 print(
                     json.dumps({"done": index + 1, "of": len(self.keys), "key": submission.key}),
                     flush=True,
@@ -270,6 +283,8 @@ class Runner:
         # Its existence says "started": a pod that dies now costs this submission alone.
         self.progress_file = self.folder / "out" / f"{submission.index}.progress"
         self.progress_file.touch()
+        self.progress_index = submission.index
+        self.outbox.send("progress", submission.index, {"started": True})
         runs = ["feedback", "grading"] if submission.has_hidden_tests else ["grading"]
         next_warm = None
         for run in runs:
@@ -404,6 +419,7 @@ class Runner:
         line = json.dumps({"notebook": notebook, "cell": result}) + "\n"
         with open(self.progress_file, "a") as progress:
             progress.write(line)
+        self.outbox.send("progress", self.progress_index, {"notebook": notebook, "cell": result})
 
 
 def _from_reply(index: int, reply: dict) -> dict:
@@ -502,8 +518,9 @@ def choose_sandbox(batch: dict, folder: Path) -> Sandbox:
     return sandbox
 
 
-def refuse(folder: Path, reason: str) -> int:
+def refuse(folder: Path, reason: str, outbox: Outbox | None = None) -> int:
     write_json_atomically(folder / "out" / "refused.json", {"reason": reason})
+    (outbox or Outbox(None)).send("refused", None, {"reason": reason})
     print(json.dumps({"refused": reason}), flush=True)
     print(reason, file=sys.stderr)
     return REFUSED_EXIT
@@ -516,17 +533,32 @@ def main(argv: list[str]) -> int:
     folder = Path(argv[0]).absolute()
     # Orphans of student code (and the zygote's forks) become the runner's children.
     prctl(PR_SET_CHILD_SUBREAPER, 1, "child subreaper")
+    try:
+        # Out of the environment before anything else starts: no student process inherits it.
+        remote = take_credentials()
+    except RemoteError as error:
+        print(error, file=sys.stderr)
+        return 2
+    folder.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(PermissionError):  # not root: refused below anyway
         folder.chmod(0o700)  # the batch (every submission's cells) is the runner's alone
+    if remote is not None:
+        try:
+            remote.fetch_inputs(folder)
+        except RemoteError as error:
+            print(f"could not fetch the batch's inputs: {error}", file=sys.stderr)
+            return FETCH_FAILED_EXIT
+    outbox = Outbox(remote)
+    (folder / "out").mkdir(exist_ok=True)
     batch = json.loads((folder / "in" / "batch.json").read_text())
     try:
         sandbox = choose_sandbox(batch, folder)
     except SandboxUnavailable as refusal:
-        return refuse(folder, str(refusal))
+        return refuse(folder, str(refusal), outbox)
     work_root = Path(tempfile.mkdtemp(prefix="coursehub-grading-"))
     work_root.chmod(0o711)  # each submission may enter its own folder, not list the others
     try:
-        runner = Runner(folder, work_root, sandbox, batch)
+        runner = Runner(folder, work_root, sandbox, batch, outbox)
         print(json.dumps({"sandbox": sandbox.describe(), "of": len(runner.keys)}), flush=True)
         return runner.run()
     finally:

@@ -1,6 +1,6 @@
 """Grading settings of the service, from environment variables.
 
-The variables (namespace, pod labels, data claim, parallelism, batch size, masked paths,
+The variables (namespace, pod labels, service URL, parallelism, batch size, masked paths,
 uid base) are data in ``coursehub.envvars`` (owner ``GradingSettings``), listed in
 docs/grading.md; the defaults below are theirs (a unit test keeps them equal).
 """
@@ -21,7 +21,7 @@ GradingSettingsError = SettingsError
 class GradingSettings:
     namespace: str = "default"
     pod_labels: tuple[tuple[str, str], ...] = (("coursehub.io/component", "grading"),)
-    data_claim: str | None = None
+    service_url: str | None = None  # as grading pods reach it, prefix included
     parallelism: int | None = None  # None: from the cluster's free capacity
     max_batch: int = 16
     masked_paths: tuple[str, ...] = ()
@@ -41,7 +41,7 @@ class GradingSettings:
         return cls(
             namespace=env("COURSEHUB_NAMESPACE"),
             pod_labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
-            data_claim=env("COURSEHUB_GRADING_DATA_CLAIM"),
+            service_url=env("COURSEHUB_GRADING_SERVICE_URL"),
             parallelism=env("COURSEHUB_GRADING_PARALLELISM"),
             max_batch=env("COURSEHUB_GRADING_MAX_BATCH"),
             masked_paths=env("COURSEHUB_GRADING_MASKED_PATHS") or (),

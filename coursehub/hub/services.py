@@ -169,11 +169,13 @@ def grading_environment(settings: HubSettings) -> dict[str, str]:
     so student code must not see the state folder (tokens, gradebooks) or the catalog
     (solutions); the sandbox masks both."""
     environment = {
+        # Grading pods fetch their batches there; the dev cluster's policy allows that port.
+        "COURSEHUB_GRADING_SERVICE_URL": service_api_url(settings),
         "COURSEHUB_GRADING_MASKED_PATHS": os.pathsep.join(
             str(path)
             for path in (settings.state_dir, settings.courses_dir, settings.service_data_dir)
             if path is not None
-        )
+        ),
     }
     if settings.kubeconfig is not None:
         environment["KUBECONFIG"] = str(settings.kubeconfig)

@@ -18,6 +18,7 @@ from coursehub.catalog import Catalog
 from coursehub.catalog.model import Course
 from coursehub.catalog.sync import CatalogSync
 from coursehub.grading.settings import GradingSettings
+from coursehub.grading.transport import BatchTickets
 from coursehub.service.clock import make_clock
 from coursehub.service.db import Database
 from coursehub.service.hub_client import HubError, HubREST
@@ -60,6 +61,8 @@ class ServiceContext:
     store: BlobStore
     catalog_sync: CatalogSync
     grading: GradingSettings = field(default_factory=GradingSettings)
+    # The batches grading pods may fetch and post now (only their tokens' hashes).
+    grading_batches: BatchTickets = field(default_factory=BatchTickets)
     now: Callable[[], datetime] = utcnow
     hub_sync: HubSync | None = None
     _workspaces: dict[str, Workspace] = field(default_factory=dict)

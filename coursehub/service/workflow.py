@@ -386,6 +386,7 @@ async def _autograde(
                 context.settings.data_dir / "grading",
                 job_id,
                 report,
+                context.grading_batches,
             )
             progress = await run.run(students)
             await report(progress, force=True)

@@ -23,14 +23,18 @@ from answers import full_marks_answers, partial_answers
 from course_folder import ASSIGNMENT, REPO_ROOT, db_url, generate, nbgrader, scores, submit
 from grading_harness import course_assignment, dev_cluster, grade_with_pods
 
+from coursehub.dev.processes import free_port
 from coursehub.grading.settings import GradingSettings
 
 SECRET = "hub-token-that-must-not-leak"
 
 
-def hostile_cells(root: Path, victim: Path, port: int, source: Path) -> dict[str, str]:
+def hostile_cells(
+    root: Path, victim: Path, port: int, source: Path, service_port: int
+) -> dict[str, str]:
     """Code a student adds in a cell of its own, before the first answer; ``source``: a copy
-    of the assignment with its solutions on the machine."""
+    of the assignment with its solutions on the machine; ``service_port``: the service's,
+    the one port grading pods may reach."""
     return {
         "loop": "while True:\n    pass",
         "memory": "hog = bytearray(64 * 1024**3)",
@@ -47,6 +51,26 @@ def hostile_cells(root: Path, victim: Path, port: int, source: Path) -> dict[str
         "db.execute('update grade set auto_score=99')",
         "delete": f"import os\nos.remove({str(victim)!r})",
         "crash": "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)",
+        # The batch token, in any process's environment it can read (the runner's included).
+        "procenv": "import glob\nfound = []\n"
+        "for path in glob.glob('/proc/*/environ'):\n"
+        "    try:\n"
+        "        if b'COURSEHUB_GRADING' in open(path, 'rb').read():\n"
+        "            found.append(path)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "print('token found in', found)",
+        # The service's grading endpoints, without the batch token (the runner holds it).
+        "service": "import urllib.request, urllib.error\n"
+        f"base = 'http://127.0.0.1:{service_port}/services/coursehub/api/grading/batches/'\n"
+        "for path in ('x-0/inputs', 'x-0/results/0'):\n"
+        "    try:\n"
+        "        urllib.request.urlopen(base + path, data=b'{}', timeout=3)\n"
+        "        print('OPEN', path)\n"
+        "    except urllib.error.HTTPError as error:\n"
+        "        print('refused', error.code, path)\n"
+        "    except OSError as error:\n"
+        "        print('unreachable', error)",
     }
 
 
@@ -62,6 +86,8 @@ EXPECTED_OUTPUT = {
     "neighbour": "Errno",
     # No route at all (namespaces), or the pod's own loopback only (NetworkPolicy).
     "network": ("Network is unreachable", "Connection refused"),
+    "service": ("Network is unreachable", "refused 401"),
+    "procenv": "token found in []",
     "gradebook": "Error",
     "delete": "Errno",
     "crash": "The Python process died while running this cell (killed by SIGSEGV)",
@@ -110,7 +136,8 @@ def hostile_run(tmp_path_factory, request):
     if mode == "users":
         solution = root.parent / "solution.ipynb"
         solution.write_text((REPO_ROOT / "courses/ai-101/source/ps1/ps1.ipynb").read_text())
-    cells = hostile_cells(root, victim, listener.getsockname()[1], solution)
+    service_port = free_port()
+    cells = hostile_cells(root, victim, listener.getsockname()[1], solution, service_port)
     submit(root, "honest", full_marks_answers(released))
     submit(root, "partial", partial_answers(released))
     for name, source in cells.items():
@@ -140,7 +167,7 @@ def hostile_run(tmp_path_factory, request):
     os.environ["JUPYTERHUB_API_TOKEN"] = SECRET  # in the grading service's own environment
 
     async def run():
-        async with dev_cluster(root.parent / "devcluster") as cluster:
+        async with dev_cluster(root.parent / "devcluster", service_port=service_port) as cluster:
             return await grade_with_pods(
                 cluster, root, students, settings=settings, assignment=assignment
             )
@@ -169,7 +196,7 @@ def hostile_run(tmp_path_factory, request):
 def test_every_submission_is_graded(hostile_run):
     progress = hostile_run["progress"]
     assert progress.failed == 0, progress.message()
-    assert progress.done == progress.total == 18
+    assert progress.done == progress.total == 20
 
 
 def test_honest_students_in_the_same_run_get_their_scores(hostile_run):
@@ -193,6 +220,7 @@ def test_secrets_and_solutions_stay_out_of_reach(hostile_run):
     root = hostile_run["root"]
     environment = cell_text(autograded(root, "environment")["cells"][2])
     assert SECRET not in environment and "KUBERNETES" not in environment
+    assert "COURSEHUB_GRADING" not in environment  # neither the batch token nor its address
     assert "PATH" in environment  # the cell did print the environment
     for attack in ("solution", "workspace", "neighbour"):
         assert "BEGIN SOLUTION" not in cell_text(autograded(root, attack)["cells"][2])
@@ -207,6 +235,18 @@ def test_each_mode_cuts_the_network_its_own_way(hostile_run):
         assert "Network is unreachable" in text  # a network namespace with nothing up
     else:
         assert "Connection refused" in text  # the pod's own loopback, nothing else
+
+
+def test_student_code_reaches_the_service_port_only_to_be_refused(hostile_run):
+    """Production grading pods may reach the service's port (to fetch and post their batch);
+    student code there has no token and gets 401. In the dev cluster's sandbox it has no
+    network at all."""
+    text = cell_text(autograded(hostile_run["root"], "service")["cells"][2])
+    assert "OPEN" not in text
+    if hostile_run["mode"] == "namespaces":
+        assert text.count("Network is unreachable") == 2, text
+    else:
+        assert "refused 401 x-0/inputs" in text and "refused 401 x-0/results/0" in text
 
 
 def test_without_its_network_policy_a_production_pod_runs_no_student_code(tmp_path):
@@ -507,7 +547,8 @@ SLEEP_WHEN_GRADED = (
 
 
 def runner_pids(work: Path) -> list[int]:
-    """Grading runners whose folder is under ``work``."""
+    """Grading runners whose folder is under ``work`` (the dev cluster's state folder: the
+    runner works in its pod's own emptyDir)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -554,7 +595,7 @@ def test_a_killed_runner_costs_only_the_submission_it_was_grading(tmp_path):
                 progress_files = list(work.glob("*/*/out/1.progress"))
                 if progress_files and len(progress_files[0].read_text().splitlines()) >= 3:
                     break
-            (pid,) = runner_pids(work)
+            (pid,) = runner_pids(tmp_path / "devcluster")
             os.kill(pid, signal.SIGKILL)
             return await asyncio.wait_for(grading, 300)
 

@@ -23,6 +23,7 @@ from coursehub.grading.dispatch import GradingRun, Progress
 from coursehub.grading.nbgrader_steps import CourseFolder
 from coursehub.grading.protocol import code_cells
 from coursehub.grading.settings import GradingSettings
+from coursehub.grading.transport import BatchTickets
 
 FORGED = [
     # The review's forged reply: a traceback that is not a list once killed the whole job.
@@ -57,13 +58,14 @@ def prepared_run(tmp_path):
 
     run = GradingRun(
         None,
-        GradingSettings(),
+        GradingSettings(service_url="http://127.0.0.1:1/services/coursehub/"),
         course,
         assignment,
         folder,
         tmp_path / "work",
         uuid.uuid4().hex,
         report,
+        BatchTickets(),
     )
     for student in students:
         run.prepared[student] = nbgrader_steps.prepare(folder, assignment.name, student)

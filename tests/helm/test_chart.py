@@ -311,16 +311,71 @@ def test_hub_priority_class_that_differs_from_the_charts_is_refused(chart, role)
 # --- grading: network and RBAC -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("objects_name", ["default_objects", "everything_objects"])
-def test_grading_network_policy_denies_all_traffic(request, objects_name):
-    objects = request.getfixturevalue(objects_name)
+def _grading_policy(objects: list[dict]) -> dict:
     (policy,) = [
         o for o in find(objects, "NetworkPolicy") if o["metadata"]["name"].endswith("-grading")
     ]
-    spec = policy["spec"]
+    return policy
+
+
+@pytest.mark.parametrize("objects_name", ["default_objects", "everything_objects"])
+def test_grading_pods_reach_the_service_port_alone_and_nothing_reaches_them(request, objects_name):
+    objects = request.getfixturevalue(objects_name)
+    spec = _grading_policy(objects)["spec"]
     assert set(spec["policyTypes"]) == {"Ingress", "Egress"}
-    assert spec["egress"] == [] and spec["ingress"] == []
+    assert spec["ingress"] == []
     assert spec["podSelector"]["matchLabels"]["coursehub.io/component"] == "grading"
+    # One rule: the service's pods, on the service's port; no DNS, no other peer or port.
+    (rule,) = spec["egress"]
+    (peer,) = rule["to"]
+    template = one(objects, "Deployment")["spec"]["template"]
+    container = template["spec"]["containers"][0]
+    assert set(peer) == {"podSelector"}
+    assert peer["podSelector"]["matchLabels"].items() <= template["metadata"]["labels"].items()
+    ports = [p["containerPort"] for p in container.get("ports", [])]
+    assert rule["ports"] == [{"protocol": "TCP", "port": ports[0]}]
+    # The address the service gives grading pods is that pod's own IP and port.
+    env = _service_env(objects)
+    assert env["COURSEHUB_POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    url = env["COURSEHUB_GRADING_SERVICE_URL"]["value"]
+    assert url.startswith(f"http://$(COURSEHUB_POD_IP):{ports[0]}/services/")
+
+
+@pytest.mark.parametrize("objects_name", ["default_objects", "everything_objects"])
+def test_the_service_lets_grading_pods_in_on_its_port(request, objects_name):
+    objects = request.getfixturevalue(objects_name)
+    grading_labels = _grading_policy(objects)["spec"]["podSelector"]["matchLabels"]
+    service_policy = one(objects, "NetworkPolicy", one(objects, "Deployment")["metadata"]["name"])
+    (rule,) = service_policy["spec"]["ingress"]
+    assert {"podSelector": {"matchLabels": grading_labels}} in rule["from"]
+    port = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["ports"][0]
+    assert rule["ports"] == [{"protocol": "TCP", "port": port["containerPort"]}]
+
+
+def test_without_the_service_grading_pods_reach_nothing(chart):
+    spec = _grading_policy(render(chart, {"service": {"enabled": False}}))["spec"]
+    assert spec["egress"] == [] and spec["ingress"] == []
+
+
+@pytest.mark.parametrize("objects_name", ["default_objects", "everything_objects"])
+def test_no_grading_volume_and_the_service_store_is_its_own_readwriteonce(request, objects_name):
+    objects = request.getfixturevalue(objects_name)
+    (claim,) = [
+        o
+        for o in find(objects, "PersistentVolumeClaim")
+        if o["metadata"]["name"].endswith("-service-store")
+    ]
+    if objects_name == "default_objects":
+        assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    env = _service_env(objects)
+    assert "COURSEHUB_GRADING_DATA_CLAIM" not in env
+    # The store is mounted by the service's Deployment alone; nothing names it for pods.
+    mentions = [
+        o["kind"] + "/" + o["metadata"]["name"]
+        for o in objects
+        if claim["metadata"]["name"] in json.dumps(o) and o is not claim
+    ]
+    assert mentions == [f"Deployment/{one(objects, 'Deployment')['metadata']['name']}"]
 
 
 def test_grading_network_policy_selects_the_labels_the_service_gives_grading_pods(
@@ -344,8 +399,10 @@ def test_grading_rbac_is_namespaced_and_minimal(request, objects_name):
     role = one(objects, "Role")
     # What coursehub.grading.dispatch calls: create, read (poll) and delete pods; it does
     # not list, watch or read logs.
+    # And each batch's token Secret: created and deleted, never read back.
     assert role["rules"] == [
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "get"]}
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "get"]},
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "delete"]},
     ]
     binding = one(objects, "RoleBinding")
     assert binding["roleRef"] == {
@@ -605,7 +662,7 @@ def test_a_db_password_in_the_values_is_refused_saying_what_to_set(chart, db, na
 
 
 @pytest.mark.parametrize("existing_claim", ["", "store"])
-def test_service_knows_the_claim_of_its_store_for_grading_pods(chart, existing_claim):
+def test_service_keeps_its_store_on_its_claim(chart, existing_claim):
     values = merge(everything_values(), {"service": {"storage": {"existingClaim": existing_claim}}})
     objects = render(chart, values)
     pod = one(objects, "Deployment")["spec"]["template"]["spec"]
@@ -614,7 +671,6 @@ def test_service_knows_the_claim_of_its_store_for_grading_pods(chart, existing_c
     ]
     (store,) = [v for v in pod["volumes"] if v["name"] == store_mount["name"]]
     claim = store["persistentVolumeClaim"]["claimName"]
-    assert _service_env(objects)["COURSEHUB_GRADING_DATA_CLAIM"]["value"] == claim
     assert _service_env(objects)["COURSEHUB_SERVICE_DATA_DIR"]["value"] == "/srv/coursehub"
     if existing_claim:
         assert claim == "store"

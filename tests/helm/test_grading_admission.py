@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,9 +38,11 @@ from coursehub.catalog.loader import load_catalog
 from coursehub.grading.dispatch import GradingRun
 from coursehub.grading.pods import grading_pod
 from coursehub.grading.settings import GradingSettings
+from coursehub.grading.transport import BatchTickets
 
 CHART_CATALOG = CHART_DIR / "files" / "courses"
 JOB_ID = "0123456789abcdef0123456789abcdef"
+SERVICE_POD_IP = "10.42.0.17"
 
 
 class Policy:
@@ -112,15 +115,21 @@ def production_grading_pod(objects: list[dict], environment: str | None = None) 
     with the environment the chart's Deployment gives it."""
     container = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
     environ = {}
+    fields = {"metadata.namespace": NAMESPACE, "status.podIP": SERVICE_POD_IP}
     for variable in container["env"]:
         if "value" in variable:
-            environ[variable["name"]] = variable["value"]
-        elif variable.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == (
-            "metadata.namespace"
-        ):
-            environ[variable["name"]] = NAMESPACE
+            # Kubernetes expands $(NAME) of variables defined before this one.
+            environ[variable["name"]] = re.sub(
+                r"\$\((\w+)\)", lambda m: environ.get(m[1], m[0]), variable["value"]
+            )
+        else:
+            path = variable.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+            if path in fields:
+                environ[variable["name"]] = fields[path]
     settings = GradingSettings.from_environ(environ)
-    assert settings.data_claim and settings.namespace == NAMESPACE
+    assert settings.namespace == NAMESPACE
+    # The service pod's own address: grading pods get no DNS.
+    assert re.fullmatch(rf"http://{SERVICE_POD_IP}:\d+/services/\w+/", settings.service_url)
     course = load_catalog(CHART_CATALOG).courses["ai-101"]
     assignment = course.assignment("ps1")
     # The service grades in <data dir>/grading (coursehub.service.workflow).
@@ -133,6 +142,7 @@ def production_grading_pod(objects: list[dict], environment: str | None = None) 
         Path(environ["COURSEHUB_SERVICE_DATA_DIR"]) / "grading",
         JOB_ID,
         None,
+        BatchTickets(),
     )
     try:
         plan = run._plan(0, 3, 1)
@@ -233,11 +243,11 @@ def test_allowed_images_are_the_catalogs_and_the_extra_ones(objects):
 def test_the_grading_pod_the_service_builds_is_admitted(objects, policy, environment):
     pod = production_grading_pod(objects, environment)
     assert policy.admit(pod, service_account(objects)) is None
-    # It is the shape the policy is about (not a pod it would ignore).
-    assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == (
-        "everything-service-store"
-    )
-    assert pod["spec"]["containers"][0]["volumeMounts"][0]["subPath"].startswith("grading/")
+    # It is the shape the policy is about (not a pod it would ignore): no volume of the
+    # service's, and its token from its own batch's Secret.
+    assert all(set(volume) == {"name", "emptyDir"} for volume in pod["spec"]["volumes"])
+    (token,) = [e for e in _container(pod)["env"] if "valueFrom" in e]
+    assert token["valueFrom"]["secretKeyRef"]["name"] == pod["metadata"]["name"] + "-token"
 
 
 def test_user_namespaces_are_allowed_but_not_required(objects, policy):
@@ -272,6 +282,11 @@ def _container(pod: dict) -> dict:
     return pod["spec"]["containers"][0]
 
 
+def _token(pod: dict) -> dict:
+    (token,) = [e for e in _container(pod)["env"] if "valueFrom" in e]
+    return token
+
+
 def _mount(pod: dict, name: str, volume: dict, **mount) -> None:
     pod["spec"]["volumes"].append({"name": name, **volume})
     _container(pod)["volumeMounts"].append({"name": name, "mountPath": f"/x/{name}", **mount})
@@ -280,21 +295,21 @@ def _mount(pod: dict, name: str, volume: dict, **mount) -> None:
 HOSTILE: dict[str, tuple[Callable[[dict], None], str]] = {
     "hostPath volume": (
         lambda p: _mount(p, "root", {"hostPath": {"path": "/"}}),
-        "no hostPath, secret",
+        "no claim, hostPath, secret",
     ),
     "the hub Secret as a volume": (
         lambda p: _mount(p, "hub", {"secret": {"secretName": "hub"}}),
-        "no hostPath, secret",
+        "no claim, hostPath, secret",
     ),
     "a projected service account token": (
         lambda p: _mount(
             p, "token", {"projected": {"sources": [{"serviceAccountToken": {"path": "t"}}]}}
         ),
-        "no hostPath, secret",
+        "no claim, hostPath, secret",
     ),
     "the catalog ConfigMap (it holds solutions)": (
         lambda p: _mount(p, "catalog", {"configMap": {"name": "everything-catalog"}}),
-        "no hostPath, secret",
+        "no claim, hostPath, secret",
     ),
     "a student's home claim": (
         lambda p: _mount(
@@ -303,15 +318,37 @@ HOSTILE: dict[str, tuple[Callable[[dict], None], str]] = {
             {"persistentVolumeClaim": {"claimName": "claim-student1"}},
             subPath="grading/x",
         ),
-        "no hostPath, secret",
+        "no claim, hostPath, secret",
     ),
-    "the whole store (no subPath)": (
-        lambda p: _container(p)["volumeMounts"][0].pop("subPath"),
-        "never whole",
+    "the service's store (gradebooks, every submission)": (
+        lambda p: _mount(
+            p, "store", {"persistentVolumeClaim": {"claimName": "everything-service-store"}}
+        ),
+        "no claim, hostPath, secret",
     ),
-    "the store outside grading/": (
-        lambda p: _container(p)["volumeMounts"][0].update(subPath="gradebooks"),
-        "never whole",
+    "a subPathExpr": (
+        lambda p: _container(p)["volumeMounts"][0].update(subPathExpr="$(POD)"),
+        "no subPathExpr",
+    ),
+    "another batch's token Secret": (
+        lambda p: _token(p).update(
+            valueFrom={"secretKeyRef": {"name": "grading-0123456789ab-7-token", "key": "token"}}
+        ),
+        "no environment from Secrets or ConfigMaps but COURSEHUB_GRADING_TOKEN",
+    ),
+    "the hub Secret under the token's name": (
+        lambda p: _token(p).update(valueFrom={"secretKeyRef": {"name": "hub", "key": "token"}}),
+        "no environment from Secrets or ConfigMaps but COURSEHUB_GRADING_TOKEN",
+    ),
+    "its own Secret under another name": (
+        lambda p: _token(p).update(name="JUPYTERHUB_API_TOKEN"),
+        "no environment from Secrets or ConfigMaps but COURSEHUB_GRADING_TOKEN",
+    ),
+    "the token from a ConfigMap": (
+        lambda p: _token(p).update(
+            valueFrom={"configMapKeyRef": {"name": p["metadata"]["name"] + "-token", "key": "t"}}
+        ),
+        "no environment from Secrets or ConfigMaps but COURSEHUB_GRADING_TOKEN",
     ),
     "an emptyDir without a size limit": (
         lambda p: _mount(p, "big", {"emptyDir": {}}),

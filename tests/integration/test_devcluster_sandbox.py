@@ -418,3 +418,79 @@ async def test_without_the_right_to_isolate_the_kubelet_refuses_the_pod(cluster,
     assert "CAP_SYS_ADMIN" in message
     assert await pod_log(api, "net-refused") == ""
     await core.delete_namespaced_pod("net-refused", NS, grace_period_seconds=0)
+
+
+# ---- egress to one address and port (the grading pods' way to the service) -----------------
+
+REPORT_EGRESS = """
+import errno, json, socket, sys
+
+def exchange(port):
+    sock = socket.socket()
+    sock.settimeout(5)
+    try:
+        sock.connect(("127.0.0.1", port))
+        sock.sendall(b"ping")
+        return sock.recv(100).decode()
+    except OSError as error:
+        return errno.errorcode.get(error.errno, str(error))
+    finally:
+        sock.close()
+
+print(json.dumps({
+    "allowed": exchange(int(sys.argv[1])),
+    "other": exchange(int(sys.argv[2])),
+}))
+"""
+
+
+async def test_a_pod_allowed_one_address_and_port_reaches_that_and_nothing_else(
+    cluster, api, listener
+):
+    """What ``coursehub dev`` gives grading pods: egress to the service's address and port
+    only. The bytes go both ways through the kubelet's relay; another port of the same
+    address refuses, and the machine's listener there never sees a connection."""
+    other_port, other_connected = listener
+
+    async def echo(reader, writer):
+        writer.write(b"pong:" + await reader.read(4))
+        await writer.drain()
+        writer.close()
+
+    service = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = service.sockets[0].getsockname()[1]
+    networking = client.NetworkingV1Api(api)
+    await networking.create_namespaced_network_policy(
+        NS,
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "grading-to-service"},
+            "spec": {
+                "podSelector": {"matchLabels": GRADING},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [],
+                "egress": [
+                    {
+                        "to": [{"ipBlock": {"cidr": "127.0.0.1/32"}}],
+                        "ports": [{"protocol": "TCP", "port": port}],
+                    }
+                ],
+            },
+        },
+    )
+    try:
+        report = await run_report(
+            cluster,
+            api,
+            python_pod("net-to-service", REPORT_EGRESS, str(port), str(other_port), labels=GRADING),
+        )
+    finally:
+        await networking.delete_namespaced_network_policy("grading-to-service", NS)
+        service.close()
+    assert report == {"allowed": "pong:ping", "other": "ECONNREFUSED"}
+    assert other_connected == []
+    assert any(
+        reason == "NetworkIsolated" and f"egress to 127.0.0.1:{port} only" in message
+        for _, reason, message in events_of(cluster, "net-to-service")
+    )

@@ -216,3 +216,51 @@ def test_pod_network_isolates_when_it_can_and_fails_closed_when_it_cannot():
     assert refused.refusal is not None
     assert refused.refusal.startswith('NetworkPolicy "grading" allows this pod no egress')
     assert "CAP_SYS_ADMIN" in refused.refusal and "not started" in refused.refusal
+
+
+def _to_service(cidr="127.0.0.1/32", port=8090, **rule):
+    return {
+        "to": [{"ipBlock": {"cidr": cidr}}],
+        "ports": [{"protocol": "TCP", "port": port}],
+        **rule,
+    }
+
+
+def test_egress_to_single_addresses_and_ports_is_enforced_as_exactly_those_pairs():
+    pod = _pod()
+    service = _policy("grading", **{**DENY_ALL, "egress": [_to_service()]})
+    network = pod_network([service], pod, can_isolate=True)
+    assert network.isolated and network.allowed == (("127.0.0.1", 8090),)
+    assert network.reason == (
+        'NetworkPolicy "grading" allows this pod egress to 127.0.0.1:8090 only'
+    )
+    # Policies add up: two rules, two pairs; still isolated.
+    other = _policy("metrics", **{**DENY_ALL, "egress": [_to_service("10.0.0.9/32", 9100)]})
+    both = pod_network([service, other], pod, can_isolate=True)
+    assert both.allowed == (("10.0.0.9", 9100), ("127.0.0.1", 8090))
+    # Without the means to isolate, the pod is refused rather than run open.
+    refused = pod_network([service], pod, can_isolate=False)
+    assert refused.refusal is not None and "not started" in refused.refusal
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"ports": [{"protocol": "TCP", "port": 53}]},  # any peer
+        {"to": [{"ipBlock": {"cidr": "127.0.0.1/32"}}]},  # any port
+        _to_service("10.0.0.0/8"),  # a range
+        _to_service(port="http"),  # a named port
+        {**_to_service(), "ports": [{"protocol": "UDP", "port": 53}]},
+        {**_to_service(), "ports": [{"protocol": "TCP", "port": 8000, "endPort": 8100}]},
+        {"to": [{"podSelector": {}}], "ports": [{"protocol": "TCP", "port": 8090}]},
+        {"to": [{"ipBlock": {"cidr": "127.0.0.0/24", "except": ["127.0.0.2/32"]}}]},
+    ],
+)
+def test_wider_egress_rules_are_stored_but_not_enforced(rule):
+    pod = _pod()
+    policy = _policy("wide", **{**DENY_ALL, "egress": [rule]})
+    network = pod_network([policy], pod, can_isolate=True)
+    assert not network.isolated and network.allowed == ()
+    # One wide rule among pinpoint ones: the whole verdict is "not enforced", as before.
+    pinpoint = _policy("grading", **{**DENY_ALL, "egress": [_to_service()]})
+    assert not pod_network([pinpoint, policy], pod, can_isolate=True).isolated

@@ -6,7 +6,16 @@ from __future__ import annotations
 import pytest
 
 from coursehub.catalog.model import Environment, Grading
-from coursehub.grading.pods import CAPABILITIES, PodPlan, grading_pod, tmp_size
+from coursehub.grading.pods import (
+    CAPABILITIES,
+    PodPlan,
+    grading_network_policy,
+    grading_pod,
+    grading_secret,
+    tmp_size,
+)
+from coursehub.grading.transport import TOKEN_ENV, URL_ENV
+from coursehub.quantity import parse_quantity
 
 CPU = Environment.model_validate(
     {
@@ -32,8 +41,8 @@ def plan(**changes) -> PodPlan:
         "environment": CPU,
         "grading": Grading(disk="500Mi"),
         "labels": {"coursehub.io/component": "grading"},
-        "volume": {"persistentVolumeClaim": {"claimName": "store"}},
-        "sub_path": "grading/abc/0",
+        "batch_url": "http://10.0.0.5:8090/services/coursehub/api/grading/batches/abc-0",
+        "secret_name": "grading-abc-0-token",
     }
     return PodPlan(**{**values, **changes})
 
@@ -77,10 +86,10 @@ def test_tmp_holds_two_submissions_disk_share(disk, expected):
     assert tmp_size(grading) == expected
     volumes = {v["name"]: v for v in grading_pod(plan(grading=grading))["spec"]["volumes"]}
     assert volumes["tmp"] == {"name": "tmp", "emptyDir": {"sizeLimit": str(expected)}}
-    assert volumes["grading"] == {
-        "name": "grading",
-        "persistentVolumeClaim": {"claimName": "store"},
-    }
+    # No volume of the service's: the batch is fetched into an emptyDir of the pod's own.
+    inputs = 4 * int(parse_quantity(disk)) + 256 * 1024**2  # 4 submissions' disk share
+    assert volumes["grading"] == {"name": "grading", "emptyDir": {"sizeLimit": str(inputs)}}
+    assert not any("persistentVolumeClaim" in v or "hostPath" in v for v in volumes.values())
 
 
 def test_the_grading_labels_and_the_job_are_on_the_pod():
@@ -92,4 +101,32 @@ def test_the_grading_labels_and_the_job_are_on_the_pod():
         "coursehub.io/job": "abc",
     }
     mounts = container(grading_pod(plan()))["volumeMounts"]
-    assert {"name": "grading", "mountPath": "/grading", "subPath": "grading/abc/0"} in mounts
+    assert {"name": "grading", "mountPath": "/grading"} in mounts
+
+
+def test_the_pod_gets_its_batch_address_and_its_token_from_the_batch_secret():
+    plan_ = plan()
+    env = container(grading_pod(plan_))["env"]
+    assert env == [
+        {"name": URL_ENV, "value": plan_.batch_url},
+        {
+            "name": TOKEN_ENV,
+            "valueFrom": {"secretKeyRef": {"name": "grading-abc-0-token", "key": "token"}},
+        },
+    ]
+    assert container(grading_pod(plan_))["workingDir"] == "/grading"
+    secret = grading_secret(plan_, "s3cret")
+    assert secret["metadata"] == {
+        "name": "grading-abc-0-token",
+        "namespace": "hub",
+        "labels": {"coursehub.io/component": "grading", "coursehub.io/job": "abc"},
+    }
+    assert secret["stringData"] == {"token": "s3cret"}
+
+
+def test_the_network_policy_allows_egress_to_the_service_port_alone():
+    peer = {"podSelector": {"matchLabels": {"app": "coursehub"}}}
+    policy = grading_network_policy("g", "hub", {"coursehub.io/component": "grading"}, peer, 8090)
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"] and spec["ingress"] == []
+    assert spec["egress"] == [{"to": [peer], "ports": [{"protocol": "TCP", "port": 8090}]}]
