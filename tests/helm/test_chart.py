@@ -347,8 +347,10 @@ def test_the_service_lets_grading_pods_in_on_its_port(request, objects_name):
     objects = request.getfixturevalue(objects_name)
     grading_labels = _grading_policy(objects)["spec"]["podSelector"]["matchLabels"]
     service_policy = one(objects, "NetworkPolicy", one(objects, "Deployment")["metadata"]["name"])
-    (rule,) = service_policy["spec"]["ingress"]
+    # The first rule is the service's port; the second, the formgraders', admits no grading pod.
+    rule, formgraders = service_policy["spec"]["ingress"]
     assert {"podSelector": {"matchLabels": grading_labels}} in rule["from"]
+    assert {"podSelector": {"matchLabels": grading_labels}} not in formgraders["from"]
     port = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["ports"][0]
     assert rule["ports"] == [{"protocol": "TCP", "port": port["containerPort"]}]
 
