@@ -426,7 +426,10 @@ async def test_kubectl_apply_get_describe_and_delete_networkpolicies(tmp_path):
     async with running_api_server(tmp_path) as server:
         store = server.store
         groups = json.loads((await server.kubectl("get", "--raw", "/apis")).stdout)
-        assert [group["name"] for group in groups["groups"]] == ["networking.k8s.io"]
+        assert [group["name"] for group in groups["groups"]] == [
+            "networking.k8s.io",
+            "storage.k8s.io",
+        ]
         resources = (await server.kubectl("api-resources", "--api-group=networking.k8s.io")).stdout
         assert "networkpolicies" in resources and "netpol" in resources
 
