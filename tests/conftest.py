@@ -33,6 +33,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=suite_rank)  # stable: keeps file order within a suite
 
 
+def pytest_make_parametrize_id(config: pytest.Config, val: object, argname: str) -> str | None:
+    # Archives built while collecting carry gzip's timestamp, so an id spelled from their
+    # bytes changes from one collection to the next; pytest-xdist's workers must collect the
+    # same ids.
+    if isinstance(val, bytes) and val[:2] == b"\x1f\x8b":
+        return f"gzip-{len(val)}-bytes"
+    return None
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import importlib.metadata
+import os
 import shutil
 import sys
 import types
@@ -169,6 +170,10 @@ def hub_config_from_rendered(objects: list[dict], tmp_path: Path, monkeypatch) -
     container's environment (values, the ``hub`` Secret's keys, the namespace), Kubernetes'
     ``<SERVICE>_SERVICE_PORT`` variables, and the catalog the init container unpacks. Its last
     step runs hub.extraConfig, the chart's ``configure(c)``."""
+    # The configuration writes to the hub's environment (z2jh the database password, the
+    # chart's extraConfig COURSEHUB_DB_URL): give it a copy, so no later test's hub inherits
+    # this release's database.
+    monkeypatch.setattr(os, "environ", dict(os.environ))
     etc = tmp_path / "etc-jupyterhub"
     secret = secret_data(one(objects, "Secret", "hub"))
     for folder, files in (

@@ -139,10 +139,12 @@ def signed_cookie_value(cookie: str) -> bytes:
     return base64.b64decode(parts[4].split(":", 1)[1])
 
 
-def process_api_token(variable: str, value: str) -> str:
+def process_api_token(platform: Platform, variable: str, value: str) -> str:
     """``JUPYTERHUB_API_TOKEN`` of the process whose environment has ``variable=value``
     (dev pods and managed services are local processes), as anyone with a terminal there
-    reads it."""
+    reads it. Only processes of this platform's hub count: another test's platform on the
+    same machine may run a server for the same user."""
+    hub_api = platform.hub_url.encode()
     for environ in Path("/proc").glob("[0-9]*/environ"):
         try:
             variables = dict(
@@ -150,15 +152,17 @@ def process_api_token(variable: str, value: str) -> str:
             )
         except OSError:
             continue
-        if variables.get(variable.encode()) == value.encode() and (
-            b"JUPYTERHUB_API_TOKEN" in variables
+        if (
+            variables.get(variable.encode()) == value.encode()
+            and b"JUPYTERHUB_API_TOKEN" in variables
+            and variables.get(b"JUPYTERHUB_API_URL", b"").startswith(hub_api)
         ):
             return variables[b"JUPYTERHUB_API_TOKEN"].decode()
     raise AssertionError(f"no process with {variable}={value} found")
 
 
-def server_api_token(owner: str) -> str:
-    return process_api_token("JUPYTERHUB_USER", owner)
+def server_api_token(platform: Platform, owner: str) -> str:
+    return process_api_token(platform, "JUPYTERHUB_USER", owner)
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +183,7 @@ async def visits(platform: Platform, servers) -> AsyncIterator[dict[str, str]]:
         finally:
             await browser.close()
     for owner in SERVERS:
-        found[f"{owner}'s server token"] = server_api_token(owner)
+        found[f"{owner}'s server token"] = server_api_token(platform, owner)
     yield found
 
 
@@ -289,7 +293,7 @@ async def test_server_tokens_keep_their_owners_own_work(platform, visits, own_to
 
 
 async def test_a_formgraders_token_acts_as_staff_of_its_course_only(platform):
-    token = process_api_token("JUPYTERHUB_SERVICE_NAME", "grader-ai-101")
+    token = process_api_token(platform, "JUPYTERHUB_SERVICE_NAME", "grader-ai-101")
     ml201 = Endpoint("GET", "courses/ml-201/assignments/lab1/status", "StatusHandler", 200)
     async with aiohttp.ClientSession() as session:
         status, text = await call(session, platform, STAFF[11], token)  # ai-101 status
