@@ -6,8 +6,12 @@
 dev: setup
 	.venv/bin/coursehub dev $(ARGS)
 
+# Two modules at a time, each module on one worker (its platform fixture is module-scoped);
+# TEST_WORKERS=0 runs one after the other, in the suite order tests/conftest.py sets.
+TEST_WORKERS ?= 2
+
 test: setup-browser lint
-	.venv/bin/pytest $(PYTEST_ARGS)
+	.venv/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 setup:
 	scripts/bootstrap.sh
