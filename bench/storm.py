@@ -43,12 +43,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hub_configs import write_hub_config
 from spawn import PROFILE, percentile, write_catalog
 
 from coursehub.dev import Platform, PlatformConfig
+from coursehub.devcluster.config import DEFAULT_CONFIG
 
 KERNEL_SERVER = Path(__file__).resolve().parent / "light_kernel_server.py"
 CELL = "sum(range(10))"
@@ -60,23 +62,17 @@ LIMITS = """
 c.JupyterHub.concurrent_spawn_limit = 0
 c.JupyterHub.active_server_limit = 0
 """
-# A node takes 110 pods (the kubelet's default), so a class of 500 needs a pool of CPU nodes,
-# as a real cluster scales one up before class; the benchmark gives it enough for the class.
-PODS_PER_NODE = 110
 
 
 def write_cluster(path: Path, students: int) -> Path:
-    """One CPU node per 100 students (room for the platform's own pods), 16 CPUs, 64 GiB."""
-    nodes = [
-        f"  - name: cpu-node-{i}\n"
-        '    labels: {node-role.kubernetes.io/cpu: ""}\n'
-        f"    allocatable: {{cpu: 16, memory: 64Gi, pods: {PODS_PER_NODE}}}\n"
-        for i in range(1, students // 100 + 2)
-    ]
-    storage = (
-        "storage_classes:\n  - {name: standard, default: true, provisioner: coursehub.dev/folder}\n"
-    )
-    path.write_text("nodes:\n" + "".join(nodes) + storage)
+    """The dev cluster's default nodes with its CPU node repeated, one per 100 students (room
+    for the platform's own pods): a node takes 110 pods (the kubelet's default), so a class of
+    500 needs a pool of CPU nodes, as a real cluster scales one up before class."""
+    cluster = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    cpu_node = cluster["nodes"][0]
+    extra = [{**cpu_node, "name": f"cpu-node-{i}"} for i in range(2, students // 100 + 2)]
+    cluster["nodes"] = [cpu_node, *extra, *cluster["nodes"][1:]]
+    path.write_text(yaml.safe_dump(cluster))
     return path
 
 
